@@ -1,0 +1,445 @@
+//! Settings of each component type: receivers, processors, exporters and connectors.
+//!
+//! The `///` docs on each field are the user manual: `docs/config.md` points here.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::decode::{Check, Ctx, Decode, as_map, child, reject_unknown_keys};
+use crate::types::{AttrValue, Duration, Endpoint};
+use crate::{config_enum, config_struct};
+
+/// The three kinds of telemetry a pipeline carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric data points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// All signals.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The word used in pipeline ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === receivers ===
+
+/// A configured receiver.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ReceiverConfig {
+    /// `otlp`: OTLP over gRPC and HTTP from other programs.
+    Otlp(OtlpReceiverConfig),
+}
+
+/// Receiver types this build knows.
+pub const RECEIVER_TYPES: &[&str] = &["otlp"];
+
+impl ReceiverConfig {
+    /// Decodes the settings of a receiver of type `kind`.
+    pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        match kind {
+            "otlp" => OtlpReceiverConfig::decode(value, path, ctx).map(Self::Otlp),
+            _ => None,
+        }
+    }
+
+    /// The signals this receiver can produce.
+    pub fn signals(&self) -> &'static [Signal] {
+        match self {
+            Self::Otlp(_) => &Signal::ALL,
+        }
+    }
+}
+
+/// Receiver `otlp`. Without `protocols` both gRPC and HTTP are served on their default endpoints; with it, only
+/// the protocols listed (an empty `grpc:` enables gRPC with defaults).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OtlpReceiverConfig {
+    /// Which protocols to serve.
+    pub protocols: OtlpProtocols,
+}
+
+/// The protocols of the `otlp` receiver.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OtlpProtocols {
+    /// OTLP/gRPC (the trace, metrics and logs services). Absent means off, once `protocols` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcServerConfig>,
+    /// OTLP/HTTP (`/v1/traces`, `/v1/metrics`, `/v1/logs`). Absent means off, once `protocols` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpServerConfig>,
+}
+
+impl Default for OtlpReceiverConfig {
+    fn default() -> Self {
+        Self {
+            protocols: OtlpProtocols {
+                grpc: Some(GrpcServerConfig::default()),
+                http: Some(HttpServerConfig::default()),
+            },
+        }
+    }
+}
+
+impl Decode for OtlpReceiverConfig {
+    fn decode(value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        let map = as_map(value, path, ctx)?;
+        reject_unknown_keys(&map, &["protocols"], path, ctx);
+        let Some(protocols) = map.get("protocols") else {
+            return Some(Self::default());
+        };
+        let ppath = child(path, "protocols");
+        let pmap = as_map(protocols, &ppath, ctx)?;
+        reject_unknown_keys(&pmap, &["grpc", "http"], &ppath, ctx);
+        // A protocol is on when its key is present, even with no settings under it (Collector semantics).
+        let grpc = pmap
+            .get("grpc")
+            .map(|v| GrpcServerConfig::decode(v, &child(&ppath, "grpc"), ctx).unwrap_or_default());
+        let http = pmap
+            .get("http")
+            .map(|v| HttpServerConfig::decode(v, &child(&ppath, "http"), ctx).unwrap_or_default());
+        if grpc.is_none() && http.is_none() {
+            ctx.error(&ppath, "no protocol enabled: add grpc:, http: or both");
+        }
+        Some(Self {
+            protocols: OtlpProtocols { grpc, http },
+        })
+    }
+}
+
+config_struct! {
+    /// OTLP/gRPC server settings.
+    pub struct GrpcServerConfig {
+        /// Address to listen on. Loopback by default; use `0.0.0.0:4317` to accept other hosts.
+        endpoint: Endpoint = Endpoint("127.0.0.1:4317".into()),
+        /// Largest request accepted, in MiB, after decompression. Larger requests are refused with
+        /// RESOURCE_EXHAUSTED and a message naming the limit.
+        max_recv_msg_size_mib: u64 = 4,
+    }
+}
+
+impl Check for GrpcServerConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        check_mib(
+            self.max_recv_msg_size_mib,
+            &child(path, "max_recv_msg_size_mib"),
+            ctx,
+        );
+    }
+}
+
+config_struct! {
+    /// OTLP/HTTP server settings.
+    pub struct HttpServerConfig {
+        /// Address to listen on. Loopback by default; use `0.0.0.0:4318` to accept other hosts.
+        endpoint: Endpoint = Endpoint("127.0.0.1:4318".into()),
+        /// Largest request body accepted, in MiB, after decompression. Larger bodies get HTTP 413.
+        max_request_body_size_mib: u64 = 4,
+    }
+}
+
+impl Check for HttpServerConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        check_mib(
+            self.max_request_body_size_mib,
+            &child(path, "max_request_body_size_mib"),
+            ctx,
+        );
+    }
+}
+
+fn check_mib(v: u64, path: &str, ctx: &mut Ctx) {
+    if !(1..=1024).contains(&v) {
+        ctx.error(path, format!("{v}: expected a size from 1 to 1024 MiB"));
+    }
+}
+
+// === processors ===
+
+/// A configured processor.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ProcessorConfig {
+    /// `batch`: groups items into larger batches.
+    Batch(BatchConfig),
+    /// `attributes`: inserts, updates, deletes or hashes attributes.
+    Attributes(AttributesConfig),
+}
+
+/// Processor types this build knows.
+pub const PROCESSOR_TYPES: &[&str] = &["batch", "attributes"];
+
+impl ProcessorConfig {
+    /// Decodes the settings of a processor of type `kind`.
+    pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        match kind {
+            "batch" => BatchConfig::decode(value, path, ctx).map(Self::Batch),
+            "attributes" => AttributesConfig::decode(value, path, ctx).map(Self::Attributes),
+            _ => None,
+        }
+    }
+}
+
+config_struct! {
+    /// Processor `batch`, with the OpenTelemetry Collector's semantics. Items are spans, metric data points or
+    /// log records.
+    pub struct BatchConfig {
+        /// Send a batch as soon as this many items are waiting (a trigger, not a cap).
+        send_batch_size: usize = 8192,
+        /// Upper bound on items per batch; larger input is split. 0 means no bound. Must be 0 or at least
+        /// `send_batch_size`.
+        send_batch_max_size: usize = 0,
+        /// Send whatever is waiting this long after the first item arrived. 0 sends every input at once
+        /// (still split by `send_batch_max_size`).
+        timeout: Duration = Duration::from_millis(200),
+    }
+}
+
+impl Check for BatchConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.send_batch_size == 0 {
+            ctx.error(&child(path, "send_batch_size"), "0: expected at least 1");
+        }
+        if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
+            ctx.error(
+                &child(path, "send_batch_max_size"),
+                format!(
+                    "{}: must be 0 (no bound) or at least send_batch_size ({})",
+                    self.send_batch_max_size, self.send_batch_size
+                ),
+            );
+        }
+    }
+}
+
+config_struct! {
+    /// Processor `attributes`: a list of actions applied in order to each span, log record or metric data point
+    /// (`context: item`, the default) or to the resource (`context: resource`). Hashing is how values are redacted.
+    pub struct AttributesConfig {
+        /// The actions, applied in order.
+        actions: Vec<AttributeAction> = Vec::new(),
+    }
+}
+
+impl Check for AttributesConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.actions.is_empty() {
+            ctx.error(
+                &child(path, "actions"),
+                "empty: expected at least one action",
+            );
+        }
+    }
+}
+
+config_enum! {
+    /// What an attribute action does.
+    pub enum ActionKind {
+        /// Add the attribute where it is missing.
+        Insert = "insert",
+        /// Change the attribute where it exists.
+        Update = "update",
+        /// Set the attribute whether or not it exists.
+        Upsert = "upsert",
+        /// Remove the attribute.
+        Delete = "delete",
+        /// Replace the value by its SHA-256, in lowercase hex.
+        Hash = "hash",
+    }
+}
+
+config_enum! {
+    /// Which attributes an action works on.
+    pub enum AttrContext {
+        /// The attributes of each span, log record or metric data point.
+        Item = "item",
+        /// The resource's attributes.
+        Resource = "resource",
+    }
+}
+
+config_struct! {
+    /// One attribute action.
+    pub struct AttributeAction {
+        /// The attribute key.
+        key: String = String::new(),
+        /// insert, update, upsert, delete or hash.
+        action: Option<ActionKind> = None,
+        /// The value to set (insert, update and upsert only).
+        value: Option<AttrValue> = None,
+        /// item (default) or resource.
+        context: AttrContext = AttrContext::Item,
+    }
+}
+
+impl Check for AttributeAction {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.key.is_empty() {
+            ctx.error(&child(path, "key"), "missing: every action needs a key");
+        }
+        match self.action {
+            None => ctx.error(
+                &child(path, "action"),
+                format!("missing: expected one of: {}", ActionKind::WORDS.join(", ")),
+            ),
+            Some(ActionKind::Insert | ActionKind::Update | ActionKind::Upsert)
+                if self.value.is_none() =>
+            {
+                ctx.error(
+                    &child(path, "value"),
+                    format!(
+                        "missing: action {} needs a value",
+                        self.action.map(|a| a.as_str()).unwrap_or("")
+                    ),
+                )
+            }
+            Some(a @ (ActionKind::Delete | ActionKind::Hash)) if self.value.is_some() => {
+                ctx.error(&child(path, "value"), format!("action {a} takes no value"))
+            }
+            _ => {}
+        }
+    }
+}
+
+// === exporters ===
+
+/// A configured exporter.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ExporterConfig {
+    /// `debug`: logs what passes.
+    Debug(DebugExporterConfig),
+}
+
+/// Exporter types this build knows.
+pub const EXPORTER_TYPES: &[&str] = &["debug"];
+
+impl ExporterConfig {
+    /// Decodes the settings of an exporter of type `kind`.
+    pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        match kind {
+            "debug" => DebugExporterConfig::decode(value, path, ctx).map(Self::Debug),
+            _ => None,
+        }
+    }
+
+    /// The queue in front of this exporter.
+    pub fn sending_queue(&self) -> &QueueConfig {
+        match self {
+            Self::Debug(c) => &c.sending_queue,
+        }
+    }
+}
+
+config_struct! {
+    /// The bounded queue in front of every exporter. A pipeline hands each exporter its own copy of each batch;
+    /// when this queue is full the batch is dropped for this exporter (counted, logged once) while the others
+    /// still get it. Only when every exporter of a pipeline is full does the pipeline wait, so its own input
+    /// queue fills and receivers refuse with UNAVAILABLE / 503.
+    pub struct QueueConfig {
+        /// Batches waiting to be exported, at most.
+        queue_size: usize = 64,
+    }
+}
+
+impl Check for QueueConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.queue_size == 0 {
+            ctx.error(&child(path, "queue_size"), "0: expected at least 1");
+        }
+    }
+}
+
+config_enum! {
+    /// How much the debug exporter logs.
+    pub enum Verbosity {
+        /// One line per batch with its counts.
+        Basic = "basic",
+        /// One line per item: span names, metric names, log bodies' lengths.
+        Normal = "normal",
+        /// Each item in full, as OTLP JSON.
+        Detailed = "detailed",
+    }
+}
+
+config_struct! {
+    /// Exporter `debug`: logs a summary (or the detail) of every batch to llmtel's log.
+    pub struct DebugExporterConfig {
+        /// basic, normal or detailed.
+        verbosity: Verbosity = Verbosity::Basic,
+        /// The queue in front of the exporter.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for DebugExporterConfig {}
+
+// === connectors ===
+
+/// A configured connector: an exporter in one pipeline and a receiver in another.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ConnectorConfig {
+    /// `forward`: passes data unchanged from one pipeline to another of the same signal.
+    Forward(ForwardConfig),
+}
+
+/// Connector types this build knows.
+pub const CONNECTOR_TYPES: &[&str] = &["forward"];
+
+impl ConnectorConfig {
+    /// Decodes the settings of a connector of type `kind`.
+    pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        match kind {
+            "forward" => ForwardConfig::decode(value, path, ctx).map(Self::Forward),
+            _ => None,
+        }
+    }
+
+    /// Whether data of signal `from` entering this connector can leave it as signal `to`.
+    pub fn supports(&self, from: Signal, to: Signal) -> bool {
+        match self {
+            Self::Forward(_) => from == to,
+        }
+    }
+
+    /// The queue in front of this connector.
+    pub fn sending_queue(&self) -> &QueueConfig {
+        match self {
+            Self::Forward(c) => &c.sending_queue,
+        }
+    }
+}
+
+config_struct! {
+    /// Connector `forward`.
+    pub struct ForwardConfig {
+        /// The queue in front of the connector.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for ForwardConfig {}
+
+/// Map from attribute key to value, for resource attributes.
+pub type Attributes = BTreeMap<String, String>;

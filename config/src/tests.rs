@@ -1,0 +1,266 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    match parse(yaml, &no_env) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn default_config_is_valid_and_round_trips_through_print_config() {
+    let cfg = load_with_env(None, &no_env).unwrap();
+    let grpc = match &cfg.receivers[&ComponentId::parse("otlp").unwrap()] {
+        ReceiverConfig::Otlp(o) => o.protocols.grpc.clone().unwrap(),
+    };
+    assert_eq!(grpc.endpoint.as_str(), "127.0.0.1:4317");
+    assert_eq!(grpc.max_recv_msg_size_mib, 4);
+    assert_eq!(
+        cfg.service.telemetry.admin.endpoint.as_str(),
+        "127.0.0.1:8888"
+    );
+    assert_eq!(cfg.service.pipelines.len(), 3);
+    assert_eq!(cfg.service.telemetry.resource["service.name"], "llmtel");
+    let printed = cfg.to_yaml();
+    assert!(printed.contains("send_batch_size: 8192"), "{printed}");
+    let again = parse(&printed, &no_env).unwrap();
+    assert_eq!(
+        again, cfg,
+        "print-config output must load back to the same config:\n{printed}"
+    );
+}
+
+#[test]
+fn five_mistakes_are_all_reported_with_their_paths() {
+    let yaml = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpont: 127.0.0.1:4317
+processors:
+  batch:
+    send_batch_size: lots
+    timeout: soon
+exporters:
+  debug:
+    verbosity: verbose
+service:
+  pipelines:
+    traces:
+      receivers: [otlp2]
+      exporters: [debug]
+"#;
+    let errs = errors(yaml);
+    let expect = [
+        r#"receivers.otlp.protocols.grpc.endpont: unknown key "endpont" (did you mean "endpoint"?)"#,
+        r#"processors.batch.send_batch_size: "lots": expected a whole number"#,
+        r#"processors.batch.timeout: "soon": expected a duration"#,
+        r#"exporters.debug.verbosity: unknown value "verbose""#,
+        r#"service.pipelines.traces.receivers[0]: "otlp2" is not defined under receivers (did you mean "otlp"? defined: otlp)"#,
+    ];
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_component_types_and_sections_are_named() {
+    let errs = errors(
+        r#"
+recievers: {}
+exporters:
+  promethues: {}
+service:
+  pipelines:
+    traces: {receivers: [], exporters: []}
+    spans: {receivers: [x], exporters: [y]}
+"#,
+    );
+    let all = errs.join("\n");
+    assert!(
+        all.contains(r#"recievers: unknown key "recievers" (did you mean "receivers"?)"#),
+        "{all}"
+    );
+    assert!(
+        all.contains(r#"exporters.promethues: unknown type "promethues""#),
+        "{all}"
+    );
+    assert!(
+        all.contains("service.pipelines.traces.receivers: empty"),
+        "{all}"
+    );
+    assert!(
+        all.contains("service.pipelines.traces.exporters: empty"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            r#"service.pipelines.spans: "spans": a pipeline id is traces, metrics or logs"#
+        ),
+        "{all}"
+    );
+}
+
+#[test]
+fn connector_cycles_are_refused() {
+    let errs = errors(
+        r#"
+receivers: {otlp: {}}
+exporters: {debug: {}}
+connectors: {forward/a: {}, forward/b: {}}
+service:
+  pipelines:
+    traces/in: {receivers: [otlp], exporters: [forward/a]}
+    traces/x: {receivers: [forward/a], exporters: [forward/b]}
+    traces/y: {receivers: [forward/b], exporters: [forward/a, debug]}
+"#,
+    );
+    let all = errs.join("\n");
+    assert!(
+        all.contains(
+            "connectors form a cycle: traces/x -[forward/b]-> traces/y -[forward/a]-> traces/x"
+        ),
+        "{all}"
+    );
+}
+
+#[test]
+fn connectors_must_join_matching_signals_and_both_ends() {
+    let errs = errors(
+        r#"
+receivers: {otlp: {}}
+exporters: {debug: {}}
+connectors: {forward: {}, forward/dangling: {}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [forward, forward/dangling]}
+    metrics: {receivers: [forward], exporters: [debug]}
+"#,
+    );
+    let all = errs.join("\n");
+    assert!(
+        all.contains(
+            "service.pipelines.metrics.receivers[0]: this connector cannot turn traces into metrics"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "connectors.forward/dangling: used as an exporter but no pipeline receives from it"
+        ),
+        "{all}"
+    );
+}
+
+#[test]
+fn env_substitution_and_otel_resource_variables() {
+    let env = |k: &str| match k {
+        "GRPC_PORT" => Some("5317".to_owned()),
+        "OTEL_SERVICE_NAME" => Some("sidecar-1".to_owned()),
+        "OTEL_RESOURCE_ATTRIBUTES" => Some("service.name=ignored,host.name=gpu-box".to_owned()),
+        _ => None,
+    };
+    let cfg = parse(
+        r#"
+receivers:
+  otlp: {protocols: {grpc: {endpoint: "127.0.0.1:${GRPC_PORT}", max_recv_msg_size_mib: "${MIB:-8}"}}}
+exporters: {debug: {}}
+service:
+  pipelines: {logs: {receivers: [otlp], exporters: [debug]}}
+  telemetry: {resource: {deployment.environment: test}}
+"#,
+        &env,
+    )
+    .unwrap();
+    let ReceiverConfig::Otlp(o) = &cfg.receivers[&ComponentId::parse("otlp").unwrap()];
+    let grpc = o.protocols.grpc.as_ref().unwrap();
+    assert_eq!(grpc.endpoint.as_str(), "127.0.0.1:5317");
+    assert_eq!(grpc.max_recv_msg_size_mib, 8);
+    assert!(
+        o.protocols.http.is_none(),
+        "only the listed protocols are enabled"
+    );
+    let res = &cfg.service.telemetry.resource;
+    assert_eq!(res["service.name"], "sidecar-1");
+    assert_eq!(res["host.name"], "gpu-box");
+    assert_eq!(res["deployment.environment"], "test");
+
+    let errs = errors(
+        "receivers: {otlp: {protocols: {grpc: {endpoint: '${NOT_SET}'}}}}\nservice: {pipelines: {}}",
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "receivers.otlp.protocols.grpc.endpoint: environment variable NOT_SET is not set"
+        )),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn attribute_actions_and_batch_sizes_are_checked() {
+    let errs = errors(
+        r#"
+receivers: {otlp: {}}
+processors:
+  attributes:
+    actions:
+      - {key: user.email, action: hash}
+      - {key: tenant, action: insert}
+      - {action: delete}
+      - {key: x, action: delete, value: 1}
+  batch: {send_batch_size: 100, send_batch_max_size: 10}
+exporters: {debug: {}}
+service:
+  pipelines: {traces: {receivers: [otlp], processors: [attributes, batch], exporters: [debug]}}
+"#,
+    );
+    let all = errs.join("\n");
+    assert!(
+        all.contains(
+            "processors.attributes.actions[1].value: missing: action insert needs a value"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("processors.attributes.actions[2].key: missing"),
+        "{all}"
+    );
+    assert!(
+        all.contains("processors.attributes.actions[3].value: action delete takes no value"),
+        "{all}"
+    );
+    assert!(all.contains("processors.batch.send_batch_max_size: 10: must be 0 (no bound) or at least send_batch_size (100)"), "{all}");
+    assert_eq!(errs.len(), 4, "{all}");
+}
+
+#[test]
+fn colliding_listeners_and_bad_yaml_are_reported() {
+    let errs = errors(
+        r#"
+receivers:
+  otlp: {protocols: {grpc: {endpoint: "127.0.0.1:7000"}, http: {endpoint: "127.0.0.1:7000"}}}
+exporters: {debug: {}}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+"#,
+    );
+    assert!(errs.iter().any(|e| e.contains("http.endpoint: \"127.0.0.1:7000\" is already used by receivers.otlp.protocols.grpc.endpoint")), "{errs:#?}");
+    let errs = errors("receivers: [unclosed");
+    assert!(errs[0].starts_with("not valid YAML"), "{errs:#?}");
+    let errs = errors(
+        "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 'nope'}\nservice: {pipelines: {}}",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("expected host:port")),
+        "{errs:#?}"
+    );
+}
