@@ -1,1 +1,34 @@
-//! placeholder
+//! llmtel's pipeline engine: the OTLP data model, the stage traits, bounded queues between stages, fan-out to
+//! exporters, the processors and connectors that need no network, and the graph built from a validated config.
+//!
+//! Data comes in through receivers (implemented in `collector` and `instrument`, which own the sockets) and leaves
+//! through exporters. This crate opens no sockets.
+
+pub mod graph;
+pub mod payload;
+pub mod stage;
+pub mod stats;
+
+/// Processors: synchronous, I/O-free transforms inside one pipeline.
+pub mod processors {
+    pub mod attributes;
+    pub mod batch;
+}
+
+/// Exporters that need no network.
+pub mod exporters {
+    pub mod debug;
+}
+
+/// Connectors: an exporter in one pipeline, a receiver in another.
+pub mod connectors {
+    pub mod forward;
+}
+
+pub use graph::{BuildError, Factory, ShutdownReport, Topology, builtin_exporter};
+pub use payload::{Payload, Signal};
+pub use stage::{
+    BoxFuture, Connector, ExportError, Exporter, Inbox, Output, Processor, Receiver, SendError,
+    StartError,
+};
+pub use stats::{Snapshot, Stage, Stats};

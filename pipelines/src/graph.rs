@@ -1,0 +1,493 @@
+//! The running graph: built from a validated config, it owns every queue and task, and shuts down in order.
+//!
+//! Start: exporters and connectors first (their queues must exist before anything sends), then one task per
+//! pipeline, then receivers, which bind their listeners last. Shutdown needs no ordering logic of its own: cancelling
+//! the receivers drops their [`Output`]s; a pipeline whose every sender is gone drains its queue, flushes its
+//! processors and ends, dropping its senders to exporters and connectors; they in turn drain and end. Connectors form
+//! no cycle (validation refuses them), so the cascade always finishes. A shutdown timeout bounds the whole drain.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::select_all;
+use llmtel_config::{
+    ComponentId, Config, ConnectorConfig, ExporterConfig, ProcessorConfig, ReceiverConfig,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::connectors::forward::ForwardConnector;
+use crate::exporters::debug::DebugExporter;
+use crate::payload::{Payload, Signal};
+use crate::processors::attributes::AttributesProcessor;
+use crate::processors::batch::BatchProcessor;
+use crate::stage::{
+    Connector, Exporter, Inbox, Output, PipelineInlet, Processor, Receiver, StartError,
+};
+use crate::stats::{ComponentStats, QueueGauge, Stage, Stats};
+
+/// Builds the components whose code lives outside this crate (receivers, network exporters). Exporters that need no
+/// network are built here by [`builtin_exporter`]; a factory may also replace them (tests do, to observe output).
+pub trait Factory: Send + Sync {
+    /// Builds receiver `id`.
+    fn receiver(
+        &self,
+        id: &ComponentId,
+        cfg: &ReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, BuildError>;
+
+    /// Builds exporter `id`.
+    fn exporter(
+        &self,
+        id: &ComponentId,
+        cfg: &ExporterConfig,
+    ) -> Result<Box<dyn Exporter>, BuildError> {
+        builtin_exporter(id, cfg)
+    }
+}
+
+/// The exporters implemented in this crate.
+pub fn builtin_exporter(
+    id: &ComponentId,
+    cfg: &ExporterConfig,
+) -> Result<Box<dyn Exporter>, BuildError> {
+    match cfg {
+        ExporterConfig::Debug(c) => Ok(Box::new(DebugExporter::new(id.as_str(), c))),
+    }
+}
+
+fn build_processor(cfg: &ProcessorConfig) -> Box<dyn Processor> {
+    match cfg {
+        ProcessorConfig::Batch(c) => Box::new(BatchProcessor::new(c.clone())),
+        ProcessorConfig::Attributes(c) => Box::new(AttributesProcessor::new(c)),
+    }
+}
+
+fn build_connector(cfg: &ConnectorConfig) -> Box<dyn Connector> {
+    match cfg {
+        ConnectorConfig::Forward(_) => Box::new(ForwardConnector),
+    }
+}
+
+/// The graph could not be built or started.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A component could not be built from its settings.
+    #[error("{component}: {message}")]
+    Component {
+        /// The component id.
+        component: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A receiver could not start (e.g. its address is taken).
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The config refers to something it does not define; validation should have caught it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The queue in front of an exporter or connector, as one pipeline sees it.
+#[derive(Debug)]
+struct Target {
+    id: String,
+    tx: mpsc::Sender<Payload>,
+    gauge: Arc<QueueGauge>,
+    stats: Arc<ComponentStats>,
+}
+
+/// A running graph.
+#[derive(Debug)]
+pub struct Topology {
+    shutdown: CancellationToken,
+    receivers_done: CancellationToken,
+    receivers: Vec<(String, JoinHandle<()>)>,
+    tasks: Vec<(String, JoinHandle<()>)>,
+    stats: Stats,
+}
+
+/// What happened at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every queue drained before the timeout.
+    pub drained: bool,
+    /// Items still queued when the timeout ran out (lost).
+    pub items_lost: u64,
+    /// Components that had not finished by then.
+    pub unfinished: Vec<String>,
+}
+
+impl Topology {
+    /// Builds and starts everything `cfg` describes. The config must have passed validation.
+    pub async fn start(
+        cfg: &Config,
+        factory: &dyn Factory,
+        stats: Stats,
+    ) -> Result<Topology, BuildError> {
+        let shutdown = CancellationToken::new();
+        let receivers_done = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let pipelines = &cfg.service.pipelines;
+        let find = |name: &str| -> Result<ComponentId, BuildError> {
+            ComponentId::parse(name).map_err(BuildError::Invalid)
+        };
+        let signal_of = |pid: &str| {
+            llmtel_config::ServiceConfig::pipeline_signal(pid)
+                .ok_or_else(|| BuildError::Invalid(format!("pipeline {pid:?} names no signal")))
+        };
+
+        // Pipeline input queues: the senders go into Outputs, the receivers into the pipeline tasks.
+        let mut inlets: BTreeMap<&str, (Signal, PipelineInlet)> = BTreeMap::new();
+        let mut inboxes: BTreeMap<&str, Inbox> = BTreeMap::new();
+        for (pid, p) in pipelines {
+            let (tx, rx) = mpsc::channel(p.queue_size);
+            let gauge = stats.queue(Stage::Pipeline, pid, p.queue_size);
+            inboxes.insert(pid, Inbox::new(rx, gauge.clone()));
+            inlets.insert(
+                pid,
+                (
+                    signal_of(pid)?,
+                    PipelineInlet {
+                        id: pid.clone(),
+                        tx,
+                        gauge,
+                    },
+                ),
+            );
+        }
+
+        // Routes from a receiver or connector to the pipelines listing it, grouped by signal.
+        let output_for = |component: &str, stage: Stage| -> Output {
+            let mut by_signal: Vec<(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)> = Vec::new();
+            for (pid, p) in pipelines {
+                let Some((signal, inlet)) = inlets.get(pid.as_str()) else {
+                    continue;
+                };
+                if !p.receivers.iter().any(|r| r == component) {
+                    continue;
+                }
+                match by_signal.iter_mut().find(|(s, _, _)| s == signal) {
+                    Some((_, v, _)) => v.push(inlet.clone()),
+                    None => by_signal.push((
+                        *signal,
+                        vec![inlet.clone()],
+                        stats.component(stage, component, *signal),
+                    )),
+                }
+            }
+            Output::new(component, by_signal)
+        };
+
+        // Exporters and connectors, each behind its own queue.
+        let mut queues: BTreeMap<&str, (Stage, mpsc::Sender<Payload>, Arc<QueueGauge>)> =
+            BTreeMap::new();
+        for name in pipelines.values().flat_map(|p| p.exporters.iter()) {
+            if queues.contains_key(name.as_str()) {
+                continue;
+            }
+            let id = find(name)?;
+            if let Some(ecfg) = cfg.exporters.get(&id) {
+                let exporter = factory.exporter(&id, ecfg)?;
+                let cap = ecfg.sending_queue().queue_size;
+                let (tx, rx) = mpsc::channel(cap);
+                let gauge = stats.queue(Stage::Exporter, name, cap);
+                let per_signal = Signal::ALL.map(|s| stats.component(Stage::Exporter, name, s));
+                let inbox = Inbox::new(rx, gauge.clone());
+                tasks.push((
+                    format!("exporter {name}"),
+                    tokio::spawn(run_exporter(exporter, inbox, per_signal)),
+                ));
+                queues.insert(name, (Stage::Exporter, tx, gauge));
+            } else if let Some(ccfg) = cfg.connectors.get(&id) {
+                let cap = ccfg.sending_queue().queue_size;
+                let (tx, rx) = mpsc::channel(cap);
+                let gauge = stats.queue(Stage::Connector, name, cap);
+                let run = build_connector(ccfg).run(
+                    Inbox::new(rx, gauge.clone()),
+                    output_for(name, Stage::Connector),
+                );
+                tasks.push((format!("connector {name}"), tokio::spawn(run)));
+                queues.insert(name, (Stage::Connector, tx, gauge));
+            } else {
+                return Err(BuildError::Invalid(format!(
+                    "{name:?} is neither an exporter nor a connector"
+                )));
+            }
+        }
+
+        // One task per pipeline.
+        for (pid, p) in pipelines {
+            let signal = signal_of(pid)?;
+            let mut processors = Vec::new();
+            for name in &p.processors {
+                let pcfg = cfg.processors.get(&find(name)?).ok_or_else(|| {
+                    BuildError::Invalid(format!("processor {name:?} is not defined"))
+                })?;
+                processors.push(build_processor(pcfg));
+            }
+            let fanout = p
+                .exporters
+                .iter()
+                .filter_map(|e| {
+                    let (stage, tx, gauge) = queues.get(e.as_str())?;
+                    Some(Target {
+                        id: e.clone(),
+                        tx: tx.clone(),
+                        gauge: gauge.clone(),
+                        stats: stats.component(*stage, e, signal),
+                    })
+                })
+                .collect();
+            let Some(input) = inboxes.remove(pid.as_str()) else {
+                continue;
+            };
+            // A pipeline fed only by receivers closes its queue once they have stopped, even if some sender was
+            // leaked; one fed by a connector waits for the connector to finish instead, so nothing in flight is lost.
+            let fed_by_connector = p
+                .receivers
+                .iter()
+                .any(|r| cfg.connectors.keys().any(|c| c.as_str() == r));
+            let close_on = (!fed_by_connector).then(|| receivers_done.clone());
+            let pipeline = PipelineTask {
+                id: pid.clone(),
+                input,
+                processors,
+                fanout,
+                stats: stats.component(Stage::Pipeline, pid, signal),
+                close_on,
+            };
+            tasks.push((format!("pipeline {pid}"), tokio::spawn(pipeline.run())));
+        }
+        // From here on only pipelines hold exporter senders and only Outputs hold pipeline senders.
+        drop(queues);
+
+        let mut receivers: Vec<(String, Box<dyn Receiver>, Output)> = Vec::new();
+        for name in pipelines.values().flat_map(|p| p.receivers.iter()) {
+            if receivers.iter().any(|(n, _, _)| n == name) {
+                continue;
+            }
+            if let Some(rcfg) = cfg.receivers.get(&find(name)?) {
+                let receiver = factory.receiver(&find(name)?, rcfg)?;
+                receivers.push((name.clone(), receiver, output_for(name, Stage::Receiver)));
+            }
+        }
+        drop(inlets);
+
+        let mut topology = Topology {
+            shutdown,
+            receivers_done,
+            receivers: Vec::new(),
+            tasks,
+            stats,
+        };
+        for (name, receiver, output) in receivers {
+            match receiver
+                .start(output, topology.shutdown.child_token())
+                .await
+            {
+                Ok(serve) => topology
+                    .receivers
+                    .push((format!("receiver {name}"), tokio::spawn(serve))),
+                Err(e) => {
+                    topology.shutdown(Duration::from_secs(1)).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(topology)
+    }
+
+    /// Every component's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stops receivers, lets queued data drain to the exporters for at most `timeout`, then ends every task.
+    pub async fn shutdown(self, timeout: Duration) -> ShutdownReport {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut unfinished = Vec::new();
+        for (name, handle) in self.receivers {
+            join_until(deadline, name, handle, &mut unfinished).await;
+        }
+        self.receivers_done.cancel();
+        for (name, handle) in self.tasks {
+            join_until(deadline, name, handle, &mut unfinished).await;
+        }
+        let items_lost: u64 = self.stats.queues().iter().map(|q| q.items()).sum();
+        if !unfinished.is_empty() || items_lost > 0 {
+            tracing::warn!(
+                timeout = ?timeout,
+                items_lost,
+                unfinished = ?unfinished,
+                "shutdown timeout ran out before every queue drained"
+            );
+        }
+        ShutdownReport {
+            drained: unfinished.is_empty() && items_lost == 0,
+            items_lost,
+            unfinished,
+        }
+    }
+}
+
+/// Waits for a task until `deadline`; aborts it and notes its name if it has not finished by then.
+async fn join_until(
+    deadline: tokio::time::Instant,
+    name: String,
+    handle: JoinHandle<()>,
+    unfinished: &mut Vec<String>,
+) {
+    let abort = handle.abort_handle();
+    match tokio::time::timeout_at(deadline, handle).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(component = %name, error = %e, "component ended abnormally"),
+        Err(_) => {
+            abort.abort();
+            unfinished.push(name);
+        }
+    }
+}
+
+async fn run_exporter(
+    mut exporter: Box<dyn Exporter>,
+    mut inbox: Inbox,
+    per_signal: [Arc<ComponentStats>; 3],
+) {
+    while let Some(batch) = inbox.recv().await {
+        let items = batch.item_count();
+        let stats = &per_signal[signal_index(batch.signal())];
+        match exporter.export(batch).await {
+            Ok(()) => ComponentStats::add(&stats.sent, items),
+            Err(e) => stats.record_failure(items, &e),
+        }
+    }
+    exporter.shutdown().await;
+}
+
+fn signal_index(s: Signal) -> usize {
+    match s {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
+
+/// One pipeline: its input queue, its processors in order, and the queues of its exporters.
+struct PipelineTask {
+    id: String,
+    input: Inbox,
+    processors: Vec<Box<dyn Processor>>,
+    fanout: Vec<Target>,
+    stats: Arc<ComponentStats>,
+    close_on: Option<CancellationToken>,
+}
+
+impl PipelineTask {
+    async fn run(mut self) {
+        let close_on = self.close_on.take().unwrap_or_default();
+        let mut closed = false;
+        loop {
+            let deadline = self.processors.iter().filter_map(|p| p.deadline()).min();
+            let next = tokio::select! {
+                b = self.input.recv() => b,
+                () = close_on.cancelled(), if !closed => {
+                    self.input.close();
+                    closed = true;
+                    continue;
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let now = Instant::now();
+                    for i in 0..self.processors.len() {
+                        if self.processors[i].deadline().is_some_and(|d| d <= now) {
+                            let mut out = Vec::new();
+                            self.processors[i].on_deadline(now, &mut out);
+                            self.forward(i + 1, out).await;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(batch) = next else { break };
+            ComponentStats::add(&self.stats.accepted, batch.item_count());
+            self.forward(0, vec![batch]).await;
+        }
+        // Every sender is gone: flush processors front to back, so what one releases passes through the rest.
+        for i in 0..self.processors.len() {
+            let mut out = Vec::new();
+            self.processors[i].flush(&mut out);
+            self.forward(i + 1, out).await;
+        }
+        tracing::debug!(pipeline = %self.id, "pipeline drained");
+    }
+
+    /// Runs `batches` through processors `from..` and hands the result to the exporters.
+    async fn forward(&mut self, from: usize, mut batches: Vec<Payload>) {
+        for p in self.processors.iter_mut().skip(from) {
+            let mut next = Vec::with_capacity(batches.len());
+            for b in batches {
+                p.process(b, &mut next);
+            }
+            batches = next;
+        }
+        for b in batches {
+            if !b.is_empty() {
+                ComponentStats::add(&self.stats.sent, b.item_count());
+                fan_out(&self.fanout, b).await;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await;
+    }
+}
+
+/// Gives each target its copy of `batch`. A full target is skipped (its copy dropped and counted) as long as some
+/// other target took the batch, so one slow exporter never stalls the rest; when every target is full the pipeline
+/// waits for the first to have room, so backpressure reaches the receivers instead of data being lost.
+async fn fan_out(targets: &[Target], batch: Payload) {
+    let items = batch.item_count();
+    let mut permits = Vec::with_capacity(targets.len());
+    let mut full = Vec::new();
+    for t in targets {
+        match t.tx.try_reserve() {
+            Ok(p) => permits.push((p, t.gauge.as_ref())),
+            Err(mpsc::error::TrySendError::Full(())) => full.push(t),
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                t.stats.record_drop(items, "exporter stopped")
+            }
+        }
+    }
+    if permits.is_empty() && !full.is_empty() {
+        let waits = full.iter().map(|t| Box::pin(t.tx.reserve()));
+        let (first, i, _) = select_all(waits).await;
+        let waited = full.remove(i);
+        match first {
+            Ok(p) => permits.push((p, waited.gauge.as_ref())),
+            Err(_) => waited.stats.record_drop(items, "exporter stopped"),
+        }
+        let mut still_full = Vec::new();
+        for t in full {
+            match t.tx.try_reserve() {
+                Ok(p) => permits.push((p, t.gauge.as_ref())),
+                Err(_) => still_full.push(t),
+            }
+        }
+        full = still_full;
+    }
+    for t in full {
+        t.stats
+            .record_drop(items, "queue full while other exporters took the batch");
+        tracing::debug!(target_id = %t.id, items, "copy dropped for a full exporter queue");
+    }
+    crate::stage::deliver(permits, batch);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,307 @@
+//! The engine end to end in one process: a test receiver hands out its [`Output`], test exporters record what
+//! reaches them and can be held shut to simulate a slow backend.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::{Semaphore, oneshot};
+
+use super::*;
+use crate::payload::tests::spans;
+use crate::stage::{BoxFuture, ExportError, SendError};
+
+/// Records every batch; when `gate` is set, each export first waits for a permit from it.
+#[derive(Clone, Default)]
+struct Sink {
+    items: Arc<Mutex<usize>>,
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Sink {
+    fn gated() -> Self {
+        Self {
+            gate: Some(Arc::new(Semaphore::new(0))),
+            ..Default::default()
+        }
+    }
+    fn count(&self) -> usize {
+        *self.items.lock().unwrap()
+    }
+    fn open(&self) {
+        if let Some(g) = &self.gate {
+            g.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+    }
+}
+
+impl Exporter for Sink {
+    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move {
+            if let Some(g) = &self.gate {
+                g.acquire()
+                    .await
+                    .map_err(|e| ExportError(e.to_string()))?
+                    .forget();
+            }
+            *self.items.lock().unwrap() += batch.item_count();
+            Ok(())
+        })
+    }
+}
+
+struct TestReceiver(Mutex<Option<oneshot::Sender<Output>>>);
+
+impl Receiver for TestReceiver {
+    fn start(
+        self: Box<Self>,
+        output: Output,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<BoxFuture<'static, ()>, StartError>> {
+        let tx = self.0.lock().unwrap().take();
+        Box::pin(async move {
+            if let Some(tx) = tx {
+                let _ = tx.send(output.clone());
+            }
+            let serve: BoxFuture<'static, ()> = Box::pin(async move {
+                shutdown.cancelled().await;
+                drop(output);
+            });
+            Ok(serve)
+        })
+    }
+}
+
+struct TestFactory {
+    sinks: HashMap<String, Sink>,
+    output: Mutex<Option<oneshot::Sender<Output>>>,
+}
+
+impl Factory for TestFactory {
+    fn receiver(
+        &self,
+        _id: &ComponentId,
+        _cfg: &ReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, BuildError> {
+        Ok(Box::new(TestReceiver(Mutex::new(
+            self.output.lock().unwrap().take(),
+        ))))
+    }
+    fn exporter(
+        &self,
+        id: &ComponentId,
+        _cfg: &ExporterConfig,
+    ) -> Result<Box<dyn Exporter>, BuildError> {
+        Ok(Box::new(self.sinks[id.as_str()].clone()))
+    }
+}
+
+/// Starts `yaml` with the given sinks; returns the running graph and the receiver's output.
+/// The receiver is `otlp` in the YAML; the test receiver stands in for it and hands back its output, so the test
+/// sends exactly as a real receiver would.
+async fn start(yaml: &str, sinks: &[(&str, Sink)]) -> (Topology, Output, Stats) {
+    let cfg = llmtel_config::parse(yaml, &|_| None).unwrap();
+    let (tx, rx) = oneshot::channel();
+    let factory = TestFactory {
+        sinks: sinks
+            .iter()
+            .map(|(k, s)| ((*k).to_owned(), s.clone()))
+            .collect(),
+        output: Mutex::new(Some(tx)),
+    };
+    let stats = Stats::default();
+    let topo = Topology::start(&cfg, &factory, stats.clone())
+        .await
+        .unwrap();
+    (topo, rx.await.unwrap(), stats)
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+const TWO_EXPORTERS: &str = r#"
+receivers: {otlp: {}}
+processors: {batch: {send_batch_size: 50, timeout: 20ms}}
+exporters: {debug/a: {sending_queue: {queue_size: 2}}, debug/b: {sending_queue: {queue_size: 2}}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [debug/a, debug/b], queue_size: 4}
+"#;
+
+#[tokio::test]
+async fn every_accepted_item_reaches_every_exporter() {
+    let (a, b) = (Sink::default(), Sink::default());
+    let (topo, out, stats) = start(
+        TWO_EXPORTERS,
+        &[("debug/a", a.clone()), ("debug/b", b.clone())],
+    )
+    .await;
+    let mut accepted = 0;
+    for _ in 0..200 {
+        match out.try_send(spans(7)) {
+            Ok(()) => accepted += 7,
+            Err(SendError::Full { .. }) => tokio::task::yield_now().await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eventually("both sinks to receive everything", || {
+        a.count() == accepted && b.count() == accepted
+    })
+    .await;
+    let report = topo.shutdown(Duration::from_secs(5)).await;
+    assert!(report.drained, "{report:?}");
+    let r = stats.get(Stage::Receiver, "otlp", Signal::Traces).unwrap();
+    assert_eq!(r.accepted as usize, accepted);
+    let e = stats
+        .get(Stage::Exporter, "debug/a", Signal::Traces)
+        .unwrap();
+    assert_eq!((e.sent as usize, e.dropped), (accepted, 0));
+}
+
+#[tokio::test]
+async fn a_stuck_exporter_does_not_stall_the_other_and_its_drops_are_counted() {
+    let (stuck, fast) = (Sink::gated(), Sink::default());
+    let (topo, out, stats) = start(
+        TWO_EXPORTERS,
+        &[("debug/a", stuck.clone()), ("debug/b", fast.clone())],
+    )
+    .await;
+    let mut accepted = 0;
+    for _ in 0..100 {
+        while out.try_send(spans(50)).is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        accepted += 50;
+    }
+    eventually("the fast exporter to get every item", || {
+        fast.count() == accepted
+    })
+    .await;
+    let a = stats
+        .get(Stage::Exporter, "debug/a", Signal::Traces)
+        .unwrap();
+    // The stuck exporter holds one batch in export and two in its queue; everything else was dropped for it only.
+    assert_eq!(a.dropped as usize, accepted - 3 * 50, "{a:?}");
+    stuck.open();
+    let report = topo.shutdown(Duration::from_secs(5)).await;
+    assert!(report.drained, "{report:?}");
+    assert_eq!(stuck.count(), 3 * 50);
+}
+
+#[tokio::test]
+async fn when_every_exporter_is_full_receivers_are_refused_and_nothing_accepted_is_lost() {
+    let yaml = r#"
+receivers: {otlp: {}}
+exporters: {debug: {sending_queue: {queue_size: 1}}}
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [debug], queue_size: 2}
+"#;
+    let sink = Sink::gated();
+    let (topo, out, stats) = start(yaml, &[("debug", sink.clone())]).await;
+    let mut accepted = 0;
+    let mut refused = None;
+    for _ in 0..50 {
+        match out.try_send(crate::payload::tests::logs(10)) {
+            Ok(()) => accepted += 10,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        refused,
+        Some(SendError::Full {
+            pipeline: "logs".into(),
+            capacity: 2
+        })
+    );
+    // One batch in export, one in the exporter queue, one held by the waiting pipeline, two in the pipeline queue.
+    assert_eq!(accepted, 50);
+    assert_eq!(
+        stats
+            .get(Stage::Receiver, "otlp", Signal::Logs)
+            .unwrap()
+            .refused,
+        10
+    );
+    sink.open();
+    eventually("every accepted item to arrive", || sink.count() == accepted).await;
+    assert_eq!(
+        stats
+            .get(Stage::Exporter, "debug", Signal::Logs)
+            .unwrap()
+            .dropped,
+        0
+    );
+    assert!(topo.shutdown(Duration::from_secs(5)).await.drained);
+}
+
+#[tokio::test]
+async fn shutdown_flushes_held_batches_through_connectors() {
+    let yaml = r#"
+receivers: {otlp: {}}
+processors: {batch: {send_batch_size: 1000, timeout: 1h}}
+exporters: {debug: {}}
+connectors: {forward: {}}
+service:
+  pipelines:
+    traces/in: {receivers: [otlp], processors: [batch], exporters: [forward]}
+    traces/out: {receivers: [forward], processors: [batch], exporters: [debug]}
+"#;
+    let sink = Sink::default();
+    let (topo, out, _) = start(yaml, &[("debug", sink.clone())]).await;
+    for _ in 0..3 {
+        out.try_send(spans(5)).unwrap();
+    }
+    drop(out);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        sink.count(),
+        0,
+        "the batch processor holds items until its size or timeout"
+    );
+    let report = topo.shutdown(Duration::from_secs(5)).await;
+    assert!(report.drained, "{report:?}");
+    assert_eq!(
+        sink.count(),
+        15,
+        "shutdown flushes both batch processors, in order, through the connector"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_timeout_reports_what_was_lost() {
+    let yaml = r#"
+receivers: {otlp: {}}
+exporters: {debug: {sending_queue: {queue_size: 4}}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug]}
+"#;
+    let sink = Sink::gated();
+    let (topo, out, _) = start(yaml, &[("debug", sink.clone())]).await;
+    for _ in 0..3 {
+        out.try_send(spans(2)).unwrap();
+    }
+    drop(out);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let report = topo.shutdown(Duration::from_millis(200)).await;
+    assert!(!report.drained);
+    assert_eq!(
+        report.items_lost, 4,
+        "one batch was inside the stuck export, two still queued: {report:?}"
+    );
+    assert!(
+        report.unfinished.iter().any(|u| u == "exporter debug"),
+        "{report:?}"
+    );
+}

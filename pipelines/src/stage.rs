@@ -1,0 +1,254 @@
+//! The four stage traits and the handle receivers push into.
+//!
+//! Data flows receiver → [`Output`] → pipeline input queue → processors → one bounded queue per exporter or
+//! connector → [`Exporter`] / [`Connector`]. Every queue is bounded. Receivers never block on a full queue: they get
+//! [`SendError::Full`] and turn it into a refusal the client retries. Connectors, which sit inside the graph, wait
+//! instead, so backpressure travels upstream to the receivers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::payload::{Payload, Signal};
+use crate::stats::{ComponentStats, QueueGauge};
+
+/// A boxed, sendable future; stages are built from config at run time, so their futures are boxed at that edge.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A receiver brings data in from outside (a network listener, a sampler, the LLM proxy).
+///
+/// Contract:
+/// - [`Receiver::start`] is called once, at start-up, after every pipeline and exporter is running. It binds what it
+///   needs and returns `Err` (naming the address or resource) if it cannot: llmtel then exits with that error.
+/// - On success it returns the future that serves. That future pushes into `output` with [`Output::try_send`] and
+///   turns [`SendError::Full`] into a refusal the client can retry (gRPC UNAVAILABLE, HTTP 503 + Retry-After). It
+///   must not wait for queue space, and must not drop data silently.
+/// - When `shutdown` is cancelled it stops accepting, finishes requests in flight, drops every clone of `output`,
+///   and returns. Dropping the outputs is what lets the pipelines drain and end.
+pub trait Receiver: Send + 'static {
+    /// Binds and returns the serving future.
+    fn start(
+        self: Box<Self>,
+        output: Output,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<BoxFuture<'static, ()>, StartError>>;
+}
+
+/// A processor transforms batches inside one pipeline.
+///
+/// Contract: synchronous and free of I/O; called by one pipeline task only, never concurrently; each pipeline gets
+/// its own instance. It may hold data back (batching) and release it from [`Processor::on_deadline`] or
+/// [`Processor::flush`]. Whatever it pushes into `out` goes on to the next processor, then to the exporters.
+pub trait Processor: Send + 'static {
+    /// Handles one batch; pushes zero or more batches to `out`.
+    fn process(&mut self, batch: Payload, out: &mut Vec<Payload>);
+
+    /// When the processor next wants [`Processor::on_deadline`] called, if it holds data.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called at or after [`Processor::deadline`].
+    fn on_deadline(&mut self, _now: Instant, _out: &mut Vec<Payload>) {}
+
+    /// Called once at shutdown: release everything held.
+    fn flush(&mut self, _out: &mut Vec<Payload>) {}
+}
+
+/// An exporter sends batches out of llmtel.
+///
+/// Contract: the engine calls [`Exporter::export`] from one task, one batch at a time, never concurrently, taking
+/// batches from the exporter's own bounded queue. The exporter owns its timeouts and retries: when `export` returns,
+/// the batch is done, and `Err` means it was given up on (the engine counts its items as failed and logs, rate
+/// limited). It must not block the thread. [`Exporter::shutdown`] is called once after the queue has drained.
+pub trait Exporter: Send + 'static {
+    /// Sends one batch.
+    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>>;
+
+    /// Releases resources; called once, after the last export.
+    fn shutdown(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A connector is an exporter in one pipeline and a receiver in another (it may change the signal).
+///
+/// Contract: [`Connector::run`] is spawned once. It reads batches from `input` until it yields `None` (every
+/// upstream pipeline has ended), pushes what it produces with [`Output::send`] (which waits for queue space, so
+/// backpressure reaches the upstream receivers), flushes anything it holds, and returns. Dropping `output` at the
+/// end lets the downstream pipelines end.
+pub trait Connector: Send + 'static {
+    /// Runs until the input closes.
+    fn run(self: Box<Self>, input: Inbox, output: Output) -> BoxFuture<'static, ()>;
+}
+
+/// The receiving end of a stage's bounded queue; counts each batch off the queue's gauge as it is taken.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<Payload>,
+    gauge: Arc<QueueGauge>,
+}
+
+impl Inbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Payload>, gauge: Arc<QueueGauge>) -> Self {
+        Self { rx, gauge }
+    }
+
+    /// Refuses further sends while keeping what is queued for [`Inbox::recv`].
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+
+    /// The next batch, or `None` once every sender is gone (or the inbox is closed) and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Payload> {
+        let batch = self.rx.recv().await?;
+        self.gauge.popped(batch.item_count());
+        Some(batch)
+    }
+}
+
+/// A receiver could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{component}: {message}")]
+pub struct StartError {
+    /// The component id.
+    pub component: String,
+    /// What failed, e.g. `bind 127.0.0.1:4317: address already in use`.
+    pub message: String,
+}
+
+/// An exporter gave up on a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ExportError(pub String);
+
+/// Why [`Output::try_send`] did not take a batch.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// A pipeline's input queue is full: refuse, the client should retry later.
+    #[error("pipeline {pipeline} is full ({capacity} batches queued); retry later")]
+    Full {
+        /// The pipeline whose queue is full.
+        pipeline: String,
+        /// Its capacity in batches.
+        capacity: usize,
+    },
+    /// No pipeline takes this signal from this receiver.
+    #[error("no pipeline takes {0} from this receiver")]
+    NoPipeline(Signal),
+    /// llmtel is shutting down.
+    #[error("llmtel is shutting down")]
+    Closed,
+}
+
+/// One pipeline's input queue, as seen by its senders.
+#[derive(Debug, Clone)]
+pub(crate) struct PipelineInlet {
+    pub(crate) id: String,
+    pub(crate) tx: mpsc::Sender<Payload>,
+    pub(crate) gauge: Arc<QueueGauge>,
+}
+
+/// Where a receiver or connector sends data: the input queues of every pipeline that lists it, by signal.
+///
+/// A batch goes into all of that signal's pipelines or into none: space is reserved in every queue first, so a
+/// refusal never leaves a partial delivery behind.
+#[derive(Debug, Clone)]
+pub struct Output {
+    component: Arc<str>,
+    routes: Arc<[(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)]>,
+}
+
+impl Output {
+    pub(crate) fn new(
+        component: &str,
+        routes: Vec<(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)>,
+    ) -> Self {
+        Self {
+            component: component.into(),
+            routes: routes.into(),
+        }
+    }
+
+    /// The id of the component this output belongs to.
+    pub fn component(&self) -> &str {
+        &self.component
+    }
+
+    /// Whether some pipeline takes `signal` from this component.
+    pub fn accepts(&self, signal: Signal) -> bool {
+        self.routes.iter().any(|(s, _, _)| *s == signal)
+    }
+
+    fn route(&self, signal: Signal) -> Result<(&[PipelineInlet], &ComponentStats), SendError> {
+        self.routes
+            .iter()
+            .find(|(s, _, _)| *s == signal)
+            .map(|(_, inlets, stats)| (inlets.as_slice(), stats.as_ref()))
+            .ok_or(SendError::NoPipeline(signal))
+    }
+
+    /// Hands `batch` to every pipeline of its signal, or to none if any of their queues is full. Never waits.
+    pub fn try_send(&self, batch: Payload) -> Result<(), SendError> {
+        let (inlets, stats) = self.route(batch.signal())?;
+        let items = batch.item_count();
+        let mut permits = Vec::with_capacity(inlets.len());
+        for inlet in inlets {
+            match inlet.tx.try_reserve() {
+                Ok(p) => permits.push((p, inlet.gauge.as_ref())),
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    ComponentStats::add(&stats.refused, items);
+                    return Err(SendError::Full {
+                        pipeline: inlet.id.clone(),
+                        capacity: inlet.gauge.capacity,
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    ComponentStats::add(&stats.refused, items);
+                    return Err(SendError::Closed);
+                }
+            }
+        }
+        deliver(permits, batch);
+        ComponentStats::add(&stats.accepted, items);
+        Ok(())
+    }
+
+    /// Hands `batch` to every pipeline of its signal, waiting for queue space. For connectors and other stages
+    /// inside the graph, where waiting is how backpressure travels upstream.
+    pub async fn send(&self, batch: Payload) -> Result<(), SendError> {
+        let (inlets, stats) = self.route(batch.signal())?;
+        let items = batch.item_count();
+        let mut permits = Vec::with_capacity(inlets.len());
+        for inlet in inlets {
+            match inlet.tx.reserve().await {
+                Ok(p) => permits.push((p, inlet.gauge.as_ref())),
+                Err(_) => {
+                    ComponentStats::add(&stats.refused, items);
+                    return Err(SendError::Closed);
+                }
+            }
+        }
+        deliver(permits, batch);
+        ComponentStats::add(&stats.accepted, items);
+        Ok(())
+    }
+}
+
+/// Sends a copy of `batch` through each permit, moving the original into the last, and counts it on each queue.
+pub(crate) fn deliver(mut permits: Vec<(mpsc::Permit<'_, Payload>, &QueueGauge)>, batch: Payload) {
+    let items = batch.item_count();
+    let Some((last, last_gauge)) = permits.pop() else {
+        return;
+    };
+    for (p, gauge) in permits {
+        gauge.pushed(items);
+        p.send(batch.clone());
+    }
+    last_gauge.pushed(items);
+    last.send(batch);
+}

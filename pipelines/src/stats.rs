@@ -1,0 +1,253 @@
+//! Self-telemetry counters kept by the engine for every component: what each receiver accepted and refused, what
+//! each exporter sent, failed to send or dropped, and how full its queue is.
+//!
+//! The engine only counts (atomics, no locks on the hot path); `collector` reads [`Stats::snapshot`] from
+//! observable OTel instruments and serves them on the admin endpoint.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::payload::Signal;
+
+/// Which stage a component is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Takes data in from outside.
+    Receiver,
+    /// A pipeline's input queue and processors.
+    Pipeline,
+    /// Sends data out.
+    Exporter,
+    /// Joins two pipelines.
+    Connector,
+}
+
+impl Stage {
+    /// Lowercase name, used as a metric attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Receiver => "receiver",
+            Stage::Pipeline => "pipeline",
+            Stage::Exporter => "exporter",
+            Stage::Connector => "connector",
+        }
+    }
+}
+
+/// Counters of one component (one receiver, one pipeline, one exporter…) for one signal.
+#[derive(Debug)]
+pub struct ComponentStats {
+    /// The stage.
+    pub stage: Stage,
+    /// The component or pipeline id.
+    pub id: String,
+    /// The signal counted.
+    pub signal: Signal,
+    /// Items taken in (receivers: accepted into a pipeline).
+    pub accepted: AtomicU64,
+    /// Items refused because a queue was full (the sender was told to retry).
+    pub refused: AtomicU64,
+    /// Items handed on successfully (exporters: sent).
+    pub sent: AtomicU64,
+    /// Items an exporter gave up on after its own retries.
+    pub failed: AtomicU64,
+    /// Items dropped: a full exporter queue while other exporters took the batch, or still queued when the
+    /// shutdown timeout ran out.
+    pub dropped: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl ComponentStats {
+    fn new(stage: Stage, id: &str, signal: Signal) -> Self {
+        Self {
+            stage,
+            id: id.to_owned(),
+            signal,
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+        }
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `n` dropped items; warns on the first drop and then at most once a minute with the running total,
+    /// never once per item.
+    pub fn record_drop(&self, n: usize, reason: &str) {
+        let total = self.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if self.may_warn() {
+            tracing::warn!(
+                stage = self.stage.as_str(),
+                id = %self.id,
+                signal = %self.signal,
+                dropped_total = total,
+                reason,
+                "telemetry dropped (logged at most once a minute)"
+            );
+        }
+    }
+
+    /// Counts `n` items an exporter gave up on, warning like [`ComponentStats::record_drop`].
+    pub fn record_failure(&self, n: usize, error: &dyn std::fmt::Display) {
+        let total = self.failed.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if self.may_warn() {
+            tracing::warn!(
+                stage = self.stage.as_str(),
+                id = %self.id,
+                signal = %self.signal,
+                failed_total = total,
+                %error,
+                "export failed (logged at most once a minute)"
+            );
+        }
+    }
+
+    fn may_warn(&self) -> bool {
+        let Ok(mut last) = self.last_warning.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60)) {
+            *last = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How full one queue is: a pipeline's input queue, or the queue in front of an exporter or connector.
+#[derive(Debug)]
+pub struct QueueGauge {
+    /// The stage owning the queue.
+    pub stage: Stage,
+    /// The component or pipeline id.
+    pub id: String,
+    /// Capacity, in batches.
+    pub capacity: usize,
+    batches: AtomicU64,
+    items: AtomicU64,
+}
+
+impl QueueGauge {
+    /// Records a batch of `items` entering the queue.
+    pub fn pushed(&self, items: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(items as u64, Ordering::Relaxed);
+    }
+
+    /// Records a batch of `items` leaving the queue.
+    pub fn popped(&self, items: usize) {
+        self.batches.fetch_sub(1, Ordering::Relaxed);
+        self.items.fetch_sub(items as u64, Ordering::Relaxed);
+    }
+
+    /// Batches queued now.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Items queued now.
+    pub fn items(&self) -> u64 {
+        self.items.load(Ordering::Relaxed)
+    }
+}
+
+/// A plain copy of one component's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The stage.
+    pub stage: Stage,
+    /// The component or pipeline id.
+    pub id: String,
+    /// The signal.
+    pub signal: Signal,
+    /// See [`ComponentStats::accepted`].
+    pub accepted: u64,
+    /// See [`ComponentStats::refused`].
+    pub refused: u64,
+    /// See [`ComponentStats::sent`].
+    pub sent: u64,
+    /// See [`ComponentStats::failed`].
+    pub failed: u64,
+    /// See [`ComponentStats::dropped`].
+    pub dropped: u64,
+}
+
+/// Every component's counters.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    all: Arc<Mutex<Vec<Arc<ComponentStats>>>>,
+    queues: Arc<Mutex<Vec<Arc<QueueGauge>>>>,
+}
+
+impl Stats {
+    /// The counters of (`stage`, `id`, `signal`), created on first use.
+    pub fn component(&self, stage: Stage, id: &str, signal: Signal) -> Arc<ComponentStats> {
+        let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.stage == stage && c.id == id && c.signal == signal)
+        {
+            return c.clone();
+        }
+        let c = Arc::new(ComponentStats::new(stage, id, signal));
+        all.push(c.clone());
+        c
+    }
+
+    /// A new gauge for a queue of `capacity` batches.
+    pub fn queue(&self, stage: Stage, id: &str, capacity: usize) -> Arc<QueueGauge> {
+        let q = Arc::new(QueueGauge {
+            stage,
+            id: id.to_owned(),
+            capacity,
+            batches: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+        });
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(q.clone());
+        q
+    }
+
+    /// Every queue gauge.
+    pub fn queues(&self) -> Vec<Arc<QueueGauge>> {
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A copy of every counter.
+    pub fn snapshot(&self) -> Vec<Snapshot> {
+        let all = self.all.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter()
+            .map(|c| Snapshot {
+                stage: c.stage,
+                id: c.id.clone(),
+                signal: c.signal,
+                accepted: c.accepted.load(Ordering::Relaxed),
+                refused: c.refused.load(Ordering::Relaxed),
+                sent: c.sent.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
+                dropped: c.dropped.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// The snapshot of one component, if it exists.
+    pub fn get(&self, stage: Stage, id: &str, signal: Signal) -> Option<Snapshot> {
+        self.snapshot()
+            .into_iter()
+            .find(|s| s.stage == stage && s.id == id && s.signal == signal)
+    }
+}
