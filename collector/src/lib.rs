@@ -1,1 +1,214 @@
-//! placeholder
+//! llmtel's network edges and wiring: the OTLP receiver, the admin endpoint with self-telemetry, the component
+//! factory, [`start`] / [`run`] that bring a whole config up and down, and the command line.
+
+pub mod admin;
+pub mod cli;
+pub mod otlp;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use llmtel_config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
+use llmtel_pipelines::{BuildError, Exporter, Factory, Receiver, ShutdownReport, Stats, Topology};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::SelfTelemetry;
+
+/// The addresses llmtel's listeners actually bound, by name (`"otlp otlp grpc"`, `"admin"`): with port 0 in the
+/// config, this is how a caller learns the port.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners(Arc<Mutex<Vec<(String, SocketAddr)>>>);
+
+impl Listeners {
+    /// Records a bound address.
+    pub fn record(&self, name: &str, addr: SocketAddr) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.to_owned(), addr));
+    }
+
+    /// The address bound under `name`.
+    pub fn get(&self, name: &str) -> Option<SocketAddr> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+    }
+}
+
+/// Builds llmtel's components from their config.
+#[derive(Debug, Clone, Default)]
+pub struct CollectorFactory {
+    listeners: Listeners,
+}
+
+impl CollectorFactory {
+    /// A factory recording bound addresses in `listeners`.
+    pub fn new(listeners: Listeners) -> Self {
+        Self { listeners }
+    }
+}
+
+impl Factory for CollectorFactory {
+    fn receiver(
+        &self,
+        id: &ComponentId,
+        cfg: &ReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, BuildError> {
+        match cfg {
+            ReceiverConfig::Otlp(c) => Ok(Box::new(otlp::OtlpReceiver::new(
+                id,
+                c,
+                self.listeners.clone(),
+            ))),
+        }
+    }
+
+    fn exporter(
+        &self,
+        id: &ComponentId,
+        cfg: &ExporterConfig,
+    ) -> Result<Box<dyn Exporter>, BuildError> {
+        llmtel_pipelines::builtin_exporter(id, cfg)
+    }
+}
+
+/// Why llmtel could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The pipeline graph could not be built, or a receiver could not bind.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The admin endpoint or self-telemetry could not start.
+    #[error("{0}")]
+    Telemetry(String),
+}
+
+/// A running llmtel.
+#[derive(Debug)]
+pub struct Running {
+    topology: Topology,
+    ready: Arc<AtomicBool>,
+    admin_shutdown: CancellationToken,
+    admin: Option<JoinHandle<()>>,
+    telemetry: Arc<SelfTelemetry>,
+    listeners: Listeners,
+    shutdown_timeout: Duration,
+}
+
+/// Starts everything `cfg` describes with `factory` and returns once every listener is bound.
+pub async fn start(
+    cfg: &Config,
+    factory: &dyn Factory,
+    listeners: Listeners,
+) -> Result<Running, RunError> {
+    let stats = Stats::default();
+    let telemetry = Arc::new(SelfTelemetry::new(cfg, &stats).map_err(RunError::Telemetry)?);
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin_shutdown = CancellationToken::new();
+    let admin_cfg = &cfg.service.telemetry.admin;
+    let admin = if admin_cfg.enabled {
+        let (addr, serve) = admin::start(
+            admin_cfg.endpoint.as_str(),
+            ready.clone(),
+            telemetry.clone(),
+            admin_shutdown.clone(),
+        )
+        .await
+        .map_err(|e| RunError::Build(e.into()))?;
+        listeners.record("admin", addr);
+        Some(tokio::spawn(serve))
+    } else {
+        None
+    };
+    let topology = match Topology::start(cfg, factory, stats).await {
+        Ok(t) => t,
+        Err(e) => {
+            admin_shutdown.cancel();
+            return Err(e.into());
+        }
+    };
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "llmtel is ready");
+    Ok(Running {
+        topology,
+        ready,
+        admin_shutdown,
+        admin,
+        telemetry,
+        listeners,
+        shutdown_timeout: cfg.service.shutdown_timeout.get(),
+    })
+}
+
+impl Running {
+    /// The addresses bound.
+    pub fn listeners(&self) -> &Listeners {
+        &self.listeners
+    }
+
+    /// Every component's counters.
+    pub fn stats(&self) -> &Stats {
+        self.topology.stats()
+    }
+
+    /// llmtel's own metrics as Prometheus text.
+    pub fn render_self_metrics(&self) -> Result<String, String> {
+        self.telemetry.render()
+    }
+
+    /// Graceful stop: receivers stop accepting, queued data drains to exporters within the configured
+    /// `service.shutdown_timeout`, then the admin endpoint closes.
+    pub async fn stop(self) -> ShutdownReport {
+        self.ready.store(false, Ordering::Relaxed);
+        tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: draining queued telemetry");
+        let report = self.topology.shutdown(self.shutdown_timeout).await;
+        self.admin_shutdown.cancel();
+        if let Some(a) = self.admin {
+            let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+        }
+        self.telemetry.shutdown();
+        if report.drained {
+            tracing::info!("shutdown complete: every queue drained");
+        }
+        report
+    }
+}
+
+/// Runs `cfg` until SIGINT or SIGTERM, then stops gracefully.
+pub async fn run(cfg: Config) -> Result<ShutdownReport, RunError> {
+    let factory = CollectorFactory::default();
+    let running = start(&cfg, &factory, factory.listeners.clone()).await?;
+    wait_for_signal().await;
+    Ok(running.stop().await)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+                    _ = term.recv() => tracing::info!("received SIGTERM"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

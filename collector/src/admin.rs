@@ -1,0 +1,81 @@
+//! The admin endpoint (default `127.0.0.1:8888`): `/healthz` (the process is up), `/readyz` (every receiver is
+//! listening and llmtel is not shutting down) and `/metrics` (llmtel's own metrics, Prometheus text format).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use llmtel_pipelines::{BoxFuture, StartError};
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::SharedTelemetry;
+
+#[derive(Debug, Clone)]
+struct AdminState {
+    ready: Arc<AtomicBool>,
+    telemetry: SharedTelemetry,
+}
+
+/// Binds the admin endpoint; returns its address and the future serving it until `shutdown`.
+pub async fn start(
+    endpoint: &str,
+    ready: Arc<AtomicBool>,
+    telemetry: SharedTelemetry,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, BoxFuture<'static, ()>), StartError> {
+    let err = |message: String| StartError {
+        component: "service.telemetry.admin".to_owned(),
+        message,
+    };
+    let listener = tokio::net::TcpListener::bind(endpoint)
+        .await
+        .map_err(|e| err(format!("bind {endpoint}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
+    tracing::info!(endpoint = %local, "admin endpoint listening (/healthz, /readyz, /metrics)");
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(AdminState { ready, telemetry });
+    Ok((
+        local,
+        Box::pin(async move {
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "admin endpoint stopped with an error");
+            }
+        }),
+    ))
+}
+
+async fn readyz(State(s): State<AdminState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<AdminState>) -> Response {
+    match s.telemetry.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("render metrics: {e}\n"),
+        )
+            .into_response(),
+    }
+}

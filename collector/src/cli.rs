@@ -1,0 +1,85 @@
+//! The command line: `llmtel [run] [--config F]`, `llmtel validate`, `llmtel print-config`, `llmtel --version`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for a config that is not valid (sysexits EX_USAGE).
+pub const EXIT_BAD_CONFIG: u8 = 64;
+
+/// llmtel: OpenTelemetry sidecar and pipeline for LLM inference servers.
+#[derive(Debug, Parser)]
+#[command(name = "llmtel", version, about)]
+pub struct Cli {
+    /// Config file (YAML, shaped like the OpenTelemetry Collector's). Without it, the built-in default is used
+    /// (see `llmtel print-config`).
+    #[arg(long, short, global = true, env = "LLMTEL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run llmtel until SIGINT or SIGTERM (the default).
+    Run,
+    /// Check a config and print every problem found; exits 64 if there is any.
+    Validate,
+    /// Print the effective config, every default written out.
+    PrintConfig,
+}
+
+/// Carries out a parsed command line and returns the process exit status.
+pub fn execute(cli: Cli) -> ExitCode {
+    let path = cli.config.as_deref();
+    let origin = path.map_or_else(
+        || "<built-in default>".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let cfg = match llmtel_config::load(path) {
+        Ok(cfg) => cfg,
+        Err(e @ llmtel_config::LoadError::Invalid { .. }) => {
+            eprintln!("llmtel: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("llmtel: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Validate => {
+            println!("{origin}: valid");
+            ExitCode::SUCCESS
+        }
+        Command::PrintConfig => {
+            print!("{}", cfg.to_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Run => {
+            crate::telemetry::init_logs(&cfg);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("llmtel: start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(crate::run(cfg)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "llmtel could not start");
+                    eprintln!("llmtel: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! OTLP/gRPC: the three collector services on one tonic server.
+
+use llmtel_config::GrpcServerConfig;
+use llmtel_pipelines::{BoxFuture, Output, Payload, StartError};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::{RETRY_AFTER, Refusal, accept, bind};
+
+/// The gRPC side of one `otlp` receiver: one handler shared by the three services.
+#[derive(Debug, Clone)]
+struct Handler {
+    output: Output,
+}
+
+impl Handler {
+    fn accept(&self, batch: Payload) -> Result<(), Status> {
+        accept(&self.output, batch).map_err(|r| match r {
+            // UNAVAILABLE is retryable for every OTLP client; RetryInfo says when.
+            Refusal::Unavailable(msg) => Status::with_error_details(
+                tonic::Code::Unavailable,
+                msg,
+                ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+            ),
+            Refusal::NotServed(msg) => Status::unimplemented(msg),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.accept(Payload::Traces(request.into_inner().resource_spans))?;
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.accept(Payload::Metrics(request.into_inner().resource_metrics))?;
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.accept(Payload::Logs(request.into_inner().resource_logs))?;
+        Ok(Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// Binds the gRPC listener and returns the future that serves it until `shutdown`.
+pub(super) async fn start(
+    id: &str,
+    cfg: &GrpcServerConfig,
+    listeners: &crate::Listeners,
+    output: Output,
+    shutdown: CancellationToken,
+) -> Result<BoxFuture<'static, ()>, StartError> {
+    let listener = bind(id, "otlp grpc", cfg.endpoint.as_str(), listeners).await?;
+    let limit = usize::try_from(cfg.max_recv_msg_size_mib)
+        .unwrap_or(usize::MAX / (1 << 20))
+        .saturating_mul(1 << 20);
+    let handler = Handler { output };
+    let router = tonic::transport::Server::builder()
+        .add_service(
+            TraceServiceServer::new(handler.clone())
+                .max_decoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            MetricsServiceServer::new(handler.clone())
+                .max_decoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            LogsServiceServer::new(handler)
+                .max_decoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        );
+    let id = id.to_owned();
+    Ok(Box::pin(async move {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(receiver = %id, error = %e, "otlp grpc server stopped with an error");
+        }
+    }))
+}

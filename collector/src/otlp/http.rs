@@ -1,0 +1,290 @@
+//! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with `application/x-protobuf` or `application/json`
+//! bodies, plain or gzip. Answers follow the OTLP spec: 200 with an (empty) export response in the request's
+//! format; errors carry a `google.rpc.Status` body; refusals are 503 with `Retry-After`.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use llmtel_config::HttpServerConfig;
+use llmtel_pipelines::{BoxFuture, Output, Payload, Signal, StartError};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::{RETRY_AFTER, Refusal, accept, bind};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+#[derive(Debug)]
+struct Shared {
+    output: Output,
+    limit: usize,
+}
+
+/// The body encoding of a request, and so of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+/// An error answer: status code, gRPC code for the body, message.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    code: tonic::Code,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: tonic::Code, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self, format: Option<Format>) -> Response {
+        let mut resp = match format {
+            Some(Format::Protobuf) => {
+                let body = tonic_types::Status {
+                    code: self.code as i32,
+                    message: self.message,
+                    details: Vec::new(),
+                };
+                ([(header::CONTENT_TYPE, PROTOBUF)], body.encode_to_vec()).into_response()
+            }
+            Some(Format::Json) => {
+                let body = serde_json::json!({ "code": self.code as i32, "message": self.message });
+                ([(header::CONTENT_TYPE, JSON)], body.to_string()).into_response()
+            }
+            None => (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                self.message,
+            )
+                .into_response(),
+        };
+        *resp.status_mut() = self.status;
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER.as_secs()),
+            );
+        }
+        resp
+    }
+}
+
+/// Binds the HTTP listener and returns the future that serves it until `shutdown`.
+pub(super) async fn start(
+    id: &str,
+    cfg: &HttpServerConfig,
+    listeners: &crate::Listeners,
+    output: Output,
+    shutdown: CancellationToken,
+) -> Result<BoxFuture<'static, ()>, StartError> {
+    let listener = bind(id, "otlp http", cfg.endpoint.as_str(), listeners).await?;
+    let limit = usize::try_from(cfg.max_request_body_size_mib)
+        .unwrap_or(usize::MAX / (1 << 20))
+        .saturating_mul(1 << 20);
+    let shared = Arc::new(Shared { output, limit });
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(|s, h, b| handle(s, h, b, Signal::Traces)),
+        )
+        .route(
+            "/v1/metrics",
+            post(|s, h, b| handle(s, h, b, Signal::Metrics)),
+        )
+        .route("/v1/logs", post(|s, h, b| handle(s, h, b, Signal::Logs)))
+        .with_state(shared);
+    let id = id.to_owned();
+    Ok(Box::pin(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(receiver = %id, error = %e, "otlp http server stopped with an error");
+        }
+    }))
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+    signal: Signal,
+) -> Response {
+    let format = match content_type(&headers) {
+        Ok(f) => f,
+        Err(f) => return f.into_response(None),
+    };
+    match decode(&shared, &headers, body, signal, format).await {
+        Ok(batch) => match accept(&shared.output, batch) {
+            Ok(()) => success(signal, format),
+            Err(Refusal::Unavailable(m)) => {
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, m)
+                    .into_response(Some(format))
+            }
+            Err(Refusal::NotServed(m)) => {
+                Failure::new(StatusCode::NOT_FOUND, tonic::Code::Unimplemented, m)
+                    .into_response(Some(format))
+            }
+        },
+        Err(f) => f.into_response(Some(format)),
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Result<Format, Failure> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        PROTOBUF => Ok(Format::Protobuf),
+        JSON => Ok(Format::Json),
+        _ => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tonic::Code::InvalidArgument,
+            format!("unsupported Content-Type {raw:?}: send {PROTOBUF} or {JSON}"),
+        )),
+    }
+}
+
+async fn decode(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    signal: Signal,
+    format: Format,
+) -> Result<Payload, Failure> {
+    let limit = shared.limit;
+    let too_large = || {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            tonic::Code::InvalidArgument,
+            format!(
+                "request body is larger than the limit of {} MiB (max_request_body_size_mib)",
+                limit >> 20
+            ),
+        )
+    };
+    let raw: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(too_large());
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                format!("read request body: {e}"),
+            ));
+        }
+    };
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    let raw = match encoding.as_str() {
+        "" | "identity" => raw,
+        "gzip" => {
+            let mut out = Vec::new();
+            let read = flate2::read::GzDecoder::new(raw.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out);
+            match read {
+                Ok(n) if n > limit => return Err(too_large()),
+                Ok(_) => Bytes::from(out),
+                Err(e) => {
+                    return Err(Failure::new(
+                        StatusCode::BAD_REQUEST,
+                        tonic::Code::InvalidArgument,
+                        format!("request body is not valid gzip: {e}"),
+                    ));
+                }
+            }
+        }
+        other => {
+            return Err(Failure::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                tonic::Code::InvalidArgument,
+                format!("unsupported Content-Encoding {other:?}: send gzip or no encoding"),
+            ));
+        }
+    };
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        let kind = match format {
+            Format::Protobuf => "protobuf",
+            Format::Json => "OTLP JSON",
+        };
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            tonic::Code::InvalidArgument,
+            format!("body is not a valid {kind} {what}: {e}"),
+        )
+    };
+    match signal {
+        Signal::Traces => parse::<ExportTraceServiceRequest>(&raw, format)
+            .map(|r| Payload::Traces(r.resource_spans))
+            .map_err(|e| invalid("ExportTraceServiceRequest", &e)),
+        Signal::Metrics => parse::<ExportMetricsServiceRequest>(&raw, format)
+            .map(|r| Payload::Metrics(r.resource_metrics))
+            .map_err(|e| invalid("ExportMetricsServiceRequest", &e)),
+        Signal::Logs => parse::<ExportLogsServiceRequest>(&raw, format)
+            .map(|r| Payload::Logs(r.resource_logs))
+            .map_err(|e| invalid("ExportLogsServiceRequest", &e)),
+    }
+}
+
+fn parse<T: Message + Default + serde::de::DeserializeOwned>(
+    raw: &[u8],
+    format: Format,
+) -> Result<T, String> {
+    match format {
+        Format::Protobuf => T::decode(raw).map_err(|e| e.to_string()),
+        Format::Json => serde_json::from_slice(raw).map_err(|e| e.to_string()),
+    }
+}
+
+fn success(signal: Signal, format: Format) -> Response {
+    match format {
+        Format::Protobuf => {
+            let body = match signal {
+                Signal::Traces => ExportTraceServiceResponse::default().encode_to_vec(),
+                Signal::Metrics => ExportMetricsServiceResponse::default().encode_to_vec(),
+                Signal::Logs => ExportLogsServiceResponse::default().encode_to_vec(),
+            };
+            ([(header::CONTENT_TYPE, PROTOBUF)], body).into_response()
+        }
+        Format::Json => ([(header::CONTENT_TYPE, JSON)], "{}").into_response(),
+    }
+}

@@ -1,0 +1,128 @@
+//! Receiver `otlp`: OTLP from other programs, over gRPC (tonic: the trace, metrics and logs services) and over HTTP
+//! (`/v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON, optionally gzip). What arrives is handed to the
+//! pipelines through an [`Output`]; when their queues are full the client is refused with a retryable answer
+//! (gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After) and the refusal is counted. Nothing is dropped
+//! silently and no client waits for queue space.
+
+mod grpc;
+mod http;
+
+use std::time::Duration;
+
+use llmtel_config::{ComponentId, OtlpReceiverConfig};
+
+use crate::Listeners;
+use llmtel_pipelines::{BoxFuture, Output, Payload, Receiver, SendError, Signal, StartError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How long a refused client is asked to wait before retrying.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The `otlp` receiver.
+#[derive(Debug)]
+pub struct OtlpReceiver {
+    id: String,
+    cfg: OtlpReceiverConfig,
+    listeners: Listeners,
+}
+
+impl OtlpReceiver {
+    /// A receiver named `id` with these settings; it records the addresses it binds in `listeners`.
+    pub fn new(id: &ComponentId, cfg: &OtlpReceiverConfig, listeners: Listeners) -> Self {
+        Self {
+            id: id.to_string(),
+            cfg: cfg.clone(),
+            listeners,
+        }
+    }
+}
+
+/// Why a request was not accepted, independent of the protocol that carried it.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The pipelines are full or shutting down: retry later.
+    Unavailable(String),
+    /// This receiver feeds no pipeline of the request's signal.
+    NotServed(String),
+}
+
+/// Hands a decoded request to the pipelines. Empty requests succeed without touching them (OTLP spec).
+pub(crate) fn accept(output: &Output, batch: Payload) -> Result<(), Refusal> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match output.try_send(batch) {
+        Ok(()) => Ok(()),
+        Err(e @ (SendError::Full { .. } | SendError::Closed)) => {
+            Err(Refusal::Unavailable(e.to_string()))
+        }
+        Err(SendError::NoPipeline(signal)) => Err(Refusal::NotServed(not_served(output, signal))),
+    }
+}
+
+fn not_served(output: &Output, signal: Signal) -> String {
+    format!(
+        "receiver {} feeds no {signal} pipeline: add it to a service.pipelines.{signal} receivers list",
+        output.component()
+    )
+}
+
+/// Binds `endpoint`, naming it in the error, logs the bound address and records it as `"{id} {what}"`.
+pub(crate) async fn bind(
+    id: &str,
+    what: &str,
+    endpoint: &str,
+    listeners: &Listeners,
+) -> Result<TcpListener, StartError> {
+    let err = |e: std::io::Error| StartError {
+        component: id.to_owned(),
+        message: format!("{what}: bind {endpoint}: {e}"),
+    };
+    let listener = TcpListener::bind(endpoint).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    tracing::info!(receiver = id, endpoint = %local, "{what} receiver listening");
+    listeners.record(&format!("{id} {what}"), local);
+    Ok(listener)
+}
+
+impl Receiver for OtlpReceiver {
+    fn start(
+        self: Box<Self>,
+        output: Output,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<BoxFuture<'static, ()>, StartError>> {
+        Box::pin(async move {
+            let mut servers: Vec<BoxFuture<'static, ()>> = Vec::new();
+            if let Some(g) = &self.cfg.protocols.grpc {
+                servers.push(
+                    grpc::start(
+                        &self.id,
+                        g,
+                        &self.listeners,
+                        output.clone(),
+                        shutdown.clone(),
+                    )
+                    .await?,
+                );
+            }
+            if let Some(h) = &self.cfg.protocols.http {
+                servers.push(
+                    http::start(
+                        &self.id,
+                        h,
+                        &self.listeners,
+                        output.clone(),
+                        shutdown.clone(),
+                    )
+                    .await?,
+                );
+            }
+            drop(output);
+            let serve: BoxFuture<'static, ()> = Box::pin(async move {
+                futures_util::future::join_all(servers).await;
+            });
+            Ok(serve)
+        })
+    }
+}
