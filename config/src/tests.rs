@@ -264,3 +264,19 @@ service:
         "{errs:#?}"
     );
 }
+
+#[test]
+fn every_shipped_example_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            if let Err(e) = load_with_env(Some(&path), &no_env) {
+                panic!("{e}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "no examples found in {}", dir.display());
+}

@@ -9,6 +9,9 @@ use crate::model::{Config, PipelineConfig, ServiceConfig};
 use crate::suggest::closest;
 use crate::types::ComponentId;
 
+/// Where a connector is used, with the signal of the pipeline at each place: `(signal, path in the config)`.
+type Uses = Vec<(Signal, String)>;
+
 /// Runs every cross-section check, pushing one error per problem.
 pub fn validate(cfg: &Config, ctx: &mut Ctx) {
     let pipelines = &cfg.service.pipelines;
@@ -16,8 +19,7 @@ pub fn validate(cfg: &Config, ctx: &mut Ctx) {
         ctx.error("service.pipelines", "empty: expected at least one pipeline, e.g. traces: {receivers: [otlp], exporters: [debug]}");
     }
     // connector id -> (signals it is fed from, signals it feeds), for the connector checks below.
-    let mut connector_use: BTreeMap<&str, (Vec<(Signal, String)>, Vec<(Signal, String)>)> =
-        BTreeMap::new();
+    let mut connector_use: BTreeMap<&str, (Uses, Uses)> = BTreeMap::new();
     let mut edges: Vec<(String, &str, String)> = Vec::new(); // (from pipeline, connector, to pipeline)
 
     for (pid, p) in pipelines {
@@ -238,10 +240,10 @@ fn find_cycle(
     }
     let mut state = BTreeMap::new();
     for p in pipelines.keys() {
-        if !state.contains_key(p.as_str()) {
-            if let Some(c) = visit(p, edges, &mut state, &mut Vec::new()) {
-                return Some(c);
-            }
+        if !state.contains_key(p.as_str())
+            && let Some(c) = visit(p, edges, &mut state, &mut Vec::new())
+        {
+            return Some(c);
         }
     }
     None

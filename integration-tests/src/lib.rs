@@ -1,1 +1,329 @@
-//! placeholder
+//! Support for llmtel's end-to-end tests: a capturing exporter that can be held shut, llmtel in-process with it,
+//! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
+//! process a test starts is stopped when its handle drops.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use llmtel_collector::{CollectorFactory, Listeners, Running};
+use llmtel_config::{ComponentId, ExporterConfig, ReceiverConfig};
+use llmtel_pipelines::{
+    BoxFuture, BuildError, ExportError, Exporter, Factory, Payload, Receiver, Signal,
+};
+use tokio::sync::Semaphore;
+
+/// What a [`Capture`] exporter has seen.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Items per signal.
+    pub items: BTreeMap<&'static str, usize>,
+    /// Every batch, in arrival order.
+    pub batches: Vec<Payload>,
+}
+
+/// An exporter that records what reaches it; when gated, each export waits for the gate to open.
+#[derive(Debug, Clone, Default)]
+pub struct Capture {
+    seen: Arc<Mutex<Captured>>,
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Capture {
+    /// A capture whose exports wait until [`Capture::open`].
+    pub fn gated() -> Self {
+        Self {
+            gate: Some(Arc::new(Semaphore::new(0))),
+            ..Default::default()
+        }
+    }
+
+    /// Lets every waiting and future export through.
+    pub fn open(&self) {
+        if let Some(g) = &self.gate {
+            g.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+    }
+
+    /// Items of `signal` seen so far.
+    pub fn items(&self, signal: Signal) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .items
+            .get(signal.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Runs `f` over what was captured.
+    pub fn with<T>(&self, f: impl FnOnce(&Captured) -> T) -> T {
+        f(&self.seen.lock().unwrap())
+    }
+
+    /// Waits until `done` holds or `timeout` passes; returns whether it held.
+    pub async fn wait_for(&self, timeout: Duration, done: impl Fn(&Captured) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.with(&done) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.with(done)
+    }
+}
+
+impl Exporter for Capture {
+    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move {
+            if let Some(g) = &self.gate {
+                g.acquire()
+                    .await
+                    .map_err(|e| ExportError(e.to_string()))?
+                    .forget();
+            }
+            let mut seen = self.seen.lock().unwrap();
+            *seen.items.entry(batch.signal().as_str()).or_default() += batch.item_count();
+            seen.batches.push(batch);
+            Ok(())
+        })
+    }
+}
+
+/// llmtel's real factory, except that exporter `debug/capture` is replaced by a [`Capture`].
+#[derive(Debug, Clone)]
+pub struct CaptureFactory {
+    inner: CollectorFactory,
+    capture: Capture,
+}
+
+impl Factory for CaptureFactory {
+    fn receiver(
+        &self,
+        id: &ComponentId,
+        cfg: &ReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, BuildError> {
+        self.inner.receiver(id, cfg)
+    }
+    fn exporter(
+        &self,
+        id: &ComponentId,
+        cfg: &ExporterConfig,
+    ) -> Result<Box<dyn Exporter>, BuildError> {
+        if id.as_str() == "debug/capture" {
+            Ok(Box::new(self.capture.clone()))
+        } else {
+            self.inner.exporter(id, cfg)
+        }
+    }
+}
+
+/// Starts llmtel in this process from `yaml` (which should use port 0 everywhere and export to `debug/capture`).
+pub async fn start_in_process(yaml: &str, capture: &Capture) -> Running {
+    let cfg = llmtel_config::parse(yaml, &|_| None)
+        .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+    let listeners = Listeners::default();
+    let factory = CaptureFactory {
+        inner: CollectorFactory::new(listeners.clone()),
+        capture: capture.clone(),
+    };
+    llmtel_collector::start(&cfg, &factory, listeners)
+        .await
+        .expect("llmtel starts")
+}
+
+/// The path of the `llmtel` binary, built first so it is never stale.
+pub fn llmtel_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "llmtel-collector",
+            "--bin",
+            "llmtel",
+        ])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build of llmtel failed");
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    dir.join("llmtel")
+}
+
+/// A running `llmtel` child process. Dropping it kills the process.
+#[derive(Debug)]
+pub struct LlmtelProcess {
+    child: Option<Child>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl LlmtelProcess {
+    /// Spawns `llmtel args…` and waits (up to 30 s) until it logs that it is ready.
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(llmtel_binary())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn llmtel");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("llmtel is ready") {
+                    let _ = ready_tx.send(());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let me = Self {
+            child: Some(child),
+            lines,
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("llmtel did not become ready; its log:\n{}", me.log());
+        }
+        me
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The address logged by the line containing `what` (e.g. "otlp grpc receiver listening").
+    pub fn endpoint(&self, what: &str) -> SocketAddr {
+        let lines = self.lines.lock().unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no log line with {what:?}"));
+        let addr = line
+            .split("endpoint=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .expect("endpoint field");
+        addr.trim_matches('"').parse().expect("socket address")
+    }
+
+    /// Sends SIGTERM and waits up to 20 s for the exit status.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let end = Instant::now() + Duration::from_secs(20);
+        let code = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (code, self.log())
+    }
+}
+
+impl Drop for LlmtelProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lowercase names.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// Sends one HTTP/1.1 request to a loopback address.
+pub async fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> HttpAnswer {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .expect("http request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An HTTP client for the OpenTelemetry SDK's OTLP/HTTP exporters. The SDK's batch processors run on their own
+/// threads, outside any tokio runtime; this client spawns each request onto the test's runtime instead.
+#[derive(Debug, Clone)]
+pub struct SdkHttpClient {
+    handle: tokio::runtime::Handle,
+}
+
+impl SdkHttpClient {
+    /// A client that runs its requests on the current tokio runtime.
+    pub fn current() -> Self {
+        Self {
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for SdkHttpClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
+        let task = self.handle.spawn(async move {
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http::<Full<Bytes>>();
+            let (parts, body) = request.into_parts();
+            let resp = client
+                .request(http::Request::from_parts(parts, Full::new(body)))
+                .await?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, opentelemetry_http::HttpError>(http::Response::from_parts(parts, body))
+        });
+        task.await?
+    }
+}

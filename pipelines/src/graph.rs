@@ -24,7 +24,7 @@ use crate::payload::{Payload, Signal};
 use crate::processors::attributes::AttributesProcessor;
 use crate::processors::batch::BatchProcessor;
 use crate::stage::{
-    Connector, Exporter, Inbox, Output, PipelineInlet, Processor, Receiver, StartError,
+    Connector, Exporter, Inbox, Output, PipelineInlet, Processor, Receiver, Route, StartError,
 };
 use crate::stats::{ComponentStats, QueueGauge, Stage, Stats};
 
@@ -161,7 +161,7 @@ impl Topology {
 
         // Routes from a receiver or connector to the pipelines listing it, grouped by signal.
         let output_for = |component: &str, stage: Stage| -> Output {
-            let mut by_signal: Vec<(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)> = Vec::new();
+            let mut by_signal: Vec<Route> = Vec::new();
             for (pid, p) in pipelines {
                 let Some((signal, inlet)) = inlets.get(pid.as_str()) else {
                     continue;
@@ -169,13 +169,13 @@ impl Topology {
                 if !p.receivers.iter().any(|r| r == component) {
                     continue;
                 }
-                match by_signal.iter_mut().find(|(s, _, _)| s == signal) {
-                    Some((_, v, _)) => v.push(inlet.clone()),
-                    None => by_signal.push((
-                        *signal,
-                        vec![inlet.clone()],
-                        stats.component(stage, component, *signal),
-                    )),
+                match by_signal.iter_mut().find(|r| r.signal == *signal) {
+                    Some(route) => route.inlets.push(inlet.clone()),
+                    None => by_signal.push(Route {
+                        signal: *signal,
+                        inlets: vec![inlet.clone()],
+                        stats: stats.component(stage, component, *signal),
+                    }),
                 }
             }
             Output::new(component, by_signal)

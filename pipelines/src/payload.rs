@@ -99,10 +99,10 @@ fn take_front<T: Items>(v: &mut Vec<T>, n: usize) -> Vec<T> {
         whole += 1;
     }
     let mut out: Vec<T> = v.drain(..whole).collect();
-    if taken < n {
-        if let Some(next) = v.first_mut() {
-            out.push(next.split_front(n - taken));
-        }
+    if taken < n
+        && let Some(next) = v.first_mut()
+    {
+        out.push(next.split_front(n - taken));
     }
     out
 }

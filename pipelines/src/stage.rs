@@ -160,14 +160,19 @@ pub(crate) struct PipelineInlet {
 #[derive(Debug, Clone)]
 pub struct Output {
     component: Arc<str>,
-    routes: Arc<[(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)]>,
+    routes: Arc<[Route]>,
+}
+
+/// The pipelines of one signal that an [`Output`] feeds, and the counters of that output for the signal.
+#[derive(Debug)]
+pub(crate) struct Route {
+    pub(crate) signal: Signal,
+    pub(crate) inlets: Vec<PipelineInlet>,
+    pub(crate) stats: Arc<ComponentStats>,
 }
 
 impl Output {
-    pub(crate) fn new(
-        component: &str,
-        routes: Vec<(Signal, Vec<PipelineInlet>, Arc<ComponentStats>)>,
-    ) -> Self {
+    pub(crate) fn new(component: &str, routes: Vec<Route>) -> Self {
         Self {
             component: component.into(),
             routes: routes.into(),
@@ -181,14 +186,14 @@ impl Output {
 
     /// Whether some pipeline takes `signal` from this component.
     pub fn accepts(&self, signal: Signal) -> bool {
-        self.routes.iter().any(|(s, _, _)| *s == signal)
+        self.routes.iter().any(|r| r.signal == signal)
     }
 
     fn route(&self, signal: Signal) -> Result<(&[PipelineInlet], &ComponentStats), SendError> {
         self.routes
             .iter()
-            .find(|(s, _, _)| *s == signal)
-            .map(|(_, inlets, stats)| (inlets.as_slice(), stats.as_ref()))
+            .find(|r| r.signal == signal)
+            .map(|r| (r.inlets.as_slice(), r.stats.as_ref()))
             .ok_or(SendError::NoPipeline(signal))
     }
 

@@ -94,7 +94,11 @@ pub(super) async fn start(
         .unwrap_or(usize::MAX / (1 << 20))
         .saturating_mul(1 << 20);
     let handler = Handler { output };
+    let mib = cfg.max_recv_msg_size_mib;
     let router = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(move |resp| {
+            too_large_is_not_retryable(resp, mib)
+        }))
         .add_service(
             TraceServiceServer::new(handler.clone())
                 .max_decoding_message_size(limit)
@@ -123,4 +127,41 @@ pub(super) async fn start(
             tracing::error!(receiver = %id, error = %e, "otlp grpc server stopped with an error");
         }
     }))
+}
+
+/// tonic answers an oversized request with OUT_OF_RANGE, which OTLP clients retry; the same request would be
+/// refused forever. gRPC's own convention for "message larger than max" is RESOURCE_EXHAUSTED, which OTLP clients
+/// do not retry without RetryInfo; say so, and name the setting.
+fn too_large_is_not_retryable(
+    mut resp: http::Response<tonic::body::Body>,
+    mib: u64,
+) -> http::Response<tonic::body::Body> {
+    let headers = resp.headers_mut();
+    let out_of_range = headers.get("grpc-status").is_some_and(|v| v == "11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
+    if out_of_range && too_large {
+        let message =
+            format!("request is larger than the limit of {mib} MiB (max_recv_msg_size_mib)");
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+        if let Ok(v) = http::HeaderValue::from_str(&percent_encode(&message)) {
+            headers.insert("grpc-message", v);
+        }
+    }
+    resp
+}
+
+/// Percent-encodes a grpc-message value (every byte outside printable ASCII, and `%` itself).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -19,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 /// How long a refused client is asked to wait before retrying.
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// After shutdown begins, how long requests in flight get to finish. Connections still open after that (an SDK
+/// keeps its gRPC channel open while idle) are closed, so one idle client cannot hold up the shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// The `otlp` receiver.
 #[derive(Debug)]
 pub struct OtlpReceiver {
@@ -119,8 +123,19 @@ impl Receiver for OtlpReceiver {
                 );
             }
             drop(output);
+            let id = self.id;
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
-                futures_util::future::join_all(servers).await;
+                let servers = futures_util::future::join_all(servers);
+                let grace_over = async {
+                    shutdown.cancelled().await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                };
+                tokio::select! {
+                    _ = servers => {}
+                    () = grace_over => {
+                        tracing::info!(receiver = %id, grace = ?SHUTDOWN_GRACE, "closing client connections still open after the grace period");
+                    }
+                }
             });
             Ok(serve)
         })
