@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod export;
 pub mod otlp;
 pub mod telemetry;
 

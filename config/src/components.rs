@@ -329,16 +329,27 @@ impl Check for AttributeAction {
 pub enum ExporterConfig {
     /// `debug`: logs what passes.
     Debug(DebugExporterConfig),
+    /// `otlp`: OTLP over gRPC to another collector or backend.
+    Otlp(crate::otlp::OtlpExporterConfig),
+    /// `otlp_http`: OTLP over HTTP (protobuf or JSON) to another collector or backend.
+    OtlpHttp(crate::otlp::OtlpExporterConfig),
 }
 
 /// Exporter types this build knows.
-pub const EXPORTER_TYPES: &[&str] = &["debug"];
+pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http"];
 
 impl ExporterConfig {
     /// Decodes the settings of an exporter of type `kind`.
     pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        use crate::otlp::{OtlpExporterConfig, Protocol};
         match kind {
             "debug" => DebugExporterConfig::decode(value, path, ctx).map(Self::Debug),
+            "otlp" => {
+                OtlpExporterConfig::decode_for(Protocol::Grpc, value, path, ctx).map(Self::Otlp)
+            }
+            "otlp_http" => {
+                OtlpExporterConfig::decode_for(Protocol::Http, value, path, ctx).map(Self::OtlpHttp)
+            }
             _ => None,
         }
     }
@@ -347,6 +358,7 @@ impl ExporterConfig {
     pub fn sending_queue(&self) -> &QueueConfig {
         match self {
             Self::Debug(c) => &c.sending_queue,
+            Self::Otlp(c) | Self::OtlpHttp(c) => &c.sending_queue,
         }
     }
 }
@@ -355,10 +367,20 @@ config_struct! {
     /// The bounded queue in front of every exporter. A pipeline hands each exporter its own copy of each batch;
     /// when this queue is full the batch is dropped for this exporter (counted, logged once) while the others
     /// still get it. Only when every exporter of a pipeline is full does the pipeline wait, so its own input
-    /// queue fills and receivers refuse with UNAVAILABLE / 503.
+    /// queue fills and receivers refuse with UNAVAILABLE / 503. Batches are never split by the queue.
     pub struct QueueConfig {
         /// Batches waiting to be exported, at most.
         queue_size: usize = 64,
+        /// Items (spans, data points, log records) waiting, at most; 0 means no bound beyond `queue_size`. A
+        /// single batch larger than this is still taken when the queue is empty.
+        max_items: usize = 0,
+        /// Encoded size of the waiting batches, in MiB, at most; 0 means no bound. Bounds memory during an outage.
+        max_size_mib: u64 = 0,
+        /// Batches exported at the same time.
+        num_consumers: usize = 1,
+        /// A directory: batches are written there as they enter the queue and deleted once sent (or given up on),
+        /// so they survive a restart of llmtel. Unset: the queue lives in memory only.
+        storage: Option<String> = None,
     }
 }
 
@@ -366,6 +388,15 @@ impl Check for QueueConfig {
     fn check(&self, path: &str, ctx: &mut Ctx) {
         if self.queue_size == 0 {
             ctx.error(&child(path, "queue_size"), "0: expected at least 1");
+        }
+        if self.num_consumers == 0 || self.num_consumers > 256 {
+            ctx.error(
+                &child(path, "num_consumers"),
+                format!("{}: expected 1 to 256", self.num_consumers),
+            );
+        }
+        if self.storage.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            ctx.error(&child(path, "storage"), "empty: expected a directory path");
         }
     }
 }

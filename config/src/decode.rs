@@ -45,6 +45,11 @@ impl Ctx {
         });
     }
 
+    /// Whether an error was recorded at exactly `path`.
+    pub fn has_error_at(&self, path: &str) -> bool {
+        self.errors.iter().any(|e| e.path == path)
+    }
+
     /// Whether any error was recorded.
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
@@ -87,6 +92,13 @@ pub trait Decode: Sized {
     /// Decodes `value` found at `path`. On any problem the error is pushed into `ctx` and `None` is returned (a
     /// struct returns `Some` with defaults for the fields that failed, so that sibling fields are still checked).
     fn decode(value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self>;
+
+    /// Like [`Decode::decode`], but fields the YAML leaves out keep their values from `base` rather than the
+    /// type's own defaults (a section nested in a component whose defaults differ, e.g. an exporter's queue).
+    fn decode_onto(value: &Value, path: &str, ctx: &mut Ctx, base: Self) -> Option<Self> {
+        let _ = base;
+        Self::decode(value, path, ctx)
+    }
 }
 
 /// Checks a decoded value beyond its shape (ranges, relations between fields). Runs after decoding.
@@ -292,14 +304,24 @@ macro_rules! config_struct {
                 path: &str,
                 ctx: &mut $crate::decode::Ctx,
             ) -> Option<Self> {
+                Self::decode_onto(value, path, ctx, Self::default())
+            }
+
+            fn decode_onto(
+                value: &serde_json::Value,
+                path: &str,
+                ctx: &mut $crate::decode::Ctx,
+                base: Self,
+            ) -> Option<Self> {
                 let map = $crate::decode::as_map(value, path, ctx)?;
                 $crate::decode::reject_unknown_keys(&map, Self::KEYS, path, ctx);
                 #[allow(unused_mut)]
-                let mut out = Self::default();
+                let mut out = base;
                 $(
                     if let Some(v) = map.get(stringify!($field)) {
                         let p = $crate::decode::child(path, stringify!($field));
-                        if let Some(decoded) = <$ty as $crate::decode::Decode>::decode(v, &p, ctx) {
+                        let base = out.$field.clone();
+                        if let Some(decoded) = <$ty as $crate::decode::Decode>::decode_onto(v, &p, ctx, base) {
                             out.$field = decoded;
                         }
                     }

@@ -11,6 +11,7 @@ pub mod components;
 pub mod decode;
 pub mod env;
 mod model;
+pub mod otlp;
 mod suggest;
 pub mod types;
 mod validate;
@@ -81,7 +82,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
 /// [`load`] with an injected environment.
 pub fn load_with_env(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Config, LoadError> {
     match path {
-        None => parse(DEFAULT_CONFIG_YAML, env).map_err(|errors| LoadError::Invalid {
+        None => parse_with(DEFAULT_CONFIG_YAML, env, true).map_err(|errors| LoadError::Invalid {
             origin: "<built-in default>".to_owned(),
             errors,
         }),
@@ -98,8 +99,14 @@ pub fn load_with_env(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Config, 
     }
 }
 
-/// Parses and validates config text. Returns every error found.
+/// Parses and validates config text (as a config file). Returns every error found.
 pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
+    parse_with(text, env, false)
+}
+
+/// Parses and validates config text; `builtin` says whether it is the built-in config, which
+/// `OTEL_EXPORTER_OTLP_*` variables extend with exporters (see [`otlp`]).
+fn parse_with(text: &str, env: EnvLookup<'_>, builtin: bool) -> Result<Config, Vec<ConfigError>> {
     let mut value: serde_json::Value = match serde_saphyr::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -116,6 +123,7 @@ pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>>
         return Err(ctx.into_errors());
     };
     apply_otel_resource(&mut cfg.service.telemetry.resource, env, &mut ctx);
+    otlp::apply_env(&mut cfg, builtin, env, &mut ctx);
     validate::validate(&cfg, &mut ctx);
     if ctx.has_errors() {
         Err(ctx.into_errors())

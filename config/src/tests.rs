@@ -280,3 +280,110 @@ fn every_shipped_example_is_valid() {
     }
     assert!(checked >= 2, "no examples found in {}", dir.display());
 }
+
+#[test]
+fn otel_exporter_variables_turn_forwarding_on_in_the_builtin_config() {
+    let env = |k: &str| match k {
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318".to_owned()),
+        "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s3cr%3Dt,x-tenant=a".to_owned()),
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" => Some("https://logs.example:443/ingest".to_owned()),
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" => Some("grpc".to_owned()),
+        "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".to_owned()),
+        _ => None,
+    };
+    let cfg = load_with_env(None, &env).unwrap();
+    let get = |id: &str| cfg.exporters[&ComponentId::parse(id).unwrap()].clone();
+    let ExporterConfig::OtlpHttp(traces) = get("otlp_http/traces") else {
+        panic!()
+    };
+    assert_eq!(
+        traces.http_url(Signal::Traces),
+        "http://collector:4318/v1/traces"
+    );
+    assert_eq!(traces.headers["api-key"].expose(), "s3cr=t");
+    assert_eq!(traces.timeout, Duration::from_millis(2500));
+    let ExporterConfig::Otlp(metrics) = get("otlp/metrics") else {
+        panic!()
+    };
+    assert_eq!(metrics.endpoint, "http://collector:4318");
+    let ExporterConfig::OtlpHttp(logs) = get("otlp_http/logs") else {
+        panic!()
+    };
+    assert_eq!(
+        logs.http_url(Signal::Logs),
+        "https://logs.example:443/ingest",
+        "a per-signal URL is used as is"
+    );
+    assert_eq!(
+        cfg.service.pipelines["traces"].exporters,
+        ["debug", "otlp_http/traces"]
+    );
+    assert_eq!(
+        cfg.service.pipelines["metrics"].exporters,
+        ["debug", "otlp/metrics"]
+    );
+    let printed = cfg.to_yaml();
+    assert!(
+        !printed.contains("s3cr"),
+        "secrets never printed:\n{printed}"
+    );
+    assert!(
+        printed.contains("api-key: '[REDACTED]'") || printed.contains("api-key: \"[REDACTED]\""),
+        "{printed}"
+    );
+    assert!(!format!("{cfg:?}").contains("s3cr"), "nor in debug output");
+}
+
+#[test]
+fn otlp_exporter_settings_are_checked_and_endpoint_may_come_from_the_environment() {
+    let yaml = r#"
+receivers: {otlp: {}}
+exporters:
+  otlp: {encoding: json, headers: {"bad header": x}}
+  otlp_http/a: {endpoint: "collector:4318", compression: zstd, retry_on_failure: {multiplier: 0.5}}
+  otlp_http/b: {endpoint: "https://x:4318", sending_queue: {queue_size: 10}}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp, otlp_http/a, otlp_http/b]}}
+"#;
+    let all = errors(yaml).join("\n");
+    assert!(
+        all.contains("exporters.otlp.encoding: only for otlp_http"),
+        "{all}"
+    );
+    assert!(
+        all.contains("exporters.otlp.headers.bad header: \"bad header\": not a valid header name"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "exporters.otlp.endpoint: missing: set it here or in OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("exporters.otlp_http/a.endpoint: \"collector:4318\": expected a URL starting with http://"), "{all}");
+    assert!(
+        all.contains("exporters.otlp_http/a.compression: unknown value \"zstd\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("exporters.otlp_http/a.retry_on_failure.multiplier: 0.5: expected at least 1"),
+        "{all}"
+    );
+
+    let env =
+        |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://127.0.0.1:4317".to_owned());
+    let cfg = parse(
+        "receivers: {otlp: {}}\nexporters: {otlp: {sending_queue: {queue_size: 10}}}\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}}",
+        &env,
+    )
+    .unwrap();
+    let ExporterConfig::Otlp(c) = &cfg.exporters[&ComponentId::parse("otlp").unwrap()] else {
+        panic!()
+    };
+    assert_eq!(c.endpoint, "http://127.0.0.1:4317");
+    assert_eq!(c.sending_queue.queue_size, 10);
+    assert_eq!(
+        c.sending_queue.num_consumers, 4,
+        "fields left out keep the exporter's own defaults"
+    );
+}

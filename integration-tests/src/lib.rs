@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use llmtel_collector::{CollectorFactory, Listeners, Running};
 use llmtel_config::{ComponentId, ExporterConfig, ReceiverConfig};
 use llmtel_pipelines::{
-    BoxFuture, BuildError, ExportError, Exporter, Factory, Payload, Receiver, Signal,
+    BoxFuture, BuildError, ExportError, Exported, Exporter, Factory, Payload, Receiver, Signal,
 };
 use tokio::sync::Semaphore;
 
@@ -82,7 +82,7 @@ impl Capture {
 }
 
 impl Exporter for Capture {
-    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
         Box::pin(async move {
             if let Some(g) = &self.gate {
                 g.acquire()
@@ -93,7 +93,7 @@ impl Exporter for Capture {
             let mut seen = self.seen.lock().unwrap();
             *seen.items.entry(batch.signal().as_str()).or_default() += batch.item_count();
             seen.batches.push(batch);
-            Ok(())
+            Ok(Exported::default())
         })
     }
 }

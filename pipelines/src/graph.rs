@@ -14,7 +14,6 @@ use futures_util::future::select_all;
 use llmtel_config::{
     ComponentId, Config, ConnectorConfig, ExporterConfig, ProcessorConfig, ReceiverConfig,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,10 +22,10 @@ use crate::exporters::debug::DebugExporter;
 use crate::payload::{Payload, Signal};
 use crate::processors::attributes::AttributesProcessor;
 use crate::processors::batch::BatchProcessor;
-use crate::stage::{
-    Connector, Exporter, Inbox, Output, PipelineInlet, Processor, Receiver, Route, StartError,
-};
-use crate::stats::{ComponentStats, QueueGauge, Stage, Stats};
+use crate::queue::{QueueSender, Unavailable, deliver, queue};
+use crate::runner::ExporterRunner;
+use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route, StartError};
+use crate::stats::{ComponentStats, Stage, Stats};
 
 /// Builds the components whose code lives outside this crate (receivers, network exporters). Exporters that need no
 /// network are built here by [`builtin_exporter`]; a factory may also replace them (tests do, to observe output).
@@ -55,6 +54,10 @@ pub fn builtin_exporter(
 ) -> Result<Box<dyn Exporter>, BuildError> {
     match cfg {
         ExporterConfig::Debug(c) => Ok(Box::new(DebugExporter::new(id.as_str(), c))),
+        ExporterConfig::Otlp(_) | ExporterConfig::OtlpHttp(_) => Err(BuildError::Component {
+            component: format!("exporters.{id}"),
+            message: "a network exporter: built by the collector's factory".to_owned(),
+        }),
     }
 }
 
@@ -93,9 +96,7 @@ pub enum BuildError {
 /// The queue in front of an exporter or connector, as one pipeline sees it.
 #[derive(Debug)]
 struct Target {
-    id: String,
-    tx: mpsc::Sender<Payload>,
-    gauge: Arc<QueueGauge>,
+    queue: QueueSender,
     stats: Arc<ComponentStats>,
 }
 
@@ -140,23 +141,13 @@ impl Topology {
         };
 
         // Pipeline input queues: the senders go into Outputs, the receivers into the pipeline tasks.
-        let mut inlets: BTreeMap<&str, (Signal, PipelineInlet)> = BTreeMap::new();
+        let mut inlets: BTreeMap<&str, (Signal, QueueSender)> = BTreeMap::new();
         let mut inboxes: BTreeMap<&str, Inbox> = BTreeMap::new();
         for (pid, p) in pipelines {
-            let (tx, rx) = mpsc::channel(p.queue_size);
             let gauge = stats.queue(Stage::Pipeline, pid, p.queue_size);
-            inboxes.insert(pid, Inbox::new(rx, gauge.clone()));
-            inlets.insert(
-                pid,
-                (
-                    signal_of(pid)?,
-                    PipelineInlet {
-                        id: pid.clone(),
-                        tx,
-                        gauge,
-                    },
-                ),
-            );
+            let (tx, inbox) = queue(pid, gauge, p.queue_size, 0, 0);
+            inboxes.insert(pid, inbox);
+            inlets.insert(pid, (signal_of(pid)?, tx));
         }
 
         // Routes from a receiver or connector to the pipelines listing it, grouped by signal.
@@ -182,40 +173,43 @@ impl Topology {
         };
 
         // Exporters and connectors, each behind its own queue.
-        let mut queues: BTreeMap<&str, (Stage, mpsc::Sender<Payload>, Arc<QueueGauge>)> =
-            BTreeMap::new();
+        let mut queues: BTreeMap<&str, (Stage, QueueSender)> = BTreeMap::new();
         for name in pipelines.values().flat_map(|p| p.exporters.iter()) {
             if queues.contains_key(name.as_str()) {
                 continue;
             }
             let id = find(name)?;
-            if let Some(ecfg) = cfg.exporters.get(&id) {
-                let exporter = factory.exporter(&id, ecfg)?;
-                let cap = ecfg.sending_queue().queue_size;
-                let (tx, rx) = mpsc::channel(cap);
-                let gauge = stats.queue(Stage::Exporter, name, cap);
-                let per_signal = Signal::ALL.map(|s| stats.component(Stage::Exporter, name, s));
-                let inbox = Inbox::new(rx, gauge.clone());
-                tasks.push((
-                    format!("exporter {name}"),
-                    tokio::spawn(run_exporter(exporter, inbox, per_signal)),
-                ));
-                queues.insert(name, (Stage::Exporter, tx, gauge));
+            let (stage, qcfg) = if let Some(ecfg) = cfg.exporters.get(&id) {
+                (Stage::Exporter, ecfg.sending_queue())
             } else if let Some(ccfg) = cfg.connectors.get(&id) {
-                let cap = ccfg.sending_queue().queue_size;
-                let (tx, rx) = mpsc::channel(cap);
-                let gauge = stats.queue(Stage::Connector, name, cap);
-                let run = build_connector(ccfg).run(
-                    Inbox::new(rx, gauge.clone()),
-                    output_for(name, Stage::Connector),
-                );
-                tasks.push((format!("connector {name}"), tokio::spawn(run)));
-                queues.insert(name, (Stage::Connector, tx, gauge));
+                (Stage::Connector, ccfg.sending_queue())
             } else {
                 return Err(BuildError::Invalid(format!(
                     "{name:?} is neither an exporter nor a connector"
                 )));
-            }
+            };
+            let gauge = stats.queue(stage, name, qcfg.queue_size);
+            let (tx, inbox) = queue(
+                name,
+                gauge,
+                qcfg.queue_size,
+                qcfg.max_items as u64,
+                qcfg.max_size_mib.saturating_mul(1024),
+            );
+            let task = match (cfg.exporters.get(&id), cfg.connectors.get(&id)) {
+                (Some(ecfg), _) => {
+                    let exporter = factory.exporter(&id, ecfg)?;
+                    let per_signal = Signal::ALL.map(|s| stats.component(Stage::Exporter, name, s));
+                    let runner = ExporterRunner::new(name, exporter, per_signal, qcfg)?;
+                    tokio::spawn(runner.run(inbox))
+                }
+                (None, Some(ccfg)) => tokio::spawn(
+                    build_connector(ccfg).run(inbox, output_for(name, Stage::Connector)),
+                ),
+                (None, None) => continue,
+            };
+            tasks.push((format!("{} {name}", stage.as_str()), task));
+            queues.insert(name, (stage, tx));
         }
 
         // One task per pipeline.
@@ -232,11 +226,9 @@ impl Topology {
                 .exporters
                 .iter()
                 .filter_map(|e| {
-                    let (stage, tx, gauge) = queues.get(e.as_str())?;
+                    let (stage, tx) = queues.get(e.as_str())?;
                     Some(Target {
-                        id: e.clone(),
-                        tx: tx.clone(),
-                        gauge: gauge.clone(),
+                        queue: tx.clone(),
                         stats: stats.component(*stage, e, signal),
                     })
                 })
@@ -352,30 +344,6 @@ async fn join_until(
     }
 }
 
-async fn run_exporter(
-    mut exporter: Box<dyn Exporter>,
-    mut inbox: Inbox,
-    per_signal: [Arc<ComponentStats>; 3],
-) {
-    while let Some(batch) = inbox.recv().await {
-        let items = batch.item_count();
-        let stats = &per_signal[signal_index(batch.signal())];
-        match exporter.export(batch).await {
-            Ok(()) => ComponentStats::add(&stats.sent, items),
-            Err(e) => stats.record_failure(items, &e),
-        }
-    }
-    exporter.shutdown().await;
-}
-
-fn signal_index(s: Signal) -> usize {
-    match s {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    }
-}
-
 /// One pipeline: its input queue, its processors in order, and the queues of its exporters.
 struct PipelineTask {
     id: String,
@@ -453,40 +421,39 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// waits for the first to have room, so backpressure reaches the receivers instead of data being lost.
 async fn fan_out(targets: &[Target], batch: Payload) {
     let items = batch.item_count();
-    let mut permits = Vec::with_capacity(targets.len());
+    let mut reserved = Vec::with_capacity(targets.len());
     let mut full = Vec::new();
     for t in targets {
-        match t.tx.try_reserve() {
-            Ok(p) => permits.push((p, t.gauge.as_ref())),
-            Err(mpsc::error::TrySendError::Full(())) => full.push(t),
-            Err(mpsc::error::TrySendError::Closed(())) => {
-                t.stats.record_drop(items, "exporter stopped")
-            }
+        let weight = t.queue.weigh(&batch);
+        match t.queue.try_reserve(weight) {
+            Ok(r) => reserved.push(r),
+            Err(Unavailable::Full) => full.push((t, weight)),
+            Err(Unavailable::Closed) => t.stats.record_drop(items, "exporter stopped"),
         }
     }
-    if permits.is_empty() && !full.is_empty() {
-        let waits = full.iter().map(|t| Box::pin(t.tx.reserve()));
+    if reserved.is_empty() && !full.is_empty() {
+        let waits = full.iter().map(|(t, w)| Box::pin(t.queue.reserve(*w)));
         let (first, i, _) = select_all(waits).await;
-        let waited = full.remove(i);
+        let (waited, _) = full.remove(i);
         match first {
-            Ok(p) => permits.push((p, waited.gauge.as_ref())),
+            Ok(r) => reserved.push(r),
             Err(_) => waited.stats.record_drop(items, "exporter stopped"),
         }
         let mut still_full = Vec::new();
-        for t in full {
-            match t.tx.try_reserve() {
-                Ok(p) => permits.push((p, t.gauge.as_ref())),
-                Err(_) => still_full.push(t),
+        for (t, w) in full {
+            match t.queue.try_reserve(w) {
+                Ok(r) => reserved.push(r),
+                Err(_) => still_full.push((t, w)),
             }
         }
         full = still_full;
     }
-    for t in full {
+    for (t, _) in full {
         t.stats
             .record_drop(items, "queue full while other exporters took the batch");
-        tracing::debug!(target_id = %t.id, items, "copy dropped for a full exporter queue");
+        tracing::debug!(target_id = %t.queue.id, items, "copy dropped for a full exporter queue");
     }
-    crate::stage::deliver(permits, batch);
+    deliver(reserved, batch);
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 
 pub mod graph;
 pub mod payload;
+mod persist;
+mod queue;
+mod runner;
 pub mod stage;
 pub mod stats;
 
@@ -28,7 +31,7 @@ pub mod connectors {
 pub use graph::{BuildError, Factory, ShutdownReport, Topology, builtin_exporter};
 pub use payload::{Payload, Signal};
 pub use stage::{
-    BoxFuture, Connector, ExportError, Exporter, Inbox, Output, Processor, Receiver, SendError,
-    StartError,
+    BoxFuture, Connector, ExportError, Exported, Exporter, Inbox, Output, Processor, Receiver,
+    SendError, StartError,
 };
 pub use stats::{Snapshot, Stage, Stats};

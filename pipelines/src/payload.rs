@@ -64,6 +64,40 @@ impl Payload {
         Ok(())
     }
 
+    /// The batch as an OTLP export request (`Export{Trace,Metrics,Logs}ServiceRequest`), protobuf-encoded.
+    pub fn into_request_bytes(self) -> Vec<u8> {
+        use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+        use prost::Message;
+        match self {
+            Self::Traces(resource_spans) => {
+                trace::v1::ExportTraceServiceRequest { resource_spans }.encode_to_vec()
+            }
+            Self::Metrics(resource_metrics) => {
+                metrics::v1::ExportMetricsServiceRequest { resource_metrics }.encode_to_vec()
+            }
+            Self::Logs(resource_logs) => {
+                logs::v1::ExportLogsServiceRequest { resource_logs }.encode_to_vec()
+            }
+        }
+    }
+
+    /// Decodes a protobuf OTLP export request of `signal`.
+    pub fn from_request_bytes(signal: Signal, bytes: &[u8]) -> Result<Self, prost::DecodeError> {
+        use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+        use prost::Message;
+        Ok(match signal {
+            Signal::Traces => {
+                Self::Traces(trace::v1::ExportTraceServiceRequest::decode(bytes)?.resource_spans)
+            }
+            Signal::Metrics => Self::Metrics(
+                metrics::v1::ExportMetricsServiceRequest::decode(bytes)?.resource_metrics,
+            ),
+            Signal::Logs => {
+                Self::Logs(logs::v1::ExportLogsServiceRequest::decode(bytes)?.resource_logs)
+            }
+        })
+    }
+
     /// Takes the first `n` items out of this batch, keeping their resource and scope, and returns them as a batch
     /// of their own. A resource or scope (or metric) that straddles the cut is copied to both sides.
     pub fn split_front(&mut self, n: usize) -> Payload {

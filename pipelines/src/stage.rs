@@ -10,11 +10,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::payload::{Payload, Signal};
-use crate::stats::{ComponentStats, QueueGauge};
+pub use crate::queue::Inbox;
+use crate::queue::{QueueSender, Unavailable, deliver};
+use crate::stats::ComponentStats;
 
 /// A boxed, sendable future; stages are built from config at run time, so their futures are boxed at that edge.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -61,18 +62,27 @@ pub trait Processor: Send + 'static {
 
 /// An exporter sends batches out of llmtel.
 ///
-/// Contract: the engine calls [`Exporter::export`] from one task, one batch at a time, never concurrently, taking
-/// batches from the exporter's own bounded queue. The exporter owns its timeouts and retries: when `export` returns,
-/// the batch is done, and `Err` means it was given up on (the engine counts its items as failed and logs, rate
-/// limited). It must not block the thread. [`Exporter::shutdown`] is called once after the queue has drained.
-pub trait Exporter: Send + 'static {
+/// Contract: the engine takes batches from the exporter's own bounded queue and calls [`Exporter::export`] for up
+/// to `sending_queue.num_consumers` batches at a time (so `export` takes `&self`). The exporter owns its timeouts
+/// and retries: when `export` returns, the batch is done. `Ok` may report items the backend rejected (an OTLP
+/// partial success); `Err` means the whole batch was given up on. The engine counts both as failed items and logs,
+/// rate limited. An export future may be dropped before it completes (shutdown with a persistent queue): the batch
+/// is then sent again after the restart. [`Exporter::shutdown`] is called once after the queue has drained.
+pub trait Exporter: Send + Sync + 'static {
     /// Sends one batch.
-    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>>;
+    fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>>;
 
     /// Releases resources; called once, after the last export.
-    fn shutdown(&mut self) -> BoxFuture<'_, ()> {
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+}
+
+/// The result of a successful export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exported {
+    /// Items the backend accepted the request for but rejected (OTLP partial success). Not retried.
+    pub rejected: usize,
 }
 
 /// A connector is an exporter in one pipeline and a receiver in another (it may change the signal).
@@ -84,31 +94,6 @@ pub trait Exporter: Send + 'static {
 pub trait Connector: Send + 'static {
     /// Runs until the input closes.
     fn run(self: Box<Self>, input: Inbox, output: Output) -> BoxFuture<'static, ()>;
-}
-
-/// The receiving end of a stage's bounded queue; counts each batch off the queue's gauge as it is taken.
-#[derive(Debug)]
-pub struct Inbox {
-    rx: mpsc::Receiver<Payload>,
-    gauge: Arc<QueueGauge>,
-}
-
-impl Inbox {
-    pub(crate) fn new(rx: mpsc::Receiver<Payload>, gauge: Arc<QueueGauge>) -> Self {
-        Self { rx, gauge }
-    }
-
-    /// Refuses further sends while keeping what is queued for [`Inbox::recv`].
-    pub fn close(&mut self) {
-        self.rx.close();
-    }
-
-    /// The next batch, or `None` once every sender is gone (or the inbox is closed) and the queue is empty.
-    pub async fn recv(&mut self) -> Option<Payload> {
-        let batch = self.rx.recv().await?;
-        self.gauge.popped(batch.item_count());
-        Some(batch)
-    }
 }
 
 /// A receiver could not start.
@@ -145,14 +130,6 @@ pub enum SendError {
     Closed,
 }
 
-/// One pipeline's input queue, as seen by its senders.
-#[derive(Debug, Clone)]
-pub(crate) struct PipelineInlet {
-    pub(crate) id: String,
-    pub(crate) tx: mpsc::Sender<Payload>,
-    pub(crate) gauge: Arc<QueueGauge>,
-}
-
 /// Where a receiver or connector sends data: the input queues of every pipeline that lists it, by signal.
 ///
 /// A batch goes into all of that signal's pipelines or into none: space is reserved in every queue first, so a
@@ -167,7 +144,7 @@ pub struct Output {
 #[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) signal: Signal,
-    pub(crate) inlets: Vec<PipelineInlet>,
+    pub(crate) inlets: Vec<QueueSender>,
     pub(crate) stats: Arc<ComponentStats>,
 }
 
@@ -189,7 +166,7 @@ impl Output {
         self.routes.iter().any(|r| r.signal == signal)
     }
 
-    fn route(&self, signal: Signal) -> Result<(&[PipelineInlet], &ComponentStats), SendError> {
+    fn route(&self, signal: Signal) -> Result<(&[QueueSender], &ComponentStats), SendError> {
         self.routes
             .iter()
             .find(|r| r.signal == signal)
@@ -201,24 +178,23 @@ impl Output {
     pub fn try_send(&self, batch: Payload) -> Result<(), SendError> {
         let (inlets, stats) = self.route(batch.signal())?;
         let items = batch.item_count();
-        let mut permits = Vec::with_capacity(inlets.len());
+        let mut reserved = Vec::with_capacity(inlets.len());
         for inlet in inlets {
-            match inlet.tx.try_reserve() {
-                Ok(p) => permits.push((p, inlet.gauge.as_ref())),
-                Err(mpsc::error::TrySendError::Full(())) => {
+            match inlet.try_reserve(inlet.weigh(&batch)) {
+                Ok(r) => reserved.push(r),
+                Err(why) => {
                     ComponentStats::add(&stats.refused, items);
-                    return Err(SendError::Full {
-                        pipeline: inlet.id.clone(),
-                        capacity: inlet.gauge.capacity,
+                    return Err(match why {
+                        Unavailable::Full => SendError::Full {
+                            pipeline: inlet.id.clone(),
+                            capacity: inlet.gauge.capacity,
+                        },
+                        Unavailable::Closed => SendError::Closed,
                     });
-                }
-                Err(mpsc::error::TrySendError::Closed(())) => {
-                    ComponentStats::add(&stats.refused, items);
-                    return Err(SendError::Closed);
                 }
             }
         }
-        deliver(permits, batch);
+        deliver(reserved, batch);
         ComponentStats::add(&stats.accepted, items);
         Ok(())
     }
@@ -228,32 +204,18 @@ impl Output {
     pub async fn send(&self, batch: Payload) -> Result<(), SendError> {
         let (inlets, stats) = self.route(batch.signal())?;
         let items = batch.item_count();
-        let mut permits = Vec::with_capacity(inlets.len());
+        let mut reserved = Vec::with_capacity(inlets.len());
         for inlet in inlets {
-            match inlet.tx.reserve().await {
-                Ok(p) => permits.push((p, inlet.gauge.as_ref())),
+            match inlet.reserve(inlet.weigh(&batch)).await {
+                Ok(r) => reserved.push(r),
                 Err(_) => {
                     ComponentStats::add(&stats.refused, items);
                     return Err(SendError::Closed);
                 }
             }
         }
-        deliver(permits, batch);
+        deliver(reserved, batch);
         ComponentStats::add(&stats.accepted, items);
         Ok(())
     }
-}
-
-/// Sends a copy of `batch` through each permit, moving the original into the last, and counts it on each queue.
-pub(crate) fn deliver(mut permits: Vec<(mpsc::Permit<'_, Payload>, &QueueGauge)>, batch: Payload) {
-    let items = batch.item_count();
-    let Some((last, last_gauge)) = permits.pop() else {
-        return;
-    };
-    for (p, gauge) in permits {
-        gauge.pushed(items);
-        p.send(batch.clone());
-    }
-    last_gauge.pushed(items);
-    last.send(batch);
 }

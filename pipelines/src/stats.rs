@@ -55,7 +55,7 @@ pub struct ComponentStats {
     /// Items dropped: a full exporter queue while other exporters took the batch, or still queued when the
     /// shutdown timeout ran out.
     pub dropped: AtomicU64,
-    last_warning: Mutex<Option<Instant>>,
+    last_warning: LogLimiter,
 }
 
 impl ComponentStats {
@@ -69,7 +69,7 @@ impl ComponentStats {
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            last_warning: Mutex::new(None),
+            last_warning: LogLimiter::default(),
         }
     }
 
@@ -110,7 +110,18 @@ impl ComponentStats {
     }
 
     fn may_warn(&self) -> bool {
-        let Ok(mut last) = self.last_warning.lock() else {
+        self.last_warning.allow()
+    }
+}
+
+/// Lets a warning through the first time and then at most once a minute, so a hot path never logs per item.
+#[derive(Debug, Default)]
+pub struct LogLimiter(Mutex<Option<Instant>>);
+
+impl LogLimiter {
+    /// Whether to log now.
+    pub fn allow(&self) -> bool {
+        let Ok(mut last) = self.0.lock() else {
             return false;
         };
         let now = Instant::now();

@@ -6,7 +6,7 @@ use llmtel_config::{DebugExporterConfig, Verbosity};
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 
 use crate::payload::Payload;
-use crate::stage::{BoxFuture, ExportError, Exporter};
+use crate::stage::{BoxFuture, ExportError, Exported, Exporter};
 
 /// The debug exporter.
 #[derive(Debug)]
@@ -122,8 +122,8 @@ fn kind(m: &Metric) -> &'static str {
 }
 
 impl Exporter for DebugExporter {
-    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
         self.log(&batch);
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(Exported::default()) })
     }
 }

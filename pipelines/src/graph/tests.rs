@@ -8,7 +8,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use super::*;
 use crate::payload::tests::spans;
-use crate::stage::{BoxFuture, ExportError, SendError};
+use crate::stage::{BoxFuture, ExportError, Exported, SendError};
 
 /// Records every batch; when `gate` is set, each export first waits for a permit from it.
 #[derive(Clone, Default)]
@@ -35,7 +35,7 @@ impl Sink {
 }
 
 impl Exporter for Sink {
-    fn export(&mut self, batch: Payload) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
         Box::pin(async move {
             if let Some(g) = &self.gate {
                 g.acquire()
@@ -44,7 +44,7 @@ impl Exporter for Sink {
                     .forget();
             }
             *self.items.lock().unwrap() += batch.item_count();
-            Ok(())
+            Ok(Exported::default())
         })
     }
 }

@@ -1,0 +1,216 @@
+//! OTLP/HTTP client: POST to `/v1/<signal>` with protobuf or JSON bodies, gzip when configured.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use llmtel_config::otlp::OtlpExporterConfig;
+use llmtel_pipelines::{Payload, Signal};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+
+use super::retry::{self, Failure};
+use super::{Accepted, gzip, wants_gzip, wants_json};
+
+/// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
+const MAX_RESPONSE: usize = 4 << 20;
+
+#[derive(Debug)]
+pub(super) struct HttpTransport {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    urls: [http::Uri; 3],
+    headers: http::HeaderMap,
+    json: bool,
+    gzip: bool,
+}
+
+impl HttpTransport {
+    pub(super) fn new(
+        cfg: &OtlpExporterConfig,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let uri = |s: Signal| {
+            let url = cfg.http_url(s);
+            url.parse::<http::Uri>()
+                .map_err(|e| format!("{s} endpoint {url:?}: {e}"))
+        };
+        let urls = [
+            uri(Signal::Traces)?,
+            uri(Signal::Metrics)?,
+            uri(Signal::Logs)?,
+        ];
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("headers: {k:?} is not a valid header name"))?;
+            // The value is a secret: say which header is wrong, never what it holds.
+            let mut value = http::HeaderValue::from_str(v.expose())
+                .map_err(|_| format!("headers.{k}: not a valid header value"))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            client,
+            urls,
+            headers,
+            json: wants_json(cfg.encoding),
+            gzip: wants_gzip(cfg.compression),
+        })
+    }
+
+    /// The request body for `batch`, encoded and compressed as configured.
+    pub(super) fn encode(&self, batch: Payload) -> Result<Bytes, String> {
+        let raw = if self.json {
+            to_json(batch)?
+        } else {
+            batch.into_request_bytes()
+        };
+        Ok(Bytes::from(if self.gzip { gzip(&raw)? } else { raw }))
+    }
+
+    pub(super) async fn send(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failure> {
+        let url = &self.urls[match signal {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+        }];
+        let content_type = if self.json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        let mut req =
+            http::Request::post(url.clone()).header(http::header::CONTENT_TYPE, content_type);
+        if self.gzip {
+            req = req.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        let mut req = req
+            .body(Full::new(body))
+            .map_err(|e| Failure::Permanent(format!("build request to {url}: {e}")))?;
+        req.headers_mut().extend(self.headers.clone());
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| Failure::Retryable {
+                message: format!("POST {url}: {}", error_chain(&e)),
+                after: None,
+            })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_json = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if (200..300).contains(&status) {
+            return Ok(partial_success(signal, &body, is_json));
+        }
+        Err(retry::http(
+            status,
+            &error_message(&body, is_json),
+            retry_after.as_deref(),
+        ))
+    }
+}
+
+fn to_json(batch: Payload) -> Result<Vec<u8>, String> {
+    use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+    let r = match batch {
+        Payload::Traces(resource_spans) => {
+            serde_json::to_vec(&trace::v1::ExportTraceServiceRequest { resource_spans })
+        }
+        Payload::Metrics(resource_metrics) => {
+            serde_json::to_vec(&metrics::v1::ExportMetricsServiceRequest { resource_metrics })
+        }
+        Payload::Logs(resource_logs) => {
+            serde_json::to_vec(&logs::v1::ExportLogsServiceRequest { resource_logs })
+        }
+    };
+    r.map_err(|e| format!("encode OTLP JSON: {e}"))
+}
+
+/// The rejected count and message of a 2xx answer (an empty body is full success).
+fn partial_success(signal: Signal, body: &[u8], json: bool) -> Accepted {
+    fn parse<T: Message + Default + serde::de::DeserializeOwned>(
+        body: &[u8],
+        json: bool,
+    ) -> Option<T> {
+        if json {
+            serde_json::from_slice(body).ok()
+        } else {
+            T::decode(body).ok()
+        }
+    }
+    let (rejected, message) = match signal {
+        Signal::Traces => parse::<ExportTraceServiceResponse>(body, json)
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_spans, p.error_message)),
+        Signal::Metrics => parse::<ExportMetricsServiceResponse>(body, json)
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_data_points, p.error_message)),
+        Signal::Logs => parse::<ExportLogsServiceResponse>(body, json)
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_log_records, p.error_message)),
+    }
+    .unwrap_or_default();
+    Accepted {
+        rejected: rejected.max(0) as u64,
+        message,
+    }
+}
+
+/// The server's message from an error body: a `google.rpc.Status` (protobuf or JSON) or the first 200 bytes of text.
+fn error_message(body: &[u8], json: bool) -> String {
+    if json {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+            && let Some(m) = v.get("message").and_then(|m| m.as_str())
+        {
+            return m.to_owned();
+        }
+    } else if let Ok(st) = tonic_types::Status::decode(body)
+        && !st.message.is_empty()
+    {
+        return st.message;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .trim()
+        .to_owned();
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        text
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,160 @@
+//! Exporters `otlp` (gRPC, tonic) and `otlp_http` (HTTP, protobuf or JSON): forward batches to an existing
+//! OpenTelemetry Collector, Tempo, Jaeger, Mimir or vendor backend.
+//!
+//! Each batch is encoded (and compressed) once; every attempt sends the same bytes. Failures are classified by the
+//! OTLP spec's rules ([`retry`]) and retried with backoff; permanent failures give up at once with the server's
+//! message. Partial successes count the rejected items and are not retried. Headers (API keys) are sent, never
+//! logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
+
+mod grpc;
+mod http;
+pub(crate) mod retry;
+mod tls;
+
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::Bytes;
+use llmtel_config::ComponentId;
+use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig};
+use llmtel_pipelines::stats::LogLimiter;
+use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
+
+use retry::{Backoff, Failure};
+
+/// One attempt's good outcome: items the server rejected (partial success) and its message.
+#[derive(Debug, Default)]
+pub(crate) struct Accepted {
+    rejected: u64,
+    message: String,
+}
+
+/// The wire under an OTLP exporter.
+#[derive(Debug)]
+enum Transport {
+    Grpc(grpc::GrpcTransport),
+    Http(Box<http::HttpTransport>),
+}
+
+/// An `otlp` or `otlp_http` exporter.
+#[derive(Debug)]
+pub struct OtlpExporter {
+    id: String,
+    transport: Transport,
+    retry: RetryConfig,
+    timeout: Duration,
+    partial_log: LogLimiter,
+    retry_log: LogLimiter,
+}
+
+impl OtlpExporter {
+    /// Builds the exporter; nothing connects until the first export, so a backend that is down does not stop
+    /// llmtel from starting.
+    pub fn new(
+        id: &ComponentId,
+        protocol: Protocol,
+        cfg: &OtlpExporterConfig,
+    ) -> Result<Self, BuildError> {
+        let err = |message: String| BuildError::Component {
+            component: format!("exporters.{id}"),
+            message,
+        };
+        let tls = tls::client_config(cfg.tls.ca_file.as_deref()).map_err(err)?;
+        let transport = match protocol {
+            Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(cfg, tls).map_err(err)?),
+            Protocol::Http => {
+                Transport::Http(Box::new(http::HttpTransport::new(cfg, tls).map_err(err)?))
+            }
+        };
+        Ok(Self {
+            id: id.to_string(),
+            transport,
+            retry: cfg.retry_on_failure.clone(),
+            timeout: cfg.timeout.get(),
+            partial_log: LogLimiter::default(),
+            retry_log: LogLimiter::default(),
+        })
+    }
+
+    async fn attempt(&self, signal: Signal, body: &Bytes) -> Result<Accepted, Failure> {
+        let send = async {
+            match &self.transport {
+                Transport::Grpc(t) => t.send(signal, body.clone()).await,
+                Transport::Http(t) => t.send(signal, body.clone()).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, send).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Retryable {
+                message: format!("no answer within {:?} (timeout)", self.timeout),
+                after: None,
+            }),
+        }
+    }
+}
+
+impl Exporter for OtlpExporter {
+    fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
+        Box::pin(async move {
+            let signal = batch.signal();
+            let body = match &self.transport {
+                Transport::Grpc(_) => Bytes::from(batch.into_request_bytes()),
+                Transport::Http(t) => t.encode(batch).map_err(ExportError)?,
+            };
+            let mut backoff = Backoff::new(&self.retry);
+            loop {
+                match self.attempt(signal, &body).await {
+                    Ok(accepted) => {
+                        if (accepted.rejected > 0 || !accepted.message.is_empty())
+                            && self.partial_log.allow()
+                        {
+                            tracing::warn!(
+                                exporter = %self.id,
+                                rejected = accepted.rejected,
+                                message = %accepted.message,
+                                "backend accepted the request but rejected part of it (not retried; logged at most once a minute)"
+                            );
+                        }
+                        return Ok(Exported {
+                            rejected: usize::try_from(accepted.rejected).unwrap_or(usize::MAX),
+                        });
+                    }
+                    Err(Failure::Permanent(message)) => {
+                        return Err(ExportError(format!("{message} (not retryable)")));
+                    }
+                    Err(Failure::Retryable { message, after }) => match backoff.next_wait(after) {
+                        Some(wait) => {
+                            if self.retry_log.allow() {
+                                tracing::warn!(exporter = %self.id, error = %message, retry_in = ?wait, "export failed, will retry (logged at most once a minute)");
+                            }
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => {
+                            return Err(ExportError(format!("{message} (gave up after retries)")));
+                        }
+                    },
+                }
+            }
+        })
+    }
+}
+
+/// gzip-compresses `data`.
+fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).map_err(|e| format!("gzip: {e}"))?;
+    enc.finish().map_err(|e| format!("gzip: {e}"))
+}
+
+/// Whether the config asks for gzip.
+fn wants_gzip(c: Compression) -> bool {
+    matches!(c, Compression::Gzip)
+}
+
+/// Whether the config asks for JSON bodies.
+fn wants_json(e: Encoding) -> bool {
+    matches!(e, Encoding::Json)
+}

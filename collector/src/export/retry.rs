@@ -1,0 +1,212 @@
+//! Which failures are worth retrying, and how long to wait: the OTLP specification's rules, exactly.
+//!
+//! gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retryable;
+//! RESOURCE_EXHAUSTED only when the server attached RetryInfo; every other code is permanent. HTTP: 429, 502, 503
+//! and 504 are retryable; every other status is permanent. A server's RetryInfo / Retry-After is honoured: the wait
+//! is the longer of it and the backoff. Connection failures and timeouts are retryable.
+
+use std::time::{Duration, Instant};
+
+use llmtel_config::otlp::RetryConfig;
+
+/// How an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Worth another attempt, after at least `after` when the server said so.
+    Retryable {
+        message: String,
+        after: Option<Duration>,
+    },
+    /// Will fail again: give up on the batch.
+    Permanent(String),
+}
+
+/// Classifies a gRPC status.
+pub(crate) fn grpc(code: tonic::Code, message: &str, retry_info: Option<Duration>) -> Failure {
+    use tonic::Code::*;
+    let text = format!("grpc {code:?}: {message}");
+    match code {
+        Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss => {
+            Failure::Retryable {
+                message: text,
+                after: retry_info,
+            }
+        }
+        ResourceExhausted if retry_info.is_some() => Failure::Retryable {
+            message: text,
+            after: retry_info,
+        },
+        _ => Failure::Permanent(text),
+    }
+}
+
+/// Classifies an HTTP status with its `Retry-After` header value.
+pub(crate) fn http(status: u16, message: &str, retry_after: Option<&str>) -> Failure {
+    let text = format!("http {status}: {message}");
+    match status {
+        429 | 502 | 503 | 504 => Failure::Retryable {
+            message: text,
+            after: retry_after.and_then(parse_retry_after),
+        },
+        _ => Failure::Permanent(text),
+    }
+}
+
+/// `Retry-After` in seconds, or as an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Exponential backoff with jitter for one batch.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    cfg: RetryConfig,
+    next: Duration,
+    started: Instant,
+    seed: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(cfg: &RetryConfig) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+            | 1;
+        Self {
+            cfg: cfg.clone(),
+            next: cfg.initial_interval.get(),
+            started: Instant::now(),
+            seed,
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` when retrying is off or the time budget is spent.
+    pub(crate) fn next_wait(&mut self, server_hint: Option<Duration>) -> Option<Duration> {
+        if !self.cfg.enabled {
+            return None;
+        }
+        let base = self.next;
+        self.next = base
+            .mul_f64(self.cfg.multiplier)
+            .min(self.cfg.max_interval.get());
+        let f = self.cfg.randomization_factor;
+        let jittered = base.mul_f64(1.0 - f + 2.0 * f * self.random());
+        let wait = server_hint.map_or(jittered, |h| h.max(jittered));
+        let budget = self.cfg.max_elapsed_time.get();
+        if !budget.is_zero() && self.started.elapsed() + wait > budget {
+            return None;
+        }
+        Some(wait)
+    }
+
+    /// A number in [0, 1) from a xorshift generator (jitter needs spread, not cryptographic quality).
+    fn random(&mut self) -> f64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        (self.seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmtel_config::Duration as D;
+
+    #[test]
+    fn classifies_like_the_otlp_spec() {
+        use tonic::Code::*;
+        for c in [
+            Cancelled,
+            DeadlineExceeded,
+            Aborted,
+            OutOfRange,
+            Unavailable,
+            DataLoss,
+        ] {
+            assert!(
+                matches!(grpc(c, "", None), Failure::Retryable { .. }),
+                "{c:?}"
+            );
+        }
+        for c in [
+            InvalidArgument,
+            Internal,
+            Unauthenticated,
+            PermissionDenied,
+            NotFound,
+            Unimplemented,
+            Unknown,
+        ] {
+            assert!(matches!(grpc(c, "", None), Failure::Permanent(_)), "{c:?}");
+        }
+        assert!(matches!(
+            grpc(ResourceExhausted, "", None),
+            Failure::Permanent(_)
+        ));
+        let hint = Some(Duration::from_secs(3));
+        assert_eq!(
+            grpc(ResourceExhausted, "slow down", hint),
+            Failure::Retryable {
+                message: "grpc ResourceExhausted: slow down".into(),
+                after: hint
+            }
+        );
+        for s in [429, 502, 503, 504] {
+            assert!(
+                matches!(http(s, "", None), Failure::Retryable { .. }),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 408, 413, 500, 501] {
+            assert!(matches!(http(s, "", None), Failure::Permanent(_)), "{s}");
+        }
+        assert_eq!(
+            http(503, "x", Some("7")),
+            Failure::Retryable {
+                message: "http 503: x".into(),
+                after: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_honours_hints_and_stops_at_the_budget() {
+        let cfg = RetryConfig {
+            initial_interval: D::from_millis(100),
+            max_interval: D::from_millis(400),
+            max_elapsed_time: D::from_secs(1),
+            ..RetryConfig::default()
+        };
+        let mut b = Backoff::new(&cfg);
+        let waits: Vec<Duration> = (0..4).map(|_| b.next_wait(None).unwrap()).collect();
+        for (w, base) in waits.iter().zip([100u64, 150, 225, 337]) {
+            let base = Duration::from_millis(base);
+            assert!(
+                *w >= base.mul_f64(0.5) && *w <= base.mul_f64(1.5),
+                "{w:?} not within ±50% of {base:?}"
+            );
+        }
+        assert!(
+            b.next_wait(Some(Duration::from_millis(900))).unwrap() >= Duration::from_millis(900)
+        );
+        assert_eq!(
+            b.next_wait(Some(Duration::from_secs(5))),
+            None,
+            "a wait past max_elapsed_time gives up"
+        );
+        let mut off = Backoff::new(&RetryConfig {
+            enabled: false,
+            ..RetryConfig::default()
+        });
+        assert_eq!(off.next_wait(None), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! Runs one exporter: takes batches from its queue and exports up to `num_consumers` of them at a time, counting
+//! what was sent, rejected or given up on. With `sending_queue.storage`, batches go through the persistent queue
+//! on disk ([`crate::persist`]) first, and a file is deleted only once its batch is done.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use llmtel_config::QueueConfig;
+
+use crate::graph::BuildError;
+use crate::payload::{Payload, Signal};
+use crate::persist::{self, DiskQueue};
+use crate::queue::Inbox;
+use crate::stage::{BoxFuture, ExportError, Exported, Exporter};
+use crate::stats::ComponentStats;
+
+/// One export's result, with what is needed to count it and clean up after it.
+struct Done {
+    signal: Signal,
+    items: usize,
+    result: Result<Exported, ExportError>,
+    file: Option<PathBuf>,
+}
+
+/// The task behind one exporter.
+pub(crate) struct ExporterRunner {
+    name: String,
+    exporter: Arc<dyn Exporter>,
+    per_signal: [Arc<ComponentStats>; 3],
+    consumers: usize,
+    disk: Option<(DiskQueue, usize)>,
+}
+
+impl ExporterRunner {
+    pub(crate) fn new(
+        name: &str,
+        exporter: Box<dyn Exporter>,
+        per_signal: [Arc<ComponentStats>; 3],
+        queue: &QueueConfig,
+    ) -> Result<Self, BuildError> {
+        let disk = match &queue.storage {
+            None => None,
+            Some(dir) => {
+                let q = DiskQueue::open(std::path::Path::new(dir)).map_err(|message| {
+                    BuildError::Component {
+                        component: name.to_owned(),
+                        message: format!("sending_queue.storage: {message}"),
+                    }
+                })?;
+                if q.len() > 0 {
+                    tracing::info!(exporter = name, batches = q.len(), dir = %dir, "persistent queue: sending batches left from the last run first");
+                }
+                Some((q, queue.queue_size))
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            exporter: Arc::from(exporter),
+            per_signal,
+            consumers: queue.num_consumers.max(1),
+            disk,
+        })
+    }
+
+    pub(crate) async fn run(mut self, inbox: Inbox) {
+        match self.disk.take() {
+            None => self.run_in_memory(inbox).await,
+            Some((disk, capacity)) => self.run_on_disk(inbox, disk, capacity).await,
+        }
+        self.exporter.shutdown().await;
+    }
+
+    async fn run_in_memory(&self, mut inbox: Inbox) {
+        let mut inflight = FuturesUnordered::new();
+        let mut open = true;
+        while open || !inflight.is_empty() {
+            tokio::select! {
+                Some(done) = inflight.next(), if !inflight.is_empty() => self.record(done),
+                next = inbox.recv(), if open && inflight.len() < self.consumers => match next {
+                    Some(batch) => inflight.push(self.export(batch, None)),
+                    None => open = false,
+                },
+            }
+        }
+    }
+
+    async fn run_on_disk(&self, mut inbox: Inbox, mut disk: DiskQueue, capacity: usize) {
+        let mut inflight = FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            while inflight.len() < self.consumers {
+                let Some(path) = disk.pop() else { break };
+                let read_path = path.clone();
+                match tokio::task::spawn_blocking(move || persist::read(&read_path)).await {
+                    Ok(Ok(batch)) => inflight.push(self.export(batch, Some(path))),
+                    Ok(Err(e)) => {
+                        tracing::warn!(exporter = %self.name, error = %e, "persistent queue: skipping a damaged batch file (renamed *.corrupt)");
+                        persist::quarantine(&path);
+                    }
+                    Err(e) => {
+                        tracing::error!(exporter = %self.name, error = %e, "persistent queue: read task failed")
+                    }
+                }
+            }
+            if !open && inflight.is_empty() && disk.len() == 0 {
+                break;
+            }
+            tokio::select! {
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    if let Some(file) = &done.file {
+                        persist::remove(file);
+                    }
+                    self.record(done);
+                }
+                next = inbox.recv(), if open && disk.len() < capacity => match next {
+                    Some(batch) => {
+                        let (signal, items) = (batch.signal(), batch.item_count());
+                        let path = disk.next_path();
+                        let write_path = path.clone();
+                        match tokio::task::spawn_blocking(move || persist::write(&write_path, batch)).await {
+                            Ok(Ok(())) => disk.push(path),
+                            Ok(Err(e)) => self.stats(signal).record_drop(items, &format!("persistent queue: {e}")),
+                            Err(e) => self.stats(signal).record_drop(items, &format!("persistent queue: {e}")),
+                        }
+                    }
+                    None => open = false,
+                },
+                else => break,
+            }
+        }
+    }
+
+    fn export(&self, batch: Payload, file: Option<PathBuf>) -> BoxFuture<'static, Done> {
+        let exporter = self.exporter.clone();
+        let (signal, items) = (batch.signal(), batch.item_count());
+        Box::pin(async move {
+            let result = exporter.export(batch).await;
+            Done {
+                signal,
+                items,
+                result,
+                file,
+            }
+        })
+    }
+
+    fn stats(&self, signal: Signal) -> &ComponentStats {
+        let i = match signal {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+        };
+        &self.per_signal[i]
+    }
+
+    fn record(&self, done: Done) {
+        let stats = self.stats(done.signal);
+        match done.result {
+            Ok(Exported { rejected }) => {
+                let rejected = rejected.min(done.items);
+                ComponentStats::add(&stats.sent, done.items - rejected);
+                if rejected > 0 {
+                    stats.record_failure(
+                        rejected,
+                        &"rejected by the backend (partial success; not retried)",
+                    );
+                }
+            }
+            Err(e) => stats.record_failure(done.items, &e),
+        }
+    }
+}
