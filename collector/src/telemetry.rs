@@ -54,6 +54,12 @@ const COUNTERS: &[CounterDef] = &[
         read: |s| s.refused,
     },
     CounterDef {
+        stage: Stage::Receiver,
+        name: "llmtel.receiver.rejected_items",
+        description: "Items a receiver rejected as invalid (answered as an OTLP partial success; not retried).",
+        read: |s| s.failed,
+    },
+    CounterDef {
         stage: Stage::Pipeline,
         name: "llmtel.pipeline.accepted_items",
         description: "Items taken from a pipeline's input queue.",

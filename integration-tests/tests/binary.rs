@@ -144,9 +144,11 @@ async fn run_serves_grpc_and_http_then_drains_on_sigterm() {
         let req = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: (0..5)
+                    spans: (0..5u8)
                         .map(|i| Span {
                             name: format!("g{i}"),
+                            trace_id: vec![9; 16],
+                            span_id: vec![i + 1; 8],
                             ..Default::default()
                         })
                         .collect(),
@@ -157,13 +159,24 @@ async fn run_serves_grpc_and_http_then_drains_on_sigterm() {
         };
         client.export(req).await.unwrap();
     }
-    let json = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"}]}]}]}"#;
+    let span = |name: &str, id: &str| {
+        format!(
+            r#"{{"name":"{name}","traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"{id}"}}"#
+        )
+    };
+    let json = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{},{},{},{}]}}]}}]}}"#,
+        span("a", "b7ad6b7169203331"),
+        span("b", "b7ad6b7169203332"),
+        span("c", "b7ad6b7169203333"),
+        span("d", "b7ad6b7169203334")
+    );
     for _ in 0..3 {
         let r = http_request(
             "POST",
             &format!("http://{http}/v1/traces"),
             &[("content-type", "application/json")],
-            json.into(),
+            json.clone().into_bytes(),
         )
         .await;
         assert_eq!(r.status, 200);

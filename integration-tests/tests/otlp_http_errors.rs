@@ -76,6 +76,61 @@ async fn json_gzip_and_every_kind_of_bad_request() {
         );
     });
 
+    // Spans with invalid ids are rejected as a partial success; the valid ones go on.
+    let mixed = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","name":"ok"},
+        {"name":"no ids"},
+        {"traceId":"00000000000000000000000000000000","spanId":"eee19b7ec3c1b177","name":"zero trace id"}]}]}]}"#;
+    let r = http_request("POST", &url, &json, mixed.as_bytes().to_vec()).await;
+    assert_eq!(r.status, 200);
+    let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], "2", "{answer}");
+    assert!(
+        answer["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("trace_id must be 16 bytes")
+    );
+    let grpc = llmtel.listeners().get("otlp otlp grpc").unwrap();
+    let mut client = TraceServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: "no ids".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let partial = client
+        .export(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        capture
+            .wait_for(Duration::from_secs(5), |c| c.items.get("traces")
+                == Some(&5))
+            .await
+    );
+    let stats = llmtel
+        .stats()
+        .get(llmtel_pipelines::Stage::Receiver, "otlp", Signal::Traces)
+        .unwrap();
+    assert_eq!(
+        (stats.accepted, stats.failed),
+        (5, 3),
+        "rejected spans are counted, not silently dropped"
+    );
+
     // An empty request succeeds (OTLP spec) and adds nothing.
     let empty = http_request(
         "POST",
@@ -204,7 +259,7 @@ async fn json_gzip_and_every_kind_of_bad_request() {
 
     assert_eq!(
         capture.items(Signal::Traces),
-        4,
+        5,
         "nothing bad reached the pipeline, nothing good was lost"
     );
     assert!(llmtel.stop().await.drained);

@@ -174,6 +174,13 @@ impl Output {
             .ok_or(SendError::NoPipeline(signal))
     }
 
+    /// Counts `n` items of `signal` that the receiver rejected as invalid (never retried by the sender).
+    pub fn record_rejected(&self, signal: Signal, n: usize) {
+        if let Some(r) = self.routes.iter().find(|r| r.signal == signal) {
+            ComponentStats::add(&r.stats.failed, n);
+        }
+    }
+
     /// Hands `batch` to every pipeline of its signal, or to none if any of their queues is full. Never waits.
     pub fn try_send(&self, batch: Payload) -> Result<(), SendError> {
         let (inlets, stats) = self.route(batch.signal())?;

@@ -50,7 +50,7 @@ pub struct ComponentStats {
     pub refused: AtomicU64,
     /// Items handed on successfully (exporters: sent).
     pub sent: AtomicU64,
-    /// Items an exporter gave up on after its own retries.
+    /// Items an exporter gave up on after its own retries (receivers: items rejected as invalid).
     pub failed: AtomicU64,
     /// Items dropped: a full exporter queue while other exporters took the batch, or still queued when the
     /// shutdown timeout ran out.

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -26,7 +26,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{RETRY_AFTER, Refusal, accept, bind};
+use super::{RETRY_AFTER, Refusal, Rejected, accept, bind};
 
 /// The gRPC side of one `otlp` receiver: one handler shared by the three services.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ struct Handler {
 }
 
 impl Handler {
-    fn accept(&self, batch: Payload) -> Result<(), Status> {
+    fn accept(&self, batch: Payload) -> Result<Rejected, Status> {
         accept(&self.output, batch).map_err(|r| match r {
             // UNAVAILABLE is retryable for every OTLP client; RetryInfo says when.
             Refusal::Unavailable(msg) => Status::with_error_details(
@@ -54,8 +54,14 @@ impl TraceService for Handler {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.accept(Payload::Traces(request.into_inner().resource_spans))?;
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+        let r = self.accept(Payload::Traces(request.into_inner().resource_spans))?;
+        let partial_success = (r.count > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: r.count,
+            error_message: r.message,
+        });
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success,
+        }))
     }
 }
 
@@ -65,6 +71,7 @@ impl MetricsService for Handler {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        // Only spans are checked item by item; metrics and logs are never partially rejected.
         self.accept(Payload::Metrics(request.into_inner().resource_metrics))?;
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }

@@ -22,12 +22,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{RETRY_AFTER, Refusal, accept, bind};
+use super::{RETRY_AFTER, Refusal, Rejected, accept, bind};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -138,7 +138,7 @@ async fn handle(
     };
     match decode(&shared, &headers, body, signal, format).await {
         Ok(batch) => match accept(&shared.output, batch) {
-            Ok(()) => success(signal, format),
+            Ok(rejected) => success(signal, format, rejected),
             Err(Refusal::Unavailable(m)) => {
                 Failure::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, m)
                     .into_response(Some(format))
@@ -275,16 +275,35 @@ fn parse<T: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
-fn success(signal: Signal, format: Format) -> Response {
+/// 200 with the export response in the request's format, carrying a partial success when items were rejected.
+fn success(signal: Signal, format: Format, rejected: Rejected) -> Response {
+    let partial = |count: i64, message: String| (count > 0).then_some((count, message));
+    let p = partial(rejected.count, rejected.message);
     match format {
         Format::Protobuf => {
             let body = match signal {
-                Signal::Traces => ExportTraceServiceResponse::default().encode_to_vec(),
+                Signal::Traces => ExportTraceServiceResponse {
+                    partial_success: p.map(|(rejected_spans, error_message)| {
+                        ExportTracePartialSuccess {
+                            rejected_spans,
+                            error_message,
+                        }
+                    }),
+                }
+                .encode_to_vec(),
                 Signal::Metrics => ExportMetricsServiceResponse::default().encode_to_vec(),
                 Signal::Logs => ExportLogsServiceResponse::default().encode_to_vec(),
             };
             ([(header::CONTENT_TYPE, PROTOBUF)], body).into_response()
         }
-        Format::Json => ([(header::CONTENT_TYPE, JSON)], "{}").into_response(),
+        Format::Json => {
+            let body = match p {
+                Some((n, m)) => {
+                    serde_json::json!({"partialSuccess": {"rejectedSpans": n.to_string(), "errorMessage": m}})
+                }
+                None => serde_json::json!({}),
+            };
+            ([(header::CONTENT_TYPE, JSON)], body.to_string()).into_response()
+        }
     }
 }

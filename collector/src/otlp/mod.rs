@@ -51,18 +51,62 @@ pub(crate) enum Refusal {
     NotServed(String),
 }
 
-/// Hands a decoded request to the pipelines. Empty requests succeed without touching them (OTLP spec).
-pub(crate) fn accept(output: &Output, batch: Payload) -> Result<(), Refusal> {
+/// Items of an accepted request that were rejected as invalid: the OTLP partial-success answer.
+#[derive(Debug, Default)]
+pub(crate) struct Rejected {
+    pub(crate) count: i64,
+    pub(crate) message: String,
+}
+
+/// Hands a decoded request to the pipelines. Empty requests succeed without touching them (OTLP spec). Spans whose
+/// trace or span id is not a valid id (16 and 8 bytes, not all zero) are rejected and reported as a partial
+/// success; the rest of the request goes on.
+pub(crate) fn accept(output: &Output, mut batch: Payload) -> Result<Rejected, Refusal> {
+    let rejected = drop_invalid(&mut batch);
+    if rejected.count > 0 {
+        output.record_rejected(batch.signal(), rejected.count as usize);
+    }
     if batch.is_empty() {
-        return Ok(());
+        return Ok(rejected);
     }
     match output.try_send(batch) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(rejected),
         Err(e @ (SendError::Full { .. } | SendError::Closed)) => {
             Err(Refusal::Unavailable(e.to_string()))
         }
         Err(SendError::NoPipeline(signal)) => Err(Refusal::NotServed(not_served(output, signal))),
     }
+}
+
+/// Removes the spans an OTLP backend would refuse: a trace id that is not 16 bytes or is all zero, a span id that
+/// is not 8 bytes or is all zero, a parent span id that is neither empty nor 8 bytes.
+fn drop_invalid(batch: &mut Payload) -> Rejected {
+    let Payload::Traces(resources) = batch else {
+        return Rejected::default();
+    };
+    let valid_id = |id: &[u8], len: usize| id.len() == len && id.iter().any(|b| *b != 0);
+    let mut count = 0i64;
+    for span_list in resources
+        .iter_mut()
+        .flat_map(|r| r.scope_spans.iter_mut())
+        .map(|s| &mut s.spans)
+    {
+        let before = span_list.len();
+        span_list.retain(|s| {
+            valid_id(&s.trace_id, 16)
+                && valid_id(&s.span_id, 8)
+                && (s.parent_span_id.is_empty() || s.parent_span_id.len() == 8)
+        });
+        count += (before - span_list.len()) as i64;
+    }
+    let message = if count > 0 {
+        format!(
+            "{count} spans rejected: trace_id must be 16 bytes and span_id 8 bytes, not all zero"
+        )
+    } else {
+        String::new()
+    };
+    Rejected { count, message }
 }
 
 fn not_served(output: &Output, signal: Signal) -> String {
