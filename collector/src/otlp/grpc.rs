@@ -55,7 +55,7 @@ impl TraceService for Handler {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let r = self.accept(Payload::Traces(request.into_inner().resource_spans))?;
-        let partial_success = (r.count > 0).then(|| ExportTracePartialSuccess {
+        let partial_success = (r.count > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: r.count,
             error_message: r.message,
         });
