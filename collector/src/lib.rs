@@ -77,7 +77,16 @@ impl Factory for CollectorFactory {
         id: &ComponentId,
         cfg: &ExporterConfig,
     ) -> Result<Box<dyn Exporter>, BuildError> {
-        llmtel_pipelines::builtin_exporter(id, cfg)
+        use llmtel_config::otlp::Protocol;
+        match cfg {
+            ExporterConfig::Otlp(c) => {
+                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Grpc, c)?))
+            }
+            ExporterConfig::OtlpHttp(c) => {
+                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Http, c)?))
+            }
+            other => llmtel_pipelines::builtin_exporter(id, other),
+        }
     }
 }
 

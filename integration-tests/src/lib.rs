@@ -2,6 +2,8 @@
 //! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
 //! process a test starts is stopped when its handle drops.
 
+pub mod sink;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -200,6 +202,22 @@ impl LlmtelProcess {
         me
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Resident memory of the process now, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Everything it logged so far.
     pub fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
@@ -249,6 +267,49 @@ impl Drop for LlmtelProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// The value of the first sample in a Prometheus text exposition at `url` whose line starts with `name{` and
+/// contains every one of `labels` (e.g. `signal="traces"`); 0 when there is none.
+pub async fn scrape_value(url: &str, name: &str, labels: &[&str]) -> f64 {
+    let body = http_request("GET", url, &[], Vec::new()).await.body;
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|lab| l.contains(lab)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// An OTLP trace export request of `n` valid spans; `batch` makes the span ids unique across requests.
+pub fn trace_request(
+    n: usize,
+    batch: u32,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let spans = (0..n as u32)
+        .map(|i| {
+            let mut span_id = [0u8; 8];
+            span_id[..4].copy_from_slice(&batch.to_be_bytes());
+            span_id[4..].copy_from_slice(&(i + 1).to_be_bytes());
+            Span {
+                name: format!("op-{i}"),
+                trace_id: [[0xab; 8], [batch as u8 | 1; 8]].concat(),
+                span_id: span_id.to_vec(),
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                end_time_unix_nano: 1_700_000_000_100_000_000,
+                ..Default::default()
+            }
+        })
+        .collect();
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
     }
 }
 

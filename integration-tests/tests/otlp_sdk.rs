@@ -144,9 +144,15 @@ async fn send_everything(
 
     // The SDK providers block while they flush: keep them off the async threads.
     tokio::task::spawn_blocking(move || {
-        tracer_provider.shutdown().unwrap();
-        meter_provider.shutdown().unwrap();
-        logger_provider.shutdown().unwrap();
+        tracer_provider
+            .shutdown_with_timeout(Duration::from_secs(60))
+            .unwrap();
+        meter_provider
+            .shutdown_with_timeout(Duration::from_secs(60))
+            .unwrap();
+        logger_provider
+            .shutdown_with_timeout(Duration::from_secs(60))
+            .unwrap();
     })
     .await
     .unwrap();

@@ -127,6 +127,16 @@ impl GrpcTransport {
             }
         };
         result.map_err(|status| {
+            // The spec's table is about codes a server answers with. A connection that broke under the request
+            // (tonic reports it as UNKNOWN with the transport error as its source) got no answer: retry it.
+            if status.code() == tonic::Code::Unknown
+                && let Some(cause) = std::error::Error::source(&status)
+            {
+                return Failure::Retryable {
+                    message: format!("grpc transport: {cause}"),
+                    after: None,
+                };
+            }
             let hint = status.get_details_retry_info().and_then(|r| r.retry_delay);
             retry::grpc(status.code(), status.message(), hint)
         })
