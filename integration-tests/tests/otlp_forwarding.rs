@@ -140,15 +140,17 @@ async fn a_30_second_backend_outage_loses_nothing_and_memory_stays_bounded() {
     let mut stopped = None;
     let mut batch = 0u32;
     while start.elapsed() < Duration::from_secs(40) {
-        if start.elapsed() > Duration::from_secs(5) && stopped.is_none() {
-            if let Some(s) = sink.take() {
-                stopped = Some(s.stop().await);
-            }
+        if start.elapsed() > Duration::from_secs(5)
+            && stopped.is_none()
+            && let Some(s) = sink.take()
+        {
+            stopped = Some(s.stop().await);
         }
-        if start.elapsed() > Duration::from_secs(35) && sink.is_none() {
-            if let Some(st) = stopped.take() {
-                sink = Some(Sink::restart(st).await);
-            }
+        if start.elapsed() > Duration::from_secs(35)
+            && sink.is_none()
+            && let Some(st) = stopped.take()
+        {
+            sink = Some(Sink::restart(st).await);
         }
         batch += 1;
         match client.export(trace_request(100, batch)).await {
