@@ -287,15 +287,39 @@ async fn http_export(
 impl Sink {
     /// A sink on free loopback ports.
     pub async fn start() -> Sink {
-        Self::start_on(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::default(),
-        )
-        .await
+        let any = "127.0.0.1:0".parse().unwrap();
+        Self::start_on(any, any, Arc::default(), None).await
     }
 
-    async fn start_on(grpc: SocketAddr, http: SocketAddr, state: Arc<SinkState>) -> Sink {
+    /// A sink serving TLS with this certificate chain and key (PEM), offering h2 and http/1.1.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Sink {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let any = "127.0.0.1:0".parse().unwrap();
+        Self::start_on(any, any, Arc::default(), Some(acceptor)).await
+    }
+
+    async fn start_on(
+        grpc: SocketAddr,
+        http: SocketAddr,
+        state: Arc<SinkState>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Sink {
         let grpc_listener = bind_retrying(grpc).await;
         let http_listener = bind_retrying(http).await;
         let svc = Grpc(state.clone());
@@ -324,8 +348,8 @@ impl Sink {
         let grpc = grpc_listener.local_addr().unwrap();
         let http = http_listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve(grpc_listener, grpc_routes.prepare()));
-        tasks.spawn(serve(http_listener, http_router));
+        tasks.spawn(serve(grpc_listener, grpc_routes.prepare(), tls.clone()));
+        tasks.spawn(serve(http_listener, http_router, tls));
         Sink {
             grpc,
             http,
@@ -342,12 +366,12 @@ impl Sink {
 
     /// A sink on the same ports, with the same state, after [`Sink::stop`].
     pub async fn restart(stopped: (SocketAddr, SocketAddr, Arc<SinkState>)) -> Sink {
-        Self::start_on(stopped.0, stopped.1, stopped.2).await
+        Self::start_on(stopped.0, stopped.1, stopped.2, None).await
     }
 }
 
 /// Serves every connection in a task of its own set, so that dropping this future aborts them all.
-async fn serve<S>(listener: TcpListener, service: S)
+async fn serve<S>(listener: TcpListener, service: S, tls: Option<tokio_rustls::TlsAcceptor>)
 where
     S: tower::Service<http::Request<hyper::body::Incoming>> + Clone + Send + 'static,
     S::Response: IntoResponse,
@@ -360,10 +384,20 @@ where
             continue;
         };
         let svc = tower::ServiceExt::map_response(service.clone(), IntoResponse::into_response);
+        let tls = tls.clone();
         connections.spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let svc = TowerToHyperService::new(svc);
+            match tls {
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+            }
         });
         while connections.try_join_next().is_some() {}
     }
