@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod export;
 pub mod otlp;
+pub mod prometheus;
 pub mod telemetry;
 
 use std::net::SocketAddr;

@@ -90,6 +90,12 @@ const COUNTERS: &[CounterDef] = &[
         read: |s| s.dropped,
     },
     CounterDef {
+        stage: Stage::Exporter,
+        name: "llmtel.exporter.overflowed_items",
+        description: "Items folded into an otel_metric_overflow series by a cardinality cap.",
+        read: |s| s.overflowed,
+    },
+    CounterDef {
         stage: Stage::Connector,
         name: "llmtel.connector.accepted_items",
         description: "Items a connector handed to its downstream pipelines.",

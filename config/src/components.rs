@@ -333,10 +333,12 @@ pub enum ExporterConfig {
     Otlp(crate::otlp::OtlpExporterConfig),
     /// `otlp_http`: OTLP over HTTP (protobuf or JSON) to another collector or backend.
     OtlpHttp(crate::otlp::OtlpExporterConfig),
+    /// `prometheus`: a scrape endpoint serving every metric that reaches it.
+    Prometheus(PrometheusExporterConfig),
 }
 
 /// Exporter types this build knows.
-pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http"];
+pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http", "prometheus"];
 
 impl ExporterConfig {
     /// Decodes the settings of an exporter of type `kind`.
@@ -359,6 +361,62 @@ impl ExporterConfig {
         match self {
             Self::Debug(c) => &c.sending_queue,
             Self::Otlp(c) | Self::OtlpHttp(c) => &c.sending_queue,
+            Self::Prometheus(c) => &c.sending_queue,
+        }
+    }
+
+    /// The signals this exporter takes.
+    pub fn signals(&self) -> &'static [Signal] {
+        match self {
+            Self::Prometheus(_) => &[Signal::Metrics],
+            _ => &Signal::ALL,
+        }
+    }
+}
+
+config_struct! {
+    /// Exporter `prometheus`: serves every metric that reaches it on a scrape endpoint, translated by the
+    /// OpenTelemetry "Prometheus and OpenMetrics compatibility" rules.
+    pub struct PrometheusExporterConfig {
+        /// Address to serve `/metrics` on.
+        endpoint: Endpoint = Endpoint("127.0.0.1:9464".into()),
+        /// Prefix for every metric name (`namespace_name`).
+        namespace: String = String::new(),
+        /// Labels added to every series.
+        const_labels: Attributes = Attributes::new(),
+        /// Series not updated for this long are removed (checked on a timer, whether or not anyone scrapes).
+        metric_expiration: Duration = Duration::from_secs(300),
+        /// Resource attributes copied onto every series as labels (by default they only go to `target_info`).
+        resource_to_labels: Vec<String> = Vec::new(),
+        /// Add unit and type suffixes (`_seconds`, `_bytes`, `_total`, `_ratio`).
+        add_metric_suffixes: bool = true,
+        /// Series per metric name, at most; points of further label sets go into one series labelled
+        /// `otel_metric_overflow="true"` (counted in `llmtel_exporter_overflowed_items_total`). 0 means no cap.
+        max_series_per_metric: usize = 2000,
+        /// Serve OpenMetrics 1.0 (with exemplars) to scrapers that ask for it; text format 0.0.4 otherwise.
+        enable_open_metrics: bool = true,
+        /// The queue in front of the exporter.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for PrometheusExporterConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if !self.namespace.is_empty()
+            && !self.namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            ctx.error(&child(path, "namespace"), format!("{:?}: expected letters, digits and _", self.namespace));
+        }
+        if self.metric_expiration.get().is_zero() {
+            ctx.error(&child(path, "metric_expiration"), "0s: expected a duration above zero");
+        }
+        for k in self.const_labels.keys() {
+            let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !k.starts_with("__");
+            if !ok {
+                ctx.error(&child(&child(path, "const_labels"), k), format!("{k:?}: not a valid Prometheus label name"));
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod graph;
 pub mod payload;
+pub mod prometheus;
 mod persist;
 mod queue;
 mod runner;
@@ -21,6 +22,7 @@ pub mod processors {
 /// Exporters that need no network.
 pub mod exporters {
     pub mod debug;
+    pub mod prometheus;
 }
 
 /// Connectors: an exporter in one pipeline, a receiver in another.

@@ -83,6 +83,8 @@ pub trait Exporter: Send + Sync + 'static {
 pub struct Exported {
     /// Items the backend accepted the request for but rejected (OTLP partial success). Not retried.
     pub rejected: usize,
+    /// Items folded into an overflow series by a cardinality cap (they are not lost, but lose their labels).
+    pub overflowed: usize,
 }
 
 /// A connector is an exporter in one pipeline and a receiver in another (it may change the signal).

@@ -52,6 +52,8 @@ pub struct ComponentStats {
     pub sent: AtomicU64,
     /// Items an exporter gave up on after its own retries (receivers: items rejected as invalid).
     pub failed: AtomicU64,
+    /// Items folded into an overflow series by a cardinality cap.
+    pub overflowed: AtomicU64,
     /// Items dropped: a full exporter queue while other exporters took the batch, or still queued when the
     /// shutdown timeout ran out.
     pub dropped: AtomicU64,
@@ -69,6 +71,7 @@ impl ComponentStats {
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
             last_warning: LogLimiter::default(),
         }
     }
@@ -190,6 +193,8 @@ pub struct Snapshot {
     pub failed: u64,
     /// See [`ComponentStats::dropped`].
     pub dropped: u64,
+    /// See [`ComponentStats::overflowed`].
+    pub overflowed: u64,
 }
 
 /// Every component's counters.
@@ -251,6 +256,7 @@ impl Stats {
                 sent: c.sent.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
+                overflowed: c.overflowed.load(Ordering::Relaxed),
             })
             .collect()
     }

@@ -117,6 +117,7 @@ impl Exporter for OtlpExporter {
                         }
                         return Ok(Exported {
                             rejected: usize::try_from(accepted.rejected).unwrap_or(usize::MAX),
+                            overflowed: 0,
                         });
                     }
                     Err(Failure::Permanent(message)) => {

@@ -1,0 +1,533 @@
+//! The Prometheus exporter's state: every series last seen, keyed by family name and label set, with delta
+//! temporality accumulated into cumulative, a cardinality cap per family, and expiry by wall time.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use llmtel_config::PrometheusExporterConfig;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, metric, number_data_point,
+};
+
+use super::expo::Expo;
+use super::naming::{NameKind, family_name, sanitize_label};
+
+/// Sorted `(label, value)` pairs.
+pub(crate) type Labels = Vec<(String, String)>;
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Gauge,
+    Counter,
+    Histogram,
+    Summary,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// A trace a sample points to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Exemplar {
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) value: f64,
+    pub(crate) time_ns: u64,
+}
+
+/// A classic histogram: per-bucket (not cumulative) counts, `counts.len() == bounds.len() + 1` (the last is +Inf).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Hist {
+    pub(crate) bounds: Vec<f64>,
+    pub(crate) counts: Vec<u64>,
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
+    pub(crate) exemplars: Vec<Option<Exemplar>>,
+}
+
+/// A series' value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Gauge(f64),
+    Counter { value: f64, exemplar: Option<Exemplar> },
+    Histogram(Hist),
+    Expo(Expo),
+    Summary { quantiles: Vec<(f64, f64)>, sum: f64, count: u64 },
+}
+
+/// One series.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    pub(crate) value: Value,
+    /// Start of the cumulative interval (the `_created` time), ns since the epoch.
+    pub(crate) start_ns: u64,
+    time_ns: u64,
+    updated: Instant,
+}
+
+/// All series of one name.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) kind: Kind,
+    pub(crate) help: String,
+    pub(crate) unit: String,
+    pub(crate) series: HashMap<Labels, Series>,
+    /// Last cumulative value of each label set that went into the overflow series, by fingerprint, so that only
+    /// its increase is added. Bounded: cleared when it reaches the cap.
+    overflow_last: HashMap<u64, Value>,
+}
+
+/// `target_info` of one job/instance.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) labels: Labels,
+    updated: Instant,
+}
+
+/// What one ingest did besides storing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IngestOutcome {
+    /// Points dropped: a TYPE conflict with an existing family, or a sum or histogram of unspecified temporality.
+    pub(crate) rejected: usize,
+    /// Points folded into an overflow series by the cardinality cap.
+    pub(crate) overflowed: usize,
+}
+
+/// The label marking the overflow series.
+pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// Every series.
+#[derive(Debug)]
+pub(crate) struct Store {
+    cfg: PrometheusExporterConfig,
+    pub(crate) families: HashMap<String, Family>,
+    pub(crate) targets: HashMap<Labels, Target>,
+}
+
+/// A point after its metric's kind is known.
+enum Point<'a> {
+    Number(&'a NumberDataPoint),
+    Histogram(&'a HistogramDataPoint),
+    Expo(&'a opentelemetry_proto::tonic::metrics::v1::ExponentialHistogramDataPoint),
+    Summary(&'a opentelemetry_proto::tonic::metrics::v1::SummaryDataPoint),
+}
+
+impl Store {
+    pub(crate) fn new(cfg: PrometheusExporterConfig) -> Self {
+        Self { cfg, families: HashMap::new(), targets: HashMap::new() }
+    }
+
+    /// Series held now (overflow series included, `target_info` not).
+    pub(crate) fn series_count(&self) -> usize {
+        self.families.values().map(|f| f.series.len()).sum()
+    }
+
+    pub(crate) fn ingest(&mut self, resources: &[ResourceMetrics], now: Instant) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        for rm in resources {
+            let attrs = rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+            let mut common = self.resource_labels(attrs, now);
+            for (k, v) in &self.cfg.const_labels {
+                common.push((k.clone(), v.clone()));
+            }
+            for sm in &rm.scope_metrics {
+                let mut base = common.clone();
+                base.extend(scope_labels(sm.scope.as_ref()));
+                for m in &sm.metrics {
+                    self.ingest_metric(m, &base, now, &mut outcome);
+                }
+            }
+        }
+        outcome
+    }
+
+    /// job / instance (and the attributes chosen by `resource_to_labels`) as labels; records `target_info`.
+    fn resource_labels(&mut self, attrs: &[KeyValue], now: Instant) -> Labels {
+        let get = |k: &str| attrs.iter().find(|kv| kv.key == k).map(|kv| any_to_string(kv.value.as_ref()));
+        let mut labels = Labels::new();
+        let job = match (get("service.namespace"), get("service.name")) {
+            (Some(ns), Some(name)) if !ns.is_empty() => Some(format!("{ns}/{name}")),
+            (_, Some(name)) => Some(name),
+            _ => None,
+        };
+        if let Some(job) = job {
+            labels.push(("job".to_owned(), job));
+        }
+        if let Some(instance) = get("service.instance.id").filter(|i| !i.is_empty()) {
+            labels.push(("instance".to_owned(), instance));
+        }
+        let identity = labels.clone();
+        let others: Vec<&KeyValue> = attrs
+            .iter()
+            .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
+            .collect();
+        if !others.is_empty() {
+            let mut info = identity.clone();
+            info.extend(attribute_labels(others.iter().copied()));
+            self.targets.insert(identity, Target { labels: normalize(info), updated: now });
+        }
+        for key in &self.cfg.resource_to_labels {
+            if let Some(v) = get(key) {
+                labels.push((sanitize_label(key), v));
+            }
+        }
+        labels
+    }
+
+    fn ingest_metric(&mut self, m: &Metric, base: &Labels, now: Instant, outcome: &mut IngestOutcome) {
+        use metric::Data;
+        let Some(data) = &m.data else { return };
+        // (kind, naming kind, delta?, points)
+        let (kind, naming, delta, points): (Kind, NameKind, bool, Vec<Point<'_>>) = match data {
+            Data::Gauge(g) => (Kind::Gauge, NameKind::Gauge, false, g.data_points.iter().map(Point::Number).collect()),
+            Data::Sum(s) => {
+                let delta = match temporality(s.aggregation_temporality) {
+                    Some(d) => d,
+                    None => {
+                        outcome.rejected += s.data_points.len();
+                        return;
+                    }
+                };
+                let (kind, naming) = if s.is_monotonic { (Kind::Counter, NameKind::Counter) } else { (Kind::Gauge, NameKind::Gauge) };
+                (kind, naming, delta, s.data_points.iter().map(Point::Number).collect())
+            }
+            Data::Histogram(h) => {
+                let Some(delta) = temporality(h.aggregation_temporality) else {
+                    outcome.rejected += h.data_points.len();
+                    return;
+                };
+                (Kind::Histogram, NameKind::Other, delta, h.data_points.iter().map(Point::Histogram).collect())
+            }
+            Data::ExponentialHistogram(h) => {
+                let Some(delta) = temporality(h.aggregation_temporality) else {
+                    outcome.rejected += h.data_points.len();
+                    return;
+                };
+                (Kind::Histogram, NameKind::Other, delta, h.data_points.iter().map(Point::Expo).collect())
+            }
+            Data::Summary(s) => (Kind::Summary, NameKind::Other, false, s.data_points.iter().map(Point::Summary).collect()),
+        };
+        let (name, unit) = family_name(&self.cfg.namespace, &m.name, &m.unit, naming, self.cfg.add_metric_suffixes);
+        let cap = self.cfg.max_series_per_metric;
+        let family = self.families.entry(name).or_insert_with(|| Family {
+            kind,
+            help: m.description.clone(),
+            unit,
+            series: HashMap::new(),
+            overflow_last: HashMap::new(),
+        });
+        if family.kind != kind {
+            // TYPE conflict: the first family keeps the name; these points are dropped (and counted).
+            outcome.rejected += points.len();
+            return;
+        }
+        for p in points {
+            let (attrs, start_ns, time_ns, flags) = match p {
+                Point::Number(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
+                Point::Histogram(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
+                Point::Expo(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
+                Point::Summary(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            };
+            // FLAG_NO_RECORDED_VALUE: the series has no value for this interval; it ages out by expiry.
+            if flags & 1 == 1 {
+                continue;
+            }
+            let Some(value) = point_value(&p, kind) else {
+                outcome.rejected += 1;
+                continue;
+            };
+            let mut labels = base.clone();
+            labels.extend(attribute_labels(attrs.iter()));
+            let labels = normalize(labels);
+            let over_cap = cap > 0 && !family.series.contains_key(&labels) && family.series.len() >= cap;
+            if over_cap {
+                outcome.overflowed += 1;
+                family.add_overflow(&labels, value, delta, start_ns, time_ns, now, cap);
+                continue;
+            }
+            match family.series.get_mut(&labels) {
+                Some(s) if delta => {
+                    s.value = accumulate(&s.value, &value);
+                    s.time_ns = s.time_ns.max(time_ns);
+                    s.updated = now;
+                }
+                Some(s) => {
+                    // Cumulative or gauge: the newest point wins; an older one arriving late is ignored.
+                    if time_ns >= s.time_ns {
+                        s.value = value;
+                        s.start_ns = start_ns;
+                        s.time_ns = time_ns;
+                    }
+                    s.updated = now;
+                }
+                None => {
+                    family.series.insert(labels, Series { value, start_ns, time_ns, updated: now });
+                }
+            }
+        }
+    }
+
+    /// Removes series, families and targets not updated within `metric_expiration`; returns series removed.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let ttl = self.cfg.metric_expiration.get();
+        let fresh = |t: Instant| now.saturating_duration_since(t) < ttl;
+        let mut removed = 0;
+        self.families.retain(|_, f| {
+            let before = f.series.len();
+            f.series.retain(|_, s| fresh(s.updated));
+            removed += before - f.series.len();
+            if f.series.is_empty() {
+                f.overflow_last.clear();
+            }
+            !f.series.is_empty()
+        });
+        self.targets.retain(|_, t| fresh(t.updated));
+        removed
+    }
+
+    /// How often expiry should run.
+    pub(crate) fn expiry_interval(&self) -> Duration {
+        (self.cfg.metric_expiration.get() / 10).clamp(Duration::from_millis(100), Duration::from_secs(30))
+    }
+}
+
+impl Family {
+    /// Folds a point of a label set beyond the cap into the one overflow series.
+    #[allow(clippy::too_many_arguments)]
+    fn add_overflow(&mut self, labels: &Labels, value: Value, delta: bool, start_ns: u64, time_ns: u64, now: Instant, cap: usize) {
+        let increase = if delta {
+            value
+        } else if matches!(value, Value::Counter { .. } | Value::Histogram(_)) {
+            // Cumulative: add only what this label set grew by since it was last seen here.
+            let key = fingerprint(labels);
+            if self.overflow_last.len() >= cap {
+                self.overflow_last.clear();
+            }
+            let inc = match self.overflow_last.get(&key) {
+                Some(prev) => increase_since(prev, &value),
+                None => value.clone(),
+            };
+            self.overflow_last.insert(key, value);
+            inc
+        } else {
+            value
+        };
+        let key = vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
+        match self.series.get_mut(&key) {
+            Some(s) => {
+                s.value = match (&s.value, &increase) {
+                    (Value::Gauge(_), Value::Gauge(_)) | (Value::Summary { .. }, _) => increase,
+                    _ => accumulate(&s.value, &increase),
+                };
+                s.time_ns = s.time_ns.max(time_ns);
+                s.updated = now;
+            }
+            None => {
+                self.series.insert(key, Series { value: increase, start_ns, time_ns, updated: now });
+            }
+        }
+    }
+}
+
+/// `Some(true)` for delta, `Some(false)` for cumulative, `None` for unspecified (which cannot be exported).
+fn temporality(t: i32) -> Option<bool> {
+    match AggregationTemporality::try_from(t) {
+        Ok(AggregationTemporality::Delta) => Some(true),
+        Ok(AggregationTemporality::Cumulative) => Some(false),
+        _ => None,
+    }
+}
+
+fn point_value(p: &Point<'_>, kind: Kind) -> Option<Value> {
+    Some(match p {
+        Point::Number(p) => {
+            let v = match p.value? {
+                number_data_point::Value::AsDouble(d) => d,
+                number_data_point::Value::AsInt(i) => i as f64,
+            };
+            match kind {
+                Kind::Counter => Value::Counter { value: v, exemplar: last_exemplar(&p.exemplars, None) },
+                _ => Value::Gauge(v),
+            }
+        }
+        Point::Histogram(p) => {
+            let mut counts = p.bucket_counts.clone();
+            counts.resize(p.explicit_bounds.len() + 1, 0);
+            let mut exemplars = vec![None; counts.len()];
+            for e in &p.exemplars {
+                let v = exemplar_value(e);
+                let bucket = p.explicit_bounds.iter().position(|b| v <= *b).unwrap_or(p.explicit_bounds.len());
+                exemplars[bucket] = last_exemplar(std::slice::from_ref(e), exemplars[bucket].clone());
+            }
+            Value::Histogram(Hist {
+                bounds: p.explicit_bounds.clone(),
+                counts,
+                sum: p.sum.unwrap_or(0.0),
+                count: p.count,
+                exemplars,
+            })
+        }
+        Point::Expo(p) => Value::Expo(Expo::from_point(p)),
+        Point::Summary(p) => Value::Summary {
+            quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+            sum: p.sum,
+            count: p.count,
+        },
+    })
+}
+
+fn exemplar_value(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> f64 {
+    use opentelemetry_proto::tonic::metrics::v1::exemplar::Value as V;
+    match e.value {
+        Some(V::AsDouble(d)) => d,
+        Some(V::AsInt(i)) => i as f64,
+        None => 0.0,
+    }
+}
+
+/// The newest exemplar among `list` and `current` that names a trace.
+fn last_exemplar(list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar], current: Option<Exemplar>) -> Option<Exemplar> {
+    let mut best = current;
+    for e in list.iter().filter(|e| e.trace_id.len() == 16 && e.span_id.len() == 8) {
+        if best.as_ref().is_none_or(|b| e.time_unix_nano >= b.time_ns) {
+            best = Some(Exemplar {
+                trace_id: hex::encode(&e.trace_id),
+                span_id: hex::encode(&e.span_id),
+                value: exemplar_value(e),
+                time_ns: e.time_unix_nano,
+            });
+        }
+    }
+    best
+}
+
+/// `prev` + `delta` for counters, histograms (same bounds; otherwise the new one replaces) and gauges.
+fn accumulate(prev: &Value, delta: &Value) -> Value {
+    match (prev, delta) {
+        (Value::Gauge(a), Value::Gauge(b)) => Value::Gauge(a + b),
+        (Value::Counter { value: a, exemplar: ea }, Value::Counter { value: b, exemplar: eb }) => {
+            Value::Counter { value: a + b, exemplar: eb.clone().or_else(|| ea.clone()) }
+        }
+        (Value::Histogram(a), Value::Histogram(b)) if a.bounds == b.bounds => {
+            let mut h = a.clone();
+            for (c, d) in h.counts.iter_mut().zip(&b.counts) {
+                *c += d;
+            }
+            for (e, d) in h.exemplars.iter_mut().zip(&b.exemplars) {
+                if d.is_some() {
+                    *e = d.clone();
+                }
+            }
+            h.sum += b.sum;
+            h.count += b.count;
+            Value::Histogram(h)
+        }
+        (Value::Expo(a), Value::Expo(b)) => {
+            let mut e = a.clone();
+            e.merge(b);
+            Value::Expo(e)
+        }
+        (_, new) => new.clone(),
+    }
+}
+
+/// How much a cumulative value grew since `prev` (a reset counts from zero).
+fn increase_since(prev: &Value, now: &Value) -> Value {
+    match (prev, now) {
+        (Value::Counter { value: a, .. }, Value::Counter { value: b, exemplar }) => {
+            Value::Counter { value: if b >= a { b - a } else { *b }, exemplar: exemplar.clone() }
+        }
+        (Value::Histogram(a), Value::Histogram(b)) if a.bounds == b.bounds && b.count >= a.count => {
+            let mut h = b.clone();
+            for (c, p) in h.counts.iter_mut().zip(&a.counts) {
+                *c = c.saturating_sub(*p);
+            }
+            h.count -= a.count;
+            h.sum -= a.sum;
+            Value::Histogram(h)
+        }
+        (_, new) => new.clone(),
+    }
+}
+
+fn fingerprint(labels: &Labels) -> u64 {
+    let mut h = DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish()
+}
+
+fn scope_labels(scope: Option<&InstrumentationScope>) -> Labels {
+    let mut out = Labels::new();
+    if let Some(s) = scope {
+        if !s.name.is_empty() {
+            out.push(("otel_scope_name".to_owned(), s.name.clone()));
+        }
+        if !s.version.is_empty() {
+            out.push(("otel_scope_version".to_owned(), s.version.clone()));
+        }
+        for kv in &s.attributes {
+            out.push((format!("otel_scope_{}", sanitize_label(&kv.key)), any_to_string(kv.value.as_ref())));
+        }
+    }
+    out
+}
+
+/// Attributes as labels, sanitised; keys that collide after sanitising have their values joined with `;` in the
+/// order of the original keys.
+fn attribute_labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>) -> Labels {
+    let mut by_label: BTreeMap<String, Vec<(&'a str, String)>> = BTreeMap::new();
+    for kv in attrs {
+        by_label.entry(sanitize_label(&kv.key)).or_default().push((kv.key.as_str(), any_to_string(kv.value.as_ref())));
+    }
+    by_label
+        .into_iter()
+        .map(|(label, mut values)| {
+            values.sort_by(|a, b| a.0.cmp(b.0));
+            (label, values.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(";"))
+        })
+        .collect()
+}
+
+/// Sorts labels by name; a later duplicate name (a point attribute named like a resource label) wins.
+fn normalize(mut labels: Labels) -> Labels {
+    labels.reverse();
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    labels.dedup_by(|later, earlier| later.0 == earlier.0);
+    labels
+}
+
+/// An attribute value as label text: strings as they are, other scalars printed, arrays and maps as JSON.
+pub(crate) fn any_to_string(v: Option<&AnyValue>) -> String {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(any_value::Value::BytesValue(b)) => hex::encode(b),
+        Some(any_value::Value::ArrayValue(a)) => {
+            let items: Vec<String> = a.values.iter().map(|v| serde_json::Value::String(any_to_string(Some(v))).to_string()).collect();
+            format!("[{}]", items.join(","))
+        }
+        Some(any_value::Value::KvlistValue(kv)) => {
+            let items: Vec<String> = kv
+                .values
+                .iter()
+                .map(|kv| format!("{}:{}", serde_json::Value::String(kv.key.clone()), serde_json::Value::String(any_to_string(kv.value.as_ref()))))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        _ => String::new(),
+    }
+}
