@@ -26,19 +26,32 @@ pub struct PrometheusEndpoint {
 }
 
 /// Binds the endpoint (a taken address fails the start with a clear error) and starts serving it.
-pub fn build(id: &ComponentId, cfg: &PrometheusExporterConfig, listeners: &Listeners) -> Result<PrometheusEndpoint, BuildError> {
-    let err = |message: String| BuildError::Component { component: format!("exporters.{id}"), message };
+pub fn build(
+    id: &ComponentId,
+    cfg: &PrometheusExporterConfig,
+    listeners: &Listeners,
+) -> Result<PrometheusEndpoint, BuildError> {
+    let err = |message: String| BuildError::Component {
+        component: format!("exporters.{id}"),
+        message,
+    };
     let endpoint = cfg.endpoint.as_str();
-    let std_listener = std::net::TcpListener::bind(endpoint).map_err(|e| err(format!("bind {endpoint}: {e}")))?;
-    std_listener.set_nonblocking(true).map_err(|e| err(format!("{endpoint}: {e}")))?;
-    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| err(format!("{endpoint}: {e}")))?;
+    let std_listener =
+        std::net::TcpListener::bind(endpoint).map_err(|e| err(format!("bind {endpoint}: {e}")))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| err(format!("{endpoint}: {e}")))?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)
+        .map_err(|e| err(format!("{endpoint}: {e}")))?;
     let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
     tracing::info!(exporter = %id, endpoint = %local, "prometheus exporter listening on /metrics");
     listeners.record(&format!("{id} prometheus"), local);
 
     let store = PromStore::new(cfg);
     let stop = CancellationToken::new();
-    let app = Router::new().route("/metrics", get(scrape)).with_state(store.clone());
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(store.clone());
     let shutdown = stop.clone();
     let id_text = id.to_string();
     tokio::spawn(async move {
@@ -47,7 +60,10 @@ pub fn build(id: &ComponentId, cfg: &PrometheusExporterConfig, listeners: &Liste
             tracing::error!(exporter = %id_text, error = %e, "prometheus endpoint stopped with an error");
         }
     });
-    Ok(PrometheusEndpoint { inner: PrometheusExporter::new(id.as_str(), cfg, store), stop })
+    Ok(PrometheusEndpoint {
+        inner: PrometheusExporter::new(id.as_str(), cfg, store),
+        stop,
+    })
 }
 
 async fn scrape(State(store): State<PromStore>, headers: HeaderMap) -> Response {
@@ -60,8 +76,13 @@ async fn scrape(State(store): State<PromStore>, headers: HeaderMap) -> Response 
     let rendered = tokio::task::spawn_blocking(move || {
         let text = store.render(format);
         if gzip {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(text.len() / 8), flate2::Compression::fast());
-            enc.write_all(text.as_bytes()).and_then(|()| enc.finish()).map(|b| (b, true))
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(text.len() / 8),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(text.as_bytes())
+                .and_then(|()| enc.finish())
+                .map(|b| (b, true))
         } else {
             Ok((text.into_bytes(), false))
         }
@@ -71,11 +92,18 @@ async fn scrape(State(store): State<PromStore>, headers: HeaderMap) -> Response 
         Ok(Ok((body, gzipped))) => {
             let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
             if gzipped {
-                resp.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+                resp.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
             }
             resp
         }
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("compress: {e}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("compress: {e}\n"),
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("render: {e}\n")).into_response(),
     }
 }

@@ -403,19 +403,34 @@ config_struct! {
 impl Check for PrometheusExporterConfig {
     fn check(&self, path: &str, ctx: &mut Ctx) {
         if !self.namespace.is_empty()
-            && !self.namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            ctx.error(&child(path, "namespace"), format!("{:?}: expected letters, digits and _", self.namespace));
+            ctx.error(
+                &child(path, "namespace"),
+                format!("{:?}: expected letters, digits and _", self.namespace),
+            );
         }
         if self.metric_expiration.get().is_zero() {
-            ctx.error(&child(path, "metric_expiration"), "0s: expected a duration above zero");
+            ctx.error(
+                &child(path, "metric_expiration"),
+                "0s: expected a duration above zero",
+            );
         }
         for k in self.const_labels.keys() {
-            let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let ok = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && !k.starts_with("__");
             if !ok {
-                ctx.error(&child(&child(path, "const_labels"), k), format!("{k:?}: not a valid Prometheus label name"));
+                ctx.error(
+                    &child(&child(path, "const_labels"), k),
+                    format!("{k:?}: not a valid Prometheus label name"),
+                );
             }
         }
     }

@@ -292,9 +292,17 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
             }
         }
     }
-    let used_exporters: BTreeSet<&str> =
-        cfg.service.pipelines.values().flat_map(|p| p.exporters.iter().map(String::as_str)).collect();
-    for (id, e) in cfg.exporters.iter().filter(|(id, _)| used_exporters.contains(id.as_str())) {
+    let used_exporters: BTreeSet<&str> = cfg
+        .service
+        .pipelines
+        .values()
+        .flat_map(|p| p.exporters.iter().map(String::as_str))
+        .collect();
+    for (id, e) in cfg
+        .exporters
+        .iter()
+        .filter(|(id, _)| used_exporters.contains(id.as_str()))
+    {
         if let crate::components::ExporterConfig::Prometheus(p) = e {
             claim(p.endpoint.as_str(), format!("exporters.{id}.endpoint"), ctx);
         }

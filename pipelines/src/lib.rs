@@ -6,8 +6,8 @@
 
 pub mod graph;
 pub mod payload;
-pub mod prometheus;
 mod persist;
+pub mod prometheus;
 mod queue;
 mod runner;
 pub mod stage;

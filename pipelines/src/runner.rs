@@ -158,7 +158,10 @@ impl ExporterRunner {
     fn record(&self, done: Done) {
         let stats = self.stats(done.signal);
         match done.result {
-            Ok(Exported { rejected, overflowed }) => {
+            Ok(Exported {
+                rejected,
+                overflowed,
+            }) => {
                 ComponentStats::add(&stats.overflowed, overflowed);
                 let rejected = rejected.min(done.items);
                 ComponentStats::add(&stats.sent, done.items - rejected);

@@ -37,7 +37,12 @@ impl PrometheusExporter {
                 }
             }
         });
-        Self { id: id.to_owned(), store, stop, conflict_log: LogLimiter::default() }
+        Self {
+            id: id.to_owned(),
+            store,
+            stop,
+            conflict_log: LogLimiter::default(),
+        }
     }
 }
 
@@ -53,9 +58,15 @@ impl Exporter for PrometheusExporter {
                         "metric points dropped: their name is already used with another TYPE, or their temporality is unspecified (logged at most once a minute)"
                     );
                 }
-                Ok(Exported { rejected: r.rejected, overflowed: r.overflowed })
+                Ok(Exported {
+                    rejected: r.rejected,
+                    overflowed: r.overflowed,
+                })
             }
-            other => Err(ExportError(format!("the prometheus exporter takes metrics, not {}", other.signal()))),
+            other => Err(ExportError(format!(
+                "the prometheus exporter takes metrics, not {}",
+                other.signal()
+            ))),
         };
         Box::pin(async move { result })
     }

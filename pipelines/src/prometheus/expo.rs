@@ -24,7 +24,9 @@ pub(crate) struct Expo {
 
 impl Expo {
     pub(crate) fn from_point(p: &ExponentialHistogramDataPoint) -> Self {
-        let collect = |b: &Option<opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| {
+        let collect = |b: &Option<
+            opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets,
+        >| {
             let mut m = BTreeMap::new();
             if let Some(b) = b {
                 for (i, c) in b.bucket_counts.iter().enumerate() {
@@ -109,7 +111,10 @@ mod tests {
             scale,
             count: counts.iter().sum(),
             sum: Some(10.0),
-            positive: Some(Buckets { offset, bucket_counts: counts }),
+            positive: Some(Buckets {
+                offset,
+                bucket_counts: counts,
+            }),
             ..Default::default()
         }
     }

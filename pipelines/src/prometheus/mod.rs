@@ -64,12 +64,18 @@ impl PromStore {
     pub fn ingest(&self, resources: &[ResourceMetrics]) -> Ingested {
         let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let o = store.ingest(resources, Instant::now());
-        Ingested { rejected: o.rejected, overflowed: o.overflowed }
+        Ingested {
+            rejected: o.rejected,
+            overflowed: o.overflowed,
+        }
     }
 
     /// Removes series not updated within `metric_expiration`; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).expire(now)
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .expire(now)
     }
 
     /// How often [`PromStore::expire`] should run.
@@ -79,13 +85,23 @@ impl PromStore {
 
     /// Series held now.
     pub fn series_count(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).series_count()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .series_count()
     }
 
     /// The format to answer a scrape whose `Accept` header is `accept` with.
     pub fn negotiate(&self, accept: Option<&str>) -> Format {
-        let wants_om = accept.is_some_and(|a| a.split(',').any(|part| part.trim().starts_with("application/openmetrics-text")));
-        if wants_om && self.enable_open_metrics { Format::OpenMetrics } else { Format::Text }
+        let wants_om = accept.is_some_and(|a| {
+            a.split(',')
+                .any(|part| part.trim().starts_with("application/openmetrics-text"))
+        });
+        if wants_om && self.enable_open_metrics {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
     }
 
     /// The exposition in `format`.

@@ -15,7 +15,11 @@ pub(crate) fn sanitize_metric(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut last_underscore = false;
     for c in name.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' };
+        let c = if c.is_ascii_alphanumeric() || c == ':' {
+            c
+        } else {
+            '_'
+        };
         if c == '_' {
             if last_underscore {
                 continue;
@@ -39,7 +43,16 @@ pub(crate) fn sanitize_metric(name: &str) -> String {
 /// A label name: invalid characters become `_`; a name starting with a digit gets `key_`, one starting with a
 /// single `_` gets `key` (`_foo` → `key_foo`), while `__x` is kept as it is.
 pub(crate) fn sanitize_label(name: &str) -> String {
-    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if out.is_empty() {
         return "key_".to_owned();
     }
@@ -134,16 +147,45 @@ fn per_unit(u: &str) -> String {
     word.to_owned()
 }
 
-/// The Prometheus family name of an OTLP metric (without the `_total` a counter's sample carries), and the unit
-/// word it ends with (for OpenMetrics `# UNIT`), if any.
-pub(crate) fn family_name(namespace: &str, name: &str, unit: &str, kind: NameKind, add_suffixes: bool) -> (String, String) {
-    let mut base = sanitize_metric(name);
-    if !namespace.is_empty() {
-        base = format!("{}_{base}", sanitize_metric(namespace));
-    }
+/// How one OTLP metric is named in Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Naming {
+    /// The family name (a counter's without `_total`; OpenMetrics samples add it).
+    pub(crate) family: String,
+    /// A counter's sample name in text format 0.0.4 (the family name for other kinds).
+    pub(crate) text_sample: String,
+    /// The unit word the family name ends with (for OpenMetrics `# UNIT`), or empty.
+    pub(crate) unit: String,
+}
+
+/// Names an OTLP metric. With `add_suffixes`, unit and type suffixes are added; without, the sanitised name is
+/// kept as it is (OpenMetrics still requires `_total` on counter samples, so only there it is added).
+pub(crate) fn family_name(
+    namespace: &str,
+    name: &str,
+    unit: &str,
+    kind: NameKind,
+    add_suffixes: bool,
+) -> Naming {
+    let base = if namespace.is_empty() {
+        sanitize_metric(name)
+    } else {
+        sanitize_metric(&format!("{namespace}_{name}"))
+    };
     if !add_suffixes {
-        return (base, String::new());
+        let family = match kind {
+            NameKind::Counter => base
+                .strip_suffix("_total")
+                .map_or_else(|| base.clone(), str::to_owned),
+            _ => base.clone(),
+        };
+        return Naming {
+            family,
+            text_sample: base,
+            unit: String::new(),
+        };
     }
+    let mut base = base;
     if kind == NameKind::Counter
         && let Some(stripped) = base.strip_suffix("_total")
     {
@@ -156,7 +198,16 @@ pub(crate) fn family_name(namespace: &str, name: &str, unit: &str, kind: NameKin
     if !unit_word.is_empty() && !base.ends_with(&format!("_{unit_word}")) && base != unit_word {
         base = format!("{base}_{unit_word}");
     }
-    (base, unit_word)
+    let text_sample = if kind == NameKind::Counter {
+        format!("{base}_total")
+    } else {
+        base.clone()
+    };
+    Naming {
+        family: base,
+        text_sample,
+        unit: unit_word,
+    }
 }
 
 #[cfg(test)]
@@ -165,25 +216,91 @@ mod tests {
 
     #[test]
     fn metric_names_follow_the_spec() {
-        let f = |name, unit, kind| family_name("", name, unit, kind, true).0;
-        assert_eq!(f("gen_ai.client.operation.duration", "s", NameKind::Other), "gen_ai_client_operation_duration_seconds");
-        assert_eq!(f("gen_ai.client.token.usage", "{token}", NameKind::Other), "gen_ai_client_token_usage");
-        assert_eq!(f("hw.gpu.memory.usage", "By", NameKind::Gauge), "hw_gpu_memory_usage_bytes");
-        assert_eq!(f("hw.gpu.utilization", "1", NameKind::Gauge), "hw_gpu_utilization_ratio");
-        assert_eq!(f("requests", "1", NameKind::Counter), "requests", "_ratio only on gauges");
-        assert_eq!(f("http.server.requests", "", NameKind::Counter), "http_server_requests");
-        assert_eq!(f("throughput", "m/s", NameKind::Gauge), "throughput_meters_per_second");
-        assert_eq!(f("tokens", "{token}/s", NameKind::Gauge), "tokens_per_second");
-        assert_eq!(f("latency_seconds", "s", NameKind::Other), "latency_seconds", "no doubled unit");
-        assert_eq!(f("errors_total", "", NameKind::Counter), "errors", "the sample adds _total back");
+        let f = |name, unit, kind| family_name("", name, unit, kind, true).family;
+        assert_eq!(
+            f("gen_ai.client.operation.duration", "s", NameKind::Other),
+            "gen_ai_client_operation_duration_seconds"
+        );
+        assert_eq!(
+            f("gen_ai.client.token.usage", "{token}", NameKind::Other),
+            "gen_ai_client_token_usage"
+        );
+        assert_eq!(
+            f("hw.gpu.memory.usage", "By", NameKind::Gauge),
+            "hw_gpu_memory_usage_bytes"
+        );
+        assert_eq!(
+            f("hw.gpu.utilization", "1", NameKind::Gauge),
+            "hw_gpu_utilization_ratio"
+        );
+        assert_eq!(
+            f("requests", "1", NameKind::Counter),
+            "requests",
+            "_ratio only on gauges"
+        );
+        assert_eq!(
+            f("http.server.requests", "", NameKind::Counter),
+            "http_server_requests"
+        );
+        assert_eq!(
+            f("throughput", "m/s", NameKind::Gauge),
+            "throughput_meters_per_second"
+        );
+        assert_eq!(
+            f("rpc.latency", "ms", NameKind::Other),
+            "rpc_latency_milliseconds"
+        );
+        assert_eq!(f("disk.io", "KiBy", NameKind::Counter), "disk_io_kibibytes");
+        assert_eq!(f("power", "W", NameKind::Gauge), "power_watts");
+        assert_eq!(
+            f("tokens", "{token}/s", NameKind::Gauge),
+            "tokens_per_second"
+        );
+        assert_eq!(
+            f("latency_seconds", "s", NameKind::Other),
+            "latency_seconds",
+            "no doubled unit"
+        );
+        assert_eq!(
+            f("errors_total", "", NameKind::Counter),
+            "errors",
+            "the sample adds _total back"
+        );
         assert_eq!(f("2xx..responses", "", NameKind::Gauge), "_2xx_responses");
-        assert_eq!(family_name("llm", "x", "", NameKind::Gauge, true).0, "llm_x");
-        assert_eq!(family_name("", "a.b", "s", NameKind::Other, false).0, "a_b");
+        assert_eq!(
+            family_name("llm", "x", "", NameKind::Gauge, true).family,
+            "llm_x"
+        );
+        assert_eq!(
+            family_name("llm", "2xx", "", NameKind::Gauge, true).family,
+            "llm_2xx"
+        );
+        assert_eq!(
+            family_name("", "a.b", "s", NameKind::Other, false).family,
+            "a_b"
+        );
+        let plain = family_name("", "jobs_total", "", NameKind::Counter, false);
+        assert_eq!(
+            (plain.family.as_str(), plain.text_sample.as_str()),
+            ("jobs", "jobs_total")
+        );
+        let plain = family_name("", "jobs", "", NameKind::Counter, false);
+        assert_eq!(
+            (plain.family.as_str(), plain.text_sample.as_str()),
+            ("jobs", "jobs")
+        );
+        assert_eq!(
+            family_name("", "jobs", "", NameKind::Counter, true).text_sample,
+            "jobs_total"
+        );
     }
 
     #[test]
     fn label_names_follow_the_spec() {
-        assert_eq!(sanitize_label("gen_ai.request.model"), "gen_ai_request_model");
+        assert_eq!(
+            sanitize_label("gen_ai.request.model"),
+            "gen_ai_request_model"
+        );
         assert_eq!(sanitize_label("0day"), "key_0day");
         assert_eq!(sanitize_label("_private"), "key_private");
         assert_eq!(sanitize_label("__meta"), "__meta");

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use llmtel_config::PrometheusExporterConfig;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, metric, number_data_point,
+    AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, metric,
+    number_data_point,
 };
 
 use super::expo::Expo;
@@ -61,10 +62,17 @@ pub(crate) struct Hist {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
     Gauge(f64),
-    Counter { value: f64, exemplar: Option<Exemplar> },
+    Counter {
+        value: f64,
+        exemplar: Option<Exemplar>,
+    },
     Histogram(Hist),
     Expo(Expo),
-    Summary { quantiles: Vec<(f64, f64)>, sum: f64, count: u64 },
+    Summary {
+        quantiles: Vec<(f64, f64)>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 /// One series.
@@ -83,9 +91,11 @@ pub(crate) struct Family {
     pub(crate) kind: Kind,
     pub(crate) help: String,
     pub(crate) unit: String,
+    /// A counter's sample name in text format 0.0.4.
+    pub(crate) text_sample: String,
     pub(crate) series: HashMap<Labels, Series>,
     /// Last cumulative value of each label set that went into the overflow series, by fingerprint, so that only
-    /// its increase is added. Bounded: cleared when it reaches the cap.
+    /// its increase is added. Bounded: cleared when it reaches max(cap, 1024) entries.
     overflow_last: HashMap<u64, Value>,
 }
 
@@ -126,7 +136,11 @@ enum Point<'a> {
 
 impl Store {
     pub(crate) fn new(cfg: PrometheusExporterConfig) -> Self {
-        Self { cfg, families: HashMap::new(), targets: HashMap::new() }
+        Self {
+            cfg,
+            families: HashMap::new(),
+            targets: HashMap::new(),
+        }
     }
 
     /// Series held now (overflow series included, `target_info` not).
@@ -137,7 +151,11 @@ impl Store {
     pub(crate) fn ingest(&mut self, resources: &[ResourceMetrics], now: Instant) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
         for rm in resources {
-            let attrs = rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+            let attrs = rm
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or(&[]);
             let mut common = self.resource_labels(attrs, now);
             for (k, v) in &self.cfg.const_labels {
                 common.push((k.clone(), v.clone()));
@@ -155,7 +173,12 @@ impl Store {
 
     /// job / instance (and the attributes chosen by `resource_to_labels`) as labels; records `target_info`.
     fn resource_labels(&mut self, attrs: &[KeyValue], now: Instant) -> Labels {
-        let get = |k: &str| attrs.iter().find(|kv| kv.key == k).map(|kv| any_to_string(kv.value.as_ref()));
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key == k)
+                .map(|kv| any_to_string(kv.value.as_ref()))
+        };
         let mut labels = Labels::new();
         let job = match (get("service.namespace"), get("service.name")) {
             (Some(ns), Some(name)) if !ns.is_empty() => Some(format!("{ns}/{name}")),
@@ -171,12 +194,23 @@ impl Store {
         let identity = labels.clone();
         let others: Vec<&KeyValue> = attrs
             .iter()
-            .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
+            .filter(|kv| {
+                !matches!(
+                    kv.key.as_str(),
+                    "service.name" | "service.namespace" | "service.instance.id"
+                )
+            })
             .collect();
         if !others.is_empty() {
             let mut info = identity.clone();
             info.extend(attribute_labels(others.iter().copied()));
-            self.targets.insert(identity, Target { labels: normalize(info), updated: now });
+            self.targets.insert(
+                identity,
+                Target {
+                    labels: normalize(info),
+                    updated: now,
+                },
+            );
         }
         for key in &self.cfg.resource_to_labels {
             if let Some(v) = get(key) {
@@ -186,12 +220,23 @@ impl Store {
         labels
     }
 
-    fn ingest_metric(&mut self, m: &Metric, base: &Labels, now: Instant, outcome: &mut IngestOutcome) {
+    fn ingest_metric(
+        &mut self,
+        m: &Metric,
+        base: &Labels,
+        now: Instant,
+        outcome: &mut IngestOutcome,
+    ) {
         use metric::Data;
         let Some(data) = &m.data else { return };
         // (kind, naming kind, delta?, points)
         let (kind, naming, delta, points): (Kind, NameKind, bool, Vec<Point<'_>>) = match data {
-            Data::Gauge(g) => (Kind::Gauge, NameKind::Gauge, false, g.data_points.iter().map(Point::Number).collect()),
+            Data::Gauge(g) => (
+                Kind::Gauge,
+                NameKind::Gauge,
+                false,
+                g.data_points.iter().map(Point::Number).collect(),
+            ),
             Data::Sum(s) => {
                 let delta = match temporality(s.aggregation_temporality) {
                     Some(d) => d,
@@ -200,34 +245,73 @@ impl Store {
                         return;
                     }
                 };
-                let (kind, naming) = if s.is_monotonic { (Kind::Counter, NameKind::Counter) } else { (Kind::Gauge, NameKind::Gauge) };
-                (kind, naming, delta, s.data_points.iter().map(Point::Number).collect())
+                let (kind, naming) = if s.is_monotonic {
+                    (Kind::Counter, NameKind::Counter)
+                } else {
+                    (Kind::Gauge, NameKind::Gauge)
+                };
+                (
+                    kind,
+                    naming,
+                    delta,
+                    s.data_points.iter().map(Point::Number).collect(),
+                )
             }
             Data::Histogram(h) => {
                 let Some(delta) = temporality(h.aggregation_temporality) else {
                     outcome.rejected += h.data_points.len();
                     return;
                 };
-                (Kind::Histogram, NameKind::Other, delta, h.data_points.iter().map(Point::Histogram).collect())
+                (
+                    Kind::Histogram,
+                    NameKind::Other,
+                    delta,
+                    h.data_points.iter().map(Point::Histogram).collect(),
+                )
             }
             Data::ExponentialHistogram(h) => {
                 let Some(delta) = temporality(h.aggregation_temporality) else {
                     outcome.rejected += h.data_points.len();
                     return;
                 };
-                (Kind::Histogram, NameKind::Other, delta, h.data_points.iter().map(Point::Expo).collect())
+                (
+                    Kind::Histogram,
+                    NameKind::Other,
+                    delta,
+                    h.data_points.iter().map(Point::Expo).collect(),
+                )
             }
-            Data::Summary(s) => (Kind::Summary, NameKind::Other, false, s.data_points.iter().map(Point::Summary).collect()),
+            Data::Summary(s) => (
+                Kind::Summary,
+                NameKind::Other,
+                false,
+                s.data_points.iter().map(Point::Summary).collect(),
+            ),
         };
-        let (name, unit) = family_name(&self.cfg.namespace, &m.name, &m.unit, naming, self.cfg.add_metric_suffixes);
+        let naming = family_name(
+            &self.cfg.namespace,
+            &m.name,
+            &m.unit,
+            naming,
+            self.cfg.add_metric_suffixes,
+        );
         let cap = self.cfg.max_series_per_metric;
-        let family = self.families.entry(name).or_insert_with(|| Family {
-            kind,
-            help: m.description.clone(),
-            unit,
-            series: HashMap::new(),
-            overflow_last: HashMap::new(),
-        });
+        let family = self
+            .families
+            .entry(naming.family)
+            .or_insert_with(|| Family {
+                kind,
+                // Prometheus tooling wants a HELP on every family; without a description, the OTel name is the help.
+                help: if m.description.trim().is_empty() {
+                    m.name.clone()
+                } else {
+                    m.description.clone()
+                },
+                unit: naming.unit,
+                text_sample: naming.text_sample,
+                series: HashMap::new(),
+                overflow_last: HashMap::new(),
+            });
         if family.kind != kind {
             // TYPE conflict: the first family keeps the name; these points are dropped (and counted).
             outcome.rejected += points.len();
@@ -235,10 +319,30 @@ impl Store {
         }
         for p in points {
             let (attrs, start_ns, time_ns, flags) = match p {
-                Point::Number(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
-                Point::Histogram(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
-                Point::Expo(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
-                Point::Summary(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
+                Point::Number(p) => (
+                    &p.attributes,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                    p.flags,
+                ),
+                Point::Histogram(p) => (
+                    &p.attributes,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                    p.flags,
+                ),
+                Point::Expo(p) => (
+                    &p.attributes,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                    p.flags,
+                ),
+                Point::Summary(p) => (
+                    &p.attributes,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                    p.flags,
+                ),
             };
             // FLAG_NO_RECORDED_VALUE: the series has no value for this interval; it ages out by expiry.
             if flags & 1 == 1 {
@@ -251,7 +355,8 @@ impl Store {
             let mut labels = base.clone();
             labels.extend(attribute_labels(attrs.iter()));
             let labels = normalize(labels);
-            let over_cap = cap > 0 && !family.series.contains_key(&labels) && family.series.len() >= cap;
+            let over_cap =
+                cap > 0 && !family.series.contains_key(&labels) && family.series.len() >= cap;
             if over_cap {
                 outcome.overflowed += 1;
                 family.add_overflow(&labels, value, delta, start_ns, time_ns, now, cap);
@@ -273,7 +378,15 @@ impl Store {
                     s.updated = now;
                 }
                 None => {
-                    family.series.insert(labels, Series { value, start_ns, time_ns, updated: now });
+                    family.series.insert(
+                        labels,
+                        Series {
+                            value,
+                            start_ns,
+                            time_ns,
+                            updated: now,
+                        },
+                    );
                 }
             }
         }
@@ -299,25 +412,39 @@ impl Store {
 
     /// How often expiry should run.
     pub(crate) fn expiry_interval(&self) -> Duration {
-        (self.cfg.metric_expiration.get() / 10).clamp(Duration::from_millis(100), Duration::from_secs(30))
+        (self.cfg.metric_expiration.get() / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30))
     }
 }
 
 impl Family {
     /// Folds a point of a label set beyond the cap into the one overflow series.
     #[allow(clippy::too_many_arguments)]
-    fn add_overflow(&mut self, labels: &Labels, value: Value, delta: bool, start_ns: u64, time_ns: u64, now: Instant, cap: usize) {
+    fn add_overflow(
+        &mut self,
+        labels: &Labels,
+        value: Value,
+        delta: bool,
+        start_ns: u64,
+        time_ns: u64,
+        now: Instant,
+        cap: usize,
+    ) {
         let increase = if delta {
             value
         } else if matches!(value, Value::Counter { .. } | Value::Histogram(_)) {
             // Cumulative: add only what this label set grew by since it was last seen here.
             let key = fingerprint(labels);
-            if self.overflow_last.len() >= cap {
-                self.overflow_last.clear();
-            }
             let inc = match self.overflow_last.get(&key) {
                 Some(prev) => increase_since(prev, &value),
-                None => value.clone(),
+                None => {
+                    // Bounded memory: forget every remembered label set rather than grow past the limit (a set
+                    // seen again after that is counted again from its start).
+                    if self.overflow_last.len() >= cap.max(1024) {
+                        self.overflow_last.clear();
+                    }
+                    value.clone()
+                }
             };
             self.overflow_last.insert(key, value);
             inc
@@ -335,7 +462,15 @@ impl Family {
                 s.updated = now;
             }
             None => {
-                self.series.insert(key, Series { value: increase, start_ns, time_ns, updated: now });
+                self.series.insert(
+                    key,
+                    Series {
+                        value: increase,
+                        start_ns,
+                        time_ns,
+                        updated: now,
+                    },
+                );
             }
         }
     }
@@ -358,7 +493,10 @@ fn point_value(p: &Point<'_>, kind: Kind) -> Option<Value> {
                 number_data_point::Value::AsInt(i) => i as f64,
             };
             match kind {
-                Kind::Counter => Value::Counter { value: v, exemplar: last_exemplar(&p.exemplars, None) },
+                Kind::Counter => Value::Counter {
+                    value: v,
+                    exemplar: last_exemplar(&p.exemplars, None),
+                },
                 _ => Value::Gauge(v),
             }
         }
@@ -368,8 +506,13 @@ fn point_value(p: &Point<'_>, kind: Kind) -> Option<Value> {
             let mut exemplars = vec![None; counts.len()];
             for e in &p.exemplars {
                 let v = exemplar_value(e);
-                let bucket = p.explicit_bounds.iter().position(|b| v <= *b).unwrap_or(p.explicit_bounds.len());
-                exemplars[bucket] = last_exemplar(std::slice::from_ref(e), exemplars[bucket].clone());
+                let bucket = p
+                    .explicit_bounds
+                    .iter()
+                    .position(|b| v <= *b)
+                    .unwrap_or(p.explicit_bounds.len());
+                exemplars[bucket] =
+                    last_exemplar(std::slice::from_ref(e), exemplars[bucket].clone());
             }
             Value::Histogram(Hist {
                 bounds: p.explicit_bounds.clone(),
@@ -381,7 +524,11 @@ fn point_value(p: &Point<'_>, kind: Kind) -> Option<Value> {
         }
         Point::Expo(p) => Value::Expo(Expo::from_point(p)),
         Point::Summary(p) => Value::Summary {
-            quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+            quantiles: p
+                .quantile_values
+                .iter()
+                .map(|q| (q.quantile, q.value))
+                .collect(),
             sum: p.sum,
             count: p.count,
         },
@@ -398,9 +545,15 @@ fn exemplar_value(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> f64 
 }
 
 /// The newest exemplar among `list` and `current` that names a trace.
-fn last_exemplar(list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar], current: Option<Exemplar>) -> Option<Exemplar> {
+fn last_exemplar(
+    list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+    current: Option<Exemplar>,
+) -> Option<Exemplar> {
     let mut best = current;
-    for e in list.iter().filter(|e| e.trace_id.len() == 16 && e.span_id.len() == 8) {
+    for e in list
+        .iter()
+        .filter(|e| e.trace_id.len() == 16 && e.span_id.len() == 8)
+    {
         if best.as_ref().is_none_or(|b| e.time_unix_nano >= b.time_ns) {
             best = Some(Exemplar {
                 trace_id: hex::encode(&e.trace_id),
@@ -417,9 +570,19 @@ fn last_exemplar(list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar], cur
 fn accumulate(prev: &Value, delta: &Value) -> Value {
     match (prev, delta) {
         (Value::Gauge(a), Value::Gauge(b)) => Value::Gauge(a + b),
-        (Value::Counter { value: a, exemplar: ea }, Value::Counter { value: b, exemplar: eb }) => {
-            Value::Counter { value: a + b, exemplar: eb.clone().or_else(|| ea.clone()) }
-        }
+        (
+            Value::Counter {
+                value: a,
+                exemplar: ea,
+            },
+            Value::Counter {
+                value: b,
+                exemplar: eb,
+            },
+        ) => Value::Counter {
+            value: a + b,
+            exemplar: eb.clone().or_else(|| ea.clone()),
+        },
         (Value::Histogram(a), Value::Histogram(b)) if a.bounds == b.bounds => {
             let mut h = a.clone();
             for (c, d) in h.counts.iter_mut().zip(&b.counts) {
@@ -447,9 +610,14 @@ fn accumulate(prev: &Value, delta: &Value) -> Value {
 fn increase_since(prev: &Value, now: &Value) -> Value {
     match (prev, now) {
         (Value::Counter { value: a, .. }, Value::Counter { value: b, exemplar }) => {
-            Value::Counter { value: if b >= a { b - a } else { *b }, exemplar: exemplar.clone() }
+            Value::Counter {
+                value: if b >= a { b - a } else { *b },
+                exemplar: exemplar.clone(),
+            }
         }
-        (Value::Histogram(a), Value::Histogram(b)) if a.bounds == b.bounds && b.count >= a.count => {
+        (Value::Histogram(a), Value::Histogram(b))
+            if a.bounds == b.bounds && b.count >= a.count =>
+        {
             let mut h = b.clone();
             for (c, p) in h.counts.iter_mut().zip(&a.counts) {
                 *c = c.saturating_sub(*p);
@@ -478,7 +646,10 @@ fn scope_labels(scope: Option<&InstrumentationScope>) -> Labels {
             out.push(("otel_scope_version".to_owned(), s.version.clone()));
         }
         for kv in &s.attributes {
-            out.push((format!("otel_scope_{}", sanitize_label(&kv.key)), any_to_string(kv.value.as_ref())));
+            out.push((
+                format!("otel_scope_{}", sanitize_label(&kv.key)),
+                any_to_string(kv.value.as_ref()),
+            ));
         }
     }
     out
@@ -489,13 +660,23 @@ fn scope_labels(scope: Option<&InstrumentationScope>) -> Labels {
 fn attribute_labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>) -> Labels {
     let mut by_label: BTreeMap<String, Vec<(&'a str, String)>> = BTreeMap::new();
     for kv in attrs {
-        by_label.entry(sanitize_label(&kv.key)).or_default().push((kv.key.as_str(), any_to_string(kv.value.as_ref())));
+        by_label
+            .entry(sanitize_label(&kv.key))
+            .or_default()
+            .push((kv.key.as_str(), any_to_string(kv.value.as_ref())));
     }
     by_label
         .into_iter()
         .map(|(label, mut values)| {
             values.sort_by(|a, b| a.0.cmp(b.0));
-            (label, values.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(";"))
+            (
+                label,
+                values
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            )
         })
         .collect()
 }
@@ -517,14 +698,24 @@ pub(crate) fn any_to_string(v: Option<&AnyValue>) -> String {
         Some(any_value::Value::DoubleValue(d)) => d.to_string(),
         Some(any_value::Value::BytesValue(b)) => hex::encode(b),
         Some(any_value::Value::ArrayValue(a)) => {
-            let items: Vec<String> = a.values.iter().map(|v| serde_json::Value::String(any_to_string(Some(v))).to_string()).collect();
+            let items: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| serde_json::Value::String(any_to_string(Some(v))).to_string())
+                .collect();
             format!("[{}]", items.join(","))
         }
         Some(any_value::Value::KvlistValue(kv)) => {
             let items: Vec<String> = kv
                 .values
                 .iter()
-                .map(|kv| format!("{}:{}", serde_json::Value::String(kv.key.clone()), serde_json::Value::String(any_to_string(kv.value.as_ref()))))
+                .map(|kv| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(kv.key.clone()),
+                        serde_json::Value::String(any_to_string(kv.value.as_ref()))
+                    )
+                })
                 .collect();
             format!("{{{}}}", items.join(","))
         }
