@@ -86,6 +86,9 @@ impl Factory for CollectorFactory {
             ExporterConfig::OtlpHttp(c) => {
                 Ok(Box::new(export::OtlpExporter::new(id, Protocol::Http, c)?))
             }
+            ExporterConfig::Prometheus(c) => {
+                Ok(Box::new(prometheus::build(id, c, &self.listeners)?))
+            }
             other => llmtel_pipelines::builtin_exporter(id, other),
         }
     }

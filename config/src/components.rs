@@ -352,6 +352,9 @@ impl ExporterConfig {
             "otlp_http" => {
                 OtlpExporterConfig::decode_for(Protocol::Http, value, path, ctx).map(Self::OtlpHttp)
             }
+            "prometheus" => {
+                PrometheusExporterConfig::decode(value, path, ctx).map(Self::Prometheus)
+            }
             _ => None,
         }
     }

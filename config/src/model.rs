@@ -111,8 +111,16 @@ fn components<T>(
             ctx.error(&path, unknown_message("type", id.kind(), types));
             continue;
         }
-        if let Some(cfg) = decode_kind(id.kind(), settings, &path, ctx) {
-            out.insert(id, cfg);
+        match decode_kind(id.kind(), settings, &path, ctx) {
+            Some(cfg) => {
+                out.insert(id, cfg);
+            }
+            // A decoder reports its own errors; one that returns nothing without saying why is a bug, not silence.
+            None if !ctx.has_errors() => ctx.error(
+                &path,
+                format!("type {:?} has no settings decoder", id.kind()),
+            ),
+            None => {}
         }
     }
     out

@@ -387,3 +387,51 @@ service:
         "fields left out keep the exporter's own defaults"
     );
 }
+
+#[test]
+fn prometheus_exporter_settings_and_signal() {
+    let cfg = parse(
+        r#"
+receivers: {otlp: {}}
+exporters:
+  prometheus: {endpoint: "0.0.0.0:9464", namespace: llm, const_labels: {site: eu}, metric_expiration: 1m, max_series_per_metric: 50}
+service:
+  pipelines: {metrics: {receivers: [otlp], exporters: [prometheus]}}
+"#,
+        &no_env,
+    )
+    .unwrap();
+    let ExporterConfig::Prometheus(p) = &cfg.exporters[&ComponentId::parse("prometheus").unwrap()]
+    else {
+        panic!()
+    };
+    assert_eq!((p.namespace.as_str(), p.max_series_per_metric), ("llm", 50));
+    assert!(p.add_metric_suffixes && p.enable_open_metrics);
+    let errs = errors(
+        r#"
+receivers: {otlp: {}}
+exporters: {prometheus: {namespace: "a-b", const_labels: {"1x": y}, metric_expiration: 0}}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [prometheus]}}
+"#,
+    )
+    .join("\n");
+    assert!(
+        errs.contains("exporters.prometheus.namespace: \"a-b\": expected letters, digits and _"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains(
+            "exporters.prometheus.const_labels.1x: \"1x\": not a valid Prometheus label name"
+        ),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("exporters.prometheus.metric_expiration: 0s: expected a duration above zero"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("service.pipelines.traces.exporters[0]: \"prometheus\" cannot export traces"),
+        "{errs}"
+    );
+}

@@ -72,8 +72,10 @@ pub fn validate(cfg: &Config, ctx: &mut Ctx) {
             &child(&ppath, "exporters"),
             ctx,
             |name, path, ctx| {
-                if lookup(&cfg.exporters, name).is_some() {
-                    // Every exporter type takes every signal for now.
+                if let Some(e) = lookup(&cfg.exporters, name) {
+                    if !e.signals().contains(&signal) {
+                        ctx.error(path, format!("{name:?} cannot export {signal}"));
+                    }
                 } else if lookup(&cfg.connectors, name).is_some() {
                     connector_use
                         .entry(key(&cfg.connectors, name))

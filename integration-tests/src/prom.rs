@@ -1,0 +1,144 @@
+//! A real Prometheus server for tests: scrapes one target every second on loopback, with exemplar storage on;
+//! stopped (killed) when dropped. Needs `prometheus` and `promtool` on the PATH (`scripts/test.sh` and `.ci/run`
+//! install the Debian package).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http_request;
+
+/// A running Prometheus.
+#[derive(Debug)]
+pub struct Prometheus {
+    child: Child,
+    /// Its HTTP API address.
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+/// Fails the test with a clear message when a peer program is missing.
+pub fn require(program: &str) {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "{program} is not installed: run scripts/test.sh (it installs Prometheus) or `apt-get install prometheus`"
+    );
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` (path `/metrics`) every second.
+    pub fn start(target: SocketAddr) -> Prometheus {
+        require("prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: llmtel\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        // A free port: bind 0, read it, release it for Prometheus.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--enable-feature=exemplar-storage")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `query` (instant) and returns the `data.result` array.
+    pub async fn query(&self, query: &str) -> serde_json::Value {
+        let url = format!(
+            "http://{}/api/v1/query?query={}",
+            self.addr,
+            urlencode(query)
+        );
+        let body = http_request("GET", &url, &[], Vec::new()).await.body;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        v["data"]["result"].clone()
+    }
+
+    /// Exemplars of `query` over the last hour.
+    pub async fn query_exemplars(&self, query: &str) -> serde_json::Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let url = format!(
+            "http://{}/api/v1/query_exemplars?query={}&start={}&end={}",
+            self.addr,
+            urlencode(query),
+            now - 3600,
+            now + 60
+        );
+        let body = http_request("GET", &url, &[], Vec::new()).await.body;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        v["data"].clone()
+    }
+
+    /// Polls `query` until it returns at least one result for which `ok` holds, for up to `timeout`.
+    pub async fn wait_for(
+        &self,
+        query: &str,
+        timeout: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = Instant::now() + timeout;
+        loop {
+            let r = self.query(query).await;
+            if r.as_array().is_some_and(|a| !a.is_empty()) && ok(&r) {
+                return r;
+            }
+            if Instant::now() > end {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of the first result of an instant query, as a number.
+pub fn first_value(result: &serde_json::Value) -> Option<f64> {
+    result.get(0)?.get("value")?.get(1)?.as_str()?.parse().ok()
+}
