@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs llmtel's whole test suite. Installs the third-party programs the end-to-end tests run against when they are
+# missing (Prometheus and promtool, from Debian's packages), then runs cargo test over the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing Prometheus (Debian package) for the end-to-end tests" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+cargo test --workspace "$@"
