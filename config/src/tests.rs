@@ -320,7 +320,7 @@ fn otel_exporter_variables_turn_forwarding_on_in_the_builtin_config() {
     );
     assert_eq!(
         cfg.service.pipelines["metrics"].exporters,
-        ["debug", "otlp/metrics"]
+        ["prometheus", "otlp/metrics"]
     );
     let printed = cfg.to_yaml();
     assert!(
