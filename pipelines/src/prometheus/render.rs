@@ -48,8 +48,9 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         }
         let mut series: Vec<(&Labels, &Series)> = f.series.iter().collect();
         series.sort_by(|a, b| a.0.cmp(b.0));
+        let names = Names::new(name, &sample_base, format);
         for (labels, s) in series {
-            render_series(&mut out, name, &sample_base, labels, s, format);
+            render_series(&mut out, &names, labels, s, format);
         }
     }
     if !store.targets.is_empty() {
@@ -65,7 +66,7 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         let mut targets: Vec<&Labels> = store.targets.values().map(|t| &t.labels).collect();
         targets.sort();
         for labels in targets {
-            sample(&mut out, "target_info", labels, None, 1.0, None, format);
+            sample(&mut out, "target_info", labels, None, 1.0, None);
         }
     }
     if format == Format::OpenMetrics {
@@ -75,57 +76,68 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
 }
 
 /// `counter_sample` is the name a counter's samples carry in this format.
-fn render_series(
-    out: &mut String,
-    name: &str,
-    counter_sample: &str,
-    labels: &Labels,
-    s: &Series,
-    format: Format,
-) {
-    let created =
-        (format == Format::OpenMetrics && s.start_ns > 0).then_some(s.start_ns as f64 / 1e9);
-    match &s.value {
-        Value::Gauge(v) => sample(out, name, labels, None, *v, None, format),
-        Value::Counter { value, exemplar } => {
-            let ex = if format == Format::OpenMetrics {
-                exemplar.as_ref()
-            } else {
-                None
-            };
-            let sample_name = if format == Format::OpenMetrics {
+/// The sample names of one family, built once per family rather than once per series.
+struct Names {
+    plain: String,
+    counter: String,
+    created: String,
+    bucket: String,
+    sum: String,
+    count: String,
+}
+
+impl Names {
+    /// `counter_sample` is the name a counter's samples carry in `format`.
+    fn new(name: &str, counter_sample: &str, format: Format) -> Self {
+        Self {
+            plain: name.to_owned(),
+            counter: if format == Format::OpenMetrics {
                 format!("{name}_total")
             } else {
                 counter_sample.to_owned()
-            };
-            sample(out, &sample_name, labels, None, *value, ex, format);
+            },
+            created: format!("{name}_created"),
+            bucket: format!("{name}_bucket"),
+            sum: format!("{name}_sum"),
+            count: format!("{name}_count"),
+        }
+    }
+}
+
+fn render_series(out: &mut String, names: &Names, labels: &Labels, s: &Series, format: Format) {
+    let om = format == Format::OpenMetrics;
+    let created = (om && s.start_ns > 0).then_some(s.start_ns as f64 / 1e9);
+    match &s.value {
+        Value::Gauge(v) => sample(out, &names.plain, labels, None, *v, None),
+        Value::Counter { value, exemplar } => {
+            sample(
+                out,
+                &names.counter,
+                labels,
+                None,
+                *value,
+                if om { exemplar.as_ref() } else { None },
+            );
             if let Some(c) = created {
-                sample(
-                    out,
-                    &format!("{name}_created"),
-                    labels,
-                    None,
-                    c,
-                    None,
-                    format,
-                );
+                sample(out, &names.created, labels, None, c, None);
             }
         }
-        Value::Histogram(h) => histogram(out, name, labels, h, created, format),
+        Value::Histogram(h) => histogram(out, names, labels, h, created, om),
         Value::Expo(e) => {
             let buckets = e.classic();
+            let inside: u64 = buckets.iter().map(|(_, c)| c).sum();
             let h = Hist {
                 bounds: buckets.iter().map(|(b, _)| *b).collect(),
                 counts: buckets
                     .iter()
                     .map(|(_, c)| *c)
-                    .chain([e.count.saturating_sub(buckets.iter().map(|(_, c)| c).sum())])
+                    .chain([e.count.saturating_sub(inside)])
                     .collect(),
                 sum: e.sum,
                 count: e.count,
                 exemplars: Vec::new(),
             };
-            histogram(out, name, labels, &h, created, format);
+            histogram(out, names, labels, &h, created, om);
         }
         Value::Summary {
             quantiles,
@@ -135,117 +147,64 @@ fn render_series(
             for (q, v) in quantiles {
                 sample(
                     out,
-                    name,
+                    &names.plain,
                     labels,
                     Some(("quantile", &fmt_f64(*q))),
                     *v,
                     None,
-                    format,
                 );
             }
-            sample(
-                out,
-                &format!("{name}_sum"),
-                labels,
-                None,
-                *sum,
-                None,
-                format,
-            );
-            sample(
-                out,
-                &format!("{name}_count"),
-                labels,
-                None,
-                *count as f64,
-                None,
-                format,
-            );
+            sample(out, &names.sum, labels, None, *sum, None);
+            sample(out, &names.count, labels, None, *count as f64, None);
             if let Some(c) = created {
-                sample(
-                    out,
-                    &format!("{name}_created"),
-                    labels,
-                    None,
-                    c,
-                    None,
-                    format,
-                );
+                sample(out, &names.created, labels, None, c, None);
             }
         }
     }
 }
 
+/// Cumulative `le` buckets, `+Inf`, `_sum`, `_count` (and `_created` and exemplars in OpenMetrics).
 fn histogram(
     out: &mut String,
-    name: &str,
+    names: &Names,
     labels: &Labels,
     h: &Hist,
     created: Option<f64>,
-    format: Format,
+    om: bool,
 ) {
-    let bucket = format!("{name}_bucket");
-    let mut cumulative = 0u64;
-    for (i, bound) in h.bounds.iter().enumerate() {
-        cumulative += h.counts.get(i).copied().unwrap_or(0);
-        let ex = if format == Format::OpenMetrics {
+    let exemplar = |i: usize| {
+        if om {
             h.exemplars.get(i).and_then(Option::as_ref)
         } else {
             None
-        };
+        }
+    };
+    let mut cumulative = 0u64;
+    for (i, bound) in h.bounds.iter().enumerate() {
+        cumulative += h.counts.get(i).copied().unwrap_or(0);
         sample(
             out,
-            &bucket,
+            &names.bucket,
             labels,
             Some(("le", &fmt_f64(*bound))),
             cumulative as f64,
-            ex,
-            format,
+            exemplar(i),
         );
     }
-    let ex = if format == Format::OpenMetrics {
-        h.exemplars.get(h.bounds.len()).and_then(Option::as_ref)
-    } else {
-        None
-    };
     // +Inf holds every observation: the data point's count, whatever its buckets add up to.
+    let total = h.count.max(cumulative) as f64;
     sample(
         out,
-        &bucket,
+        &names.bucket,
         labels,
         Some(("le", "+Inf")),
-        h.count.max(cumulative) as f64,
-        ex,
-        format,
+        total,
+        exemplar(h.bounds.len()),
     );
-    sample(
-        out,
-        &format!("{name}_sum"),
-        labels,
-        None,
-        h.sum,
-        None,
-        format,
-    );
-    sample(
-        out,
-        &format!("{name}_count"),
-        labels,
-        None,
-        h.count.max(cumulative) as f64,
-        None,
-        format,
-    );
+    sample(out, &names.sum, labels, None, h.sum, None);
+    sample(out, &names.count, labels, None, total, None);
     if let Some(c) = created {
-        sample(
-            out,
-            &format!("{name}_created"),
-            labels,
-            None,
-            c,
-            None,
-            format,
-        );
+        sample(out, &names.created, labels, None, c, None);
     }
 }
 
@@ -257,7 +216,6 @@ fn sample(
     extra: Option<(&str, &str)>,
     value: f64,
     exemplar: Option<&Exemplar>,
-    format: Format,
 ) {
     out.push_str(name);
     if !labels.is_empty() || extra.is_some() {
@@ -280,22 +238,25 @@ fn sample(
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&fmt_f64(value));
+    push_f64(out, value);
     if let Some(e) = exemplar {
-        let _ = write!(
-            out,
-            " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {}",
-            e.trace_id,
-            e.span_id,
-            fmt_f64(e.value),
-            fmt_f64(e.time_ns as f64 / 1e9)
-        );
+        out.push_str(" # {trace_id=\"");
+        out.push_str(&e.trace_id);
+        out.push_str("\",span_id=\"");
+        out.push_str(&e.span_id);
+        out.push_str("\"} ");
+        push_f64(out, e.value);
+        out.push(' ');
+        push_f64(out, e.time_ns as f64 / 1e9);
     }
-    let _ = format;
     out.push('\n');
 }
 
 fn escape_label(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -316,15 +277,22 @@ fn escape_help(h: &str, format: Format) -> String {
 
 /// A float as Prometheus writes it: `+Inf`, `-Inf`, `NaN`, integers without a fraction, others shortest.
 pub(crate) fn fmt_f64(v: f64) -> String {
+    let mut s = String::new();
+    push_f64(&mut s, v);
+    s
+}
+
+/// [`fmt_f64`] appended to `out` without an allocation of its own (the hot path of rendering).
+fn push_f64(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_owned()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
+        out.push_str("-Inf");
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
-        format!("{v}")
+        out.push_str(ryu::Buffer::new().format_finite(v));
     }
 }
