@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench -p llmtel-pipelines --bench exposition`. Prints a table; the ratio is ours / baseline.
 
+// A benchmark over constant inputs: a failure here is a bug to see at once, not a user error to report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use llmtel_config::PrometheusExporterConfig;

@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
 use super::retry::{self, Failure};
-use super::{Accepted, wants_gzip};
+use super::{Accepted, ExportResponse, wants_gzip};
 
 #[derive(Debug)]
 pub(super) struct GrpcTransport {
@@ -71,60 +71,9 @@ impl GrpcTransport {
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.headers.clone();
         let result = match signal {
-            Signal::Traces => {
-                let path = http::uri::PathAndQuery::from_static(
-                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                );
-                grpc.unary(
-                    request,
-                    path,
-                    PreEncoded::<ExportTraceServiceResponse>::default(),
-                )
-                .await
-                .map(|r| {
-                    let p = r.into_inner().partial_success.unwrap_or_default();
-                    Accepted {
-                        rejected: p.rejected_spans.max(0) as u64,
-                        message: p.error_message,
-                    }
-                })
-            }
-            Signal::Metrics => {
-                let path = http::uri::PathAndQuery::from_static(
-                    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-                );
-                grpc.unary(
-                    request,
-                    path,
-                    PreEncoded::<ExportMetricsServiceResponse>::default(),
-                )
-                .await
-                .map(|r| {
-                    let p = r.into_inner().partial_success.unwrap_or_default();
-                    Accepted {
-                        rejected: p.rejected_data_points.max(0) as u64,
-                        message: p.error_message,
-                    }
-                })
-            }
-            Signal::Logs => {
-                let path = http::uri::PathAndQuery::from_static(
-                    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-                );
-                grpc.unary(
-                    request,
-                    path,
-                    PreEncoded::<ExportLogsServiceResponse>::default(),
-                )
-                .await
-                .map(|r| {
-                    let p = r.into_inner().partial_success.unwrap_or_default();
-                    Accepted {
-                        rejected: p.rejected_log_records.max(0) as u64,
-                        message: p.error_message,
-                    }
-                })
-            }
+            Signal::Traces => call::<ExportTraceServiceResponse>(&mut grpc, request).await,
+            Signal::Metrics => call::<ExportMetricsServiceResponse>(&mut grpc, request).await,
+            Signal::Logs => call::<ExportLogsServiceResponse>(&mut grpc, request).await,
         };
         result.map_err(|status| {
             // The spec's table is about codes a server answers with. A connection that broke under the request
@@ -141,6 +90,17 @@ impl GrpcTransport {
             retry::grpc(status.code(), status.message(), hint)
         })
     }
+}
+
+/// One unary `Export` call answered by `R`.
+async fn call<R: ExportResponse>(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    request: tonic::Request<Bytes>,
+) -> Result<Accepted, tonic::Status> {
+    let path = http::uri::PathAndQuery::from_static(R::GRPC_PATH);
+    grpc.unary(request, path, PreEncoded::<R>::default())
+        .await
+        .map(|r| r.into_inner().accepted())
 }
 
 /// A codec that sends bytes already holding an encoded request and decodes the prost response `R`.

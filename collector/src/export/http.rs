@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 
 use super::retry::{self, Failure};
-use super::{Accepted, gzip, wants_gzip, wants_json};
+use super::{Accepted, ExportResponse, gzip, wants_gzip, wants_json};
 
 /// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
 const MAX_RESPONSE: usize = 4 << 20;
@@ -151,33 +151,20 @@ fn to_json(batch: Payload) -> Result<Vec<u8>, String> {
     r.map_err(|e| format!("encode OTLP JSON: {e}"))
 }
 
-/// The rejected count and message of a 2xx answer (an empty body is full success).
+/// The rejected count and message of a 2xx answer (an empty or unreadable body is full success).
 fn partial_success(signal: Signal, body: &[u8], json: bool) -> Accepted {
-    fn parse<T: Message + Default + serde::de::DeserializeOwned>(
-        body: &[u8],
-        json: bool,
-    ) -> Option<T> {
-        if json {
-            serde_json::from_slice(body).ok()
+    fn parse<R: ExportResponse>(body: &[u8], json: bool) -> Accepted {
+        let r = if json {
+            serde_json::from_slice::<R>(body).ok()
         } else {
-            T::decode(body).ok()
-        }
+            R::decode(body).ok()
+        };
+        r.map(R::accepted).unwrap_or_default()
     }
-    let (rejected, message) = match signal {
-        Signal::Traces => parse::<ExportTraceServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_spans, p.error_message)),
-        Signal::Metrics => parse::<ExportMetricsServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_data_points, p.error_message)),
-        Signal::Logs => parse::<ExportLogsServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_log_records, p.error_message)),
-    }
-    .unwrap_or_default();
-    Accepted {
-        rejected: rejected.max(0) as u64,
-        message,
+    match signal {
+        Signal::Traces => parse::<ExportTraceServiceResponse>(body, json),
+        Signal::Metrics => parse::<ExportMetricsServiceResponse>(body, json),
+        Signal::Logs => parse::<ExportLogsServiceResponse>(body, json),
     }
 }
 
