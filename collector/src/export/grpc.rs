@@ -19,11 +19,28 @@ use tonic_types::StatusExt;
 use super::retry::{self, Failure};
 use super::{Accepted, ExportResponse, wants_gzip};
 
-#[derive(Debug)]
 pub(super) struct GrpcTransport {
     channel: Channel,
     headers: MetadataMap,
     gzip: bool,
+}
+
+/// Header names only: their values are secrets (API keys) and must never reach a log.
+impl std::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .headers
+            .keys()
+            .map(|k| match k {
+                tonic::metadata::KeyRef::Ascii(k) => k.as_str(),
+                tonic::metadata::KeyRef::Binary(k) => k.as_str(),
+            })
+            .collect();
+        f.debug_struct("GrpcTransport")
+            .field("headers", &names)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcTransport {

@@ -20,6 +20,7 @@ use super::{Accepted, ExportResponse, gzip, wants_gzip, wants_json};
 /// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
 const MAX_RESPONSE: usize = 4 << 20;
 
+/// Debug output shows header names only: their values are marked sensitive and print as `Sensitive`.
 #[derive(Debug)]
 pub(super) struct HttpTransport {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,

@@ -200,3 +200,35 @@ fn wants_gzip(c: Compression) -> bool {
 fn wants_json(e: Encoding) -> bool {
     matches!(e, Encoding::Json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_header_values() {
+        for (protocol, endpoint) in [
+            (Protocol::Grpc, "http://127.0.0.1:4317"),
+            (Protocol::Http, "http://127.0.0.1:4318"),
+        ] {
+            let mut cfg = OtlpExporterConfig {
+                endpoint: endpoint.into(),
+                ..Default::default()
+            };
+            cfg.headers.insert(
+                "api-key".into(),
+                llmtel_config::otlp::Secret("s3cret-value".into()),
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _guard = rt.enter();
+            let e =
+                OtlpExporter::new(&ComponentId::parse("otlp").unwrap(), protocol, &cfg).unwrap();
+            let shown = format!("{e:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("api-key"), "{shown}");
+        }
+    }
+}
