@@ -68,6 +68,25 @@ impl Prometheus {
         }
     }
 
+    /// Waits (up to 60 s) until Prometheus answers `/-/ready`.
+    pub async fn ready(&self) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            let url = format!("http://{}/-/ready", self.addr);
+            if crate::try_http_request("GET", &url, &[], Vec::new())
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "prometheus on {} did not become ready within 60 s",
+            self.addr
+        );
+    }
+
     /// Runs `query` (instant) and returns the `data.result` array.
     pub async fn query(&self, query: &str) -> serde_json::Value {
         let url = format!(

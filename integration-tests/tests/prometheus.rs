@@ -2,7 +2,7 @@
 //! a real Prometheus scraping llmtel, queries answered from what it scraped; promtool accepting the exposition;
 //! expiry without scrapes and the overflow series past the cardinality cap.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::prom::{Prometheus, first_value, require};
 use integration_tests::{Capture, LlmtelProcess, http_request, scrape_value, start_in_process};
@@ -103,6 +103,7 @@ service:
     let grpc = llmtel.endpoint("otlp grpc receiver listening");
     let metrics_at = llmtel.endpoint("prometheus exporter listening");
     let prometheus = Prometheus::start(metrics_at);
+    prometheus.ready().await;
 
     // The OTel SDK: a counter and a histogram, exported every 500 ms for 6 s.
     let exporter = opentelemetry_otlp::MetricExporter::builder()
@@ -136,25 +137,30 @@ service:
     let mut raw = MetricsServiceClient::connect(format!("http://{grpc}"))
         .await
         .unwrap();
+    // Keep the load running while Prometheus is queried: how soon Prometheus starts scraping depends on the machine,
+    // and a rate over the last seconds is only meaningful while requests still arrive.
     let start_ns = now_ns();
-    let begin = Instant::now();
-    let mut n = 0;
-    while begin.elapsed() < Duration::from_secs(6) {
-        requests.add(1, &[KeyValue::new("model", "qwen3:14b")]);
-        ttft.record(0.3, &[KeyValue::new("model", "qwen3:14b")]);
-        n += 1;
-        raw.export(request(vec![histogram_with_exemplar(
-            trace_id, n, start_ns,
-        )]))
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_load = stop.clone();
+    let load = tokio::spawn(async move {
+        let mut n = 0;
+        while !stop_load.load(std::sync::atomic::Ordering::Relaxed) {
+            requests.add(1, &[KeyValue::new("model", "qwen3:14b")]);
+            ttft.record(0.3, &[KeyValue::new("model", "qwen3:14b")]);
+            n += 1;
+            raw.export(request(vec![histogram_with_exemplar(
+                trace_id, n, start_ns,
+            )]))
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 
     let rate = prometheus
         .wait_for(
             "rate(llm_requests_total{model=\"qwen3:14b\"}[3s])",
-            Duration::from_secs(20),
+            Duration::from_secs(40),
             |r| first_value(r).is_some_and(|v| v > 0.0),
         )
         .await;
@@ -172,7 +178,7 @@ service:
     let q = prometheus
         .wait_for(
             "histogram_quantile(0.5, sum(rate(llm_ttft_seconds_bucket[3s])) by (le))",
-            Duration::from_secs(20),
+            Duration::from_secs(40),
             |r| first_value(r).is_some_and(|v| v.is_finite()),
         )
         .await;
@@ -193,6 +199,8 @@ service:
         "on the bucket it fell into: {text}"
     );
 
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.await.unwrap();
     tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(Duration::from_secs(10)))
         .await
         .unwrap()
