@@ -108,10 +108,10 @@ config_struct! {
 
 impl Check for RetryConfig {
     fn check(&self, path: &str, ctx: &mut Ctx) {
-        if self.multiplier < 1.0 {
+        if !(1.0..=100.0).contains(&self.multiplier) {
             ctx.error(
                 &child(path, "multiplier"),
-                format!("{}: expected at least 1", self.multiplier),
+                format!("{}: expected 1 to 100", self.multiplier),
             );
         }
         if !(0.0..=1.0).contains(&self.randomization_factor) {

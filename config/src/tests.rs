@@ -366,7 +366,7 @@ service:
         "{all}"
     );
     assert!(
-        all.contains("exporters.otlp_http/a.retry_on_failure.multiplier: 0.5: expected at least 1"),
+        all.contains("exporters.otlp_http/a.retry_on_failure.multiplier: 0.5: expected 1 to 100"),
         "{all}"
     );
 

@@ -433,13 +433,18 @@ async fn fan_out(targets: &[Target], batch: Payload) {
             Err(Unavailable::Closed) => t.stats.record_drop(items, "exporter stopped"),
         }
     }
-    if reserved.is_empty() && !full.is_empty() {
+    // Nobody took the batch yet: wait for the first target with room (a target that stopped meanwhile is dropped
+    // from the wait, and the others are waited on again), then give the rest one more try.
+    while reserved.is_empty() && !full.is_empty() {
         let waits = full.iter().map(|(t, w)| Box::pin(t.queue.reserve(*w)));
         let (first, i, _) = select_all(waits).await;
         let (waited, _) = full.remove(i);
         match first {
             Ok(r) => reserved.push(r),
-            Err(_) => waited.stats.record_drop(items, "exporter stopped"),
+            Err(_) => {
+                waited.stats.record_drop(items, "exporter stopped");
+                continue;
+            }
         }
         let mut still_full = Vec::new();
         for (t, w) in full {

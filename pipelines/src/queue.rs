@@ -208,6 +208,16 @@ pub(crate) fn deliver(mut reserved: Vec<Reserved<'_>>, batch: Payload) {
     last.send(batch);
 }
 
+/// Senders waiting for item or byte room must not wait for ever on a queue nobody reads any more (its stage
+/// ended or crashed): closing the limits turns their wait into `Closed`.
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        for l in [&self.items, &self.kib].into_iter().flatten() {
+            l.sem.close();
+        }
+    }
+}
+
 impl Inbox {
     /// Refuses further sends while keeping what is queued for [`Inbox::recv`].
     pub fn close(&mut self) {
@@ -271,6 +281,19 @@ mod tests {
         assert!(tx.try_reserve(tx.weigh(&spans(1))).is_err());
         assert_eq!(rx.recv().await.unwrap().item_count(), 50);
         assert!(tx.try_reserve(tx.weigh(&spans(10))).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_inbox_releases_senders_waiting_for_room() {
+        let stats = Stats::default();
+        let (tx, rx) = queue("q", stats.queue(Stage::Exporter, "q", 10), 10, 5, 0);
+        tx.try_reserve(tx.weigh(&spans(5))).unwrap().send(spans(5));
+        let w = tx.weigh(&spans(5));
+        let waiting = tokio::spawn(async move { tx.reserve(w).await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        drop(rx);
+        let r = tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await;
+        assert_eq!(r.expect("the wait ends").unwrap(), Err(Unavailable::Closed));
     }
 
     #[tokio::test]

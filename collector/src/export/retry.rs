@@ -65,6 +65,9 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
+/// The longest wait a server's RetryInfo or Retry-After can ask for.
+const MAX_SERVER_HINT: Duration = Duration::from_secs(3600);
+
 /// Exponential backoff with jitter for one batch.
 #[derive(Debug)]
 pub(crate) struct Backoff {
@@ -94,14 +97,18 @@ impl Backoff {
             return None;
         }
         let base = self.next;
-        self.next = base
-            .mul_f64(self.cfg.multiplier)
-            .min(self.cfg.max_interval.get());
+        let max = self.cfg.max_interval.get();
+        self.next = Duration::try_from_secs_f64(base.as_secs_f64() * self.cfg.multiplier)
+            .map_or(max, |d| d.min(max));
         let f = self.cfg.randomization_factor;
-        let jittered = base.mul_f64(1.0 - f + 2.0 * f * self.random());
-        let wait = server_hint.map_or(jittered, |h| h.max(jittered));
+        let jittered =
+            Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 - f + 2.0 * f * self.random()))
+                .unwrap_or(base);
+        // A server's hint is honoured up to an hour: a peer must not be able to park (or overflow) the exporter.
+        let hint = server_hint.map(|h| h.min(MAX_SERVER_HINT));
+        let wait = hint.map_or(jittered, |h| h.max(jittered));
         let budget = self.cfg.max_elapsed_time.get();
-        if !budget.is_zero() && self.started.elapsed() + wait > budget {
+        if !budget.is_zero() && self.started.elapsed().saturating_add(wait) > budget {
             return None;
         }
         Some(wait)
@@ -203,6 +210,17 @@ mod tests {
             None,
             "a wait past max_elapsed_time gives up"
         );
+        // A hostile Retry-After neither overflows nor parks the exporter for ever.
+        let huge = http(503, "x", Some("18446744073709551615"));
+        let Failure::Retryable { after, .. } = huge else {
+            panic!()
+        };
+        let mut forever = Backoff::new(&RetryConfig {
+            max_elapsed_time: D::from_secs(0),
+            ..RetryConfig::default()
+        });
+        assert_eq!(forever.next_wait(after), Some(MAX_SERVER_HINT));
+        assert_eq!(Backoff::new(&RetryConfig::default()).next_wait(after), None);
         let mut off = Backoff::new(&RetryConfig {
             enabled: false,
             ..RetryConfig::default()

@@ -23,21 +23,27 @@ pub(crate) struct Expo {
 }
 
 impl Expo {
-    pub(crate) fn from_point(p: &ExponentialHistogramDataPoint) -> Self {
+    /// The accumulator for one data point, or `None` when its scale is outside the OTLP range [-10, 20] (such a
+    /// point cannot be converted faithfully; the caller counts it as rejected).
+    pub(crate) fn from_point(p: &ExponentialHistogramDataPoint) -> Option<Self> {
+        if !(-10..=20).contains(&p.scale) {
+            return None;
+        }
         let collect = |b: &Option<
             opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets,
         >| {
             let mut m = BTreeMap::new();
             if let Some(b) = b {
                 for (i, c) in b.bucket_counts.iter().enumerate() {
-                    if *c > 0 {
-                        m.insert(b.offset + i as i32, *c);
+                    let index = i32::try_from(i).ok().and_then(|i| b.offset.checked_add(i));
+                    if let (Some(index), true) = (index, *c > 0) {
+                        *m.entry(index).or_default() += *c;
                     }
                 }
             }
             m
         };
-        Self {
+        Some(Self {
             scale: p.scale,
             zero_threshold: p.zero_threshold,
             zero_count: p.zero_count,
@@ -45,7 +51,7 @@ impl Expo {
             negative: collect(&p.negative),
             sum: p.sum.unwrap_or(0.0),
             count: p.count,
-        }
+        })
     }
 
     /// Adds `other` (a delta) into this one, at the coarser of the two scales.
@@ -55,15 +61,17 @@ impl Expo {
         let mut o = other.clone();
         o.downscale_to(scale);
         for (i, c) in o.positive {
-            *self.positive.entry(i).or_default() += c;
+            let e = self.positive.entry(i).or_default();
+            *e = e.saturating_add(c);
         }
         for (i, c) in o.negative {
-            *self.negative.entry(i).or_default() += c;
+            let e = self.negative.entry(i).or_default();
+            *e = e.saturating_add(c);
         }
-        self.zero_count += o.zero_count;
+        self.zero_count = self.zero_count.saturating_add(o.zero_count);
         self.zero_threshold = self.zero_threshold.max(o.zero_threshold);
         self.sum += o.sum;
-        self.count += o.count;
+        self.count = self.count.saturating_add(o.count);
     }
 
     fn downscale_to(&mut self, scale: i32) {
@@ -83,19 +91,27 @@ impl Expo {
         self.scale = scale;
     }
 
-    /// Classic buckets: `(upper bound, count in this bucket)` in ascending order, without `+Inf`.
+    /// Classic buckets: `(upper bound, count in this bucket)` in ascending order, without `+Inf`. Bounds too
+    /// large for an f64 are left out: their counts fall into `+Inf`, which holds every observation.
     pub(crate) fn classic(&self) -> Vec<(f64, u64)> {
-        let base = 2f64.powf(2f64.powi(-self.scale));
+        // base^i = 2^(i * 2^-scale), computed in f64 to stay finite as long as the bound itself is.
+        let bound = |i: i32| 2f64.powf(f64::from(i) * 2f64.powi(-self.scale));
         let mut out = Vec::with_capacity(self.negative.len() + self.positive.len() + 1);
         // Most negative first: index idx covers [-base^(idx+1), -base^idx).
         for (i, c) in self.negative.iter().rev() {
-            out.push((-base.powi(*i), *c));
+            let b = -bound(*i);
+            if b.is_finite() {
+                out.push((b, *c));
+            }
         }
         if self.zero_count > 0 || !out.is_empty() || !self.positive.is_empty() {
             out.push((self.zero_threshold.max(0.0), self.zero_count));
         }
         for (i, c) in &self.positive {
-            out.push((base.powi(i + 1), *c));
+            let b = bound(i.saturating_add(1));
+            if b.is_finite() {
+                out.push((b, *c));
+            }
         }
         out
     }
@@ -122,14 +138,25 @@ mod tests {
     #[test]
     fn converts_to_ascending_classic_buckets() {
         // scale 0: base 2; offset 1 → buckets (2,4], (4,8].
-        let e = Expo::from_point(&point(0, 1, vec![3, 5]));
+        let e = Expo::from_point(&point(0, 1, vec![3, 5])).unwrap();
         assert_eq!(e.classic(), vec![(0.0, 0), (4.0, 3), (8.0, 5)]);
+        // At scale -10, base is 2^1024: no finite bound, everything in +Inf rather than a second +Inf line.
+        let coarse = Expo::from_point(&point(-10, 0, vec![4])).unwrap();
+        assert!(
+            coarse.classic().iter().all(|(b, _)| b.is_finite()),
+            "{:?}",
+            coarse.classic()
+        );
+        assert!(
+            Expo::from_point(&point(21, 0, vec![1])).is_none(),
+            "scales outside [-10, 20] are refused"
+        );
     }
 
     #[test]
     fn deltas_merge_at_the_coarser_scale() {
-        let mut a = Expo::from_point(&point(1, 2, vec![1, 1])); // indexes 2, 3 at scale 1
-        a.merge(&Expo::from_point(&point(0, 1, vec![4]))); // index 1 at scale 0
+        let mut a = Expo::from_point(&point(1, 2, vec![1, 1])).unwrap(); // indexes 2, 3 at scale 1
+        a.merge(&Expo::from_point(&point(0, 1, vec![4])).unwrap()); // index 1 at scale 0
         // At scale 0, indexes 2 and 3 of scale 1 both become 1: 1 + 1 + 4.
         assert_eq!(a.classic(), vec![(0.0, 0), (4.0, 6)]);
         assert_eq!((a.count, a.sum), (6, 20.0));

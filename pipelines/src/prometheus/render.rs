@@ -125,7 +125,9 @@ fn render_series(out: &mut String, names: &Names, labels: &Labels, s: &Series, f
         Value::Histogram(h) => histogram(out, names, labels, h, created, om),
         Value::Expo(e) => {
             let buckets = e.classic();
-            let inside: u64 = buckets.iter().map(|(_, c)| c).sum();
+            let inside = buckets
+                .iter()
+                .fold(0u64, |acc, (_, c)| acc.saturating_add(*c));
             let h = Hist {
                 bounds: buckets.iter().map(|(b, _)| *b).collect(),
                 counts: buckets
@@ -181,7 +183,7 @@ fn histogram(
     };
     let mut cumulative = 0u64;
     for (i, bound) in h.bounds.iter().enumerate() {
-        cumulative += h.counts.get(i).copied().unwrap_or(0);
+        cumulative = cumulative.saturating_add(h.counts.get(i).copied().unwrap_or(0));
         sample(
             out,
             &names.bucket,

@@ -353,7 +353,16 @@ impl Store {
                 continue;
             };
             let mut labels = base.clone();
-            labels.extend(attribute_labels(attrs.iter()));
+            labels.extend(attribute_labels(attrs.iter()).into_iter().map(|(k, v)| {
+                match (kind, k.as_str()) {
+                    // `le` and `quantile` are the exposition's own labels: an attribute of that name would make a
+                    // duplicate label and break the whole scrape, so it is exported under another name.
+                    (Kind::Histogram, "le") | (Kind::Summary, "quantile") => {
+                        (format!("exported_{k}"), v)
+                    }
+                    _ => (k, v),
+                }
+            }));
             let labels = normalize(labels);
             let over_cap =
                 cap > 0 && !family.series.contains_key(&labels) && family.series.len() >= cap;
@@ -455,8 +464,12 @@ impl Family {
         match self.series.get_mut(&key) {
             Some(s) => {
                 s.value = match (&s.value, &increase) {
-                    (Value::Gauge(_), Value::Gauge(_)) | (Value::Summary { .. }, _) => increase,
-                    _ => accumulate(&s.value, &increase),
+                    _ if delta => accumulate(&s.value, &increase),
+                    // Cumulative counters and histograms arrive here as their increase: add it.
+                    (Value::Counter { .. }, Value::Counter { .. })
+                    | (Value::Histogram(_), Value::Histogram(_)) => accumulate(&s.value, &increase),
+                    // Gauges, summaries and cumulative exponential histograms: the latest point stands.
+                    _ => increase,
                 };
                 s.time_ns = s.time_ns.max(time_ns);
                 s.updated = now;
@@ -522,7 +535,7 @@ fn point_value(p: &Point<'_>, kind: Kind) -> Option<Value> {
                 exemplars,
             })
         }
-        Point::Expo(p) => Value::Expo(Expo::from_point(p)),
+        Point::Expo(p) => Value::Expo(Expo::from_point(p)?),
         Point::Summary(p) => Value::Summary {
             quantiles: p
                 .quantile_values
@@ -586,7 +599,7 @@ fn accumulate(prev: &Value, delta: &Value) -> Value {
         (Value::Histogram(a), Value::Histogram(b)) if a.bounds == b.bounds => {
             let mut h = a.clone();
             for (c, d) in h.counts.iter_mut().zip(&b.counts) {
-                *c += d;
+                *c = c.saturating_add(*d);
             }
             for (e, d) in h.exemplars.iter_mut().zip(&b.exemplars) {
                 if d.is_some() {
@@ -594,7 +607,7 @@ fn accumulate(prev: &Value, delta: &Value) -> Value {
                 }
             }
             h.sum += b.sum;
-            h.count += b.count;
+            h.count = h.count.saturating_add(b.count);
             Value::Histogram(h)
         }
         (Value::Expo(a), Value::Expo(b)) => {

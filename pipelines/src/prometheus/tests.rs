@@ -435,3 +435,81 @@ fn negotiation_prefers_openmetrics_only_when_asked_and_enabled() {
     });
     assert_eq!(off.negotiate(Some(prometheus_accept)), Format::Text);
 }
+
+#[test]
+fn attributes_named_like_exposition_labels_cannot_break_a_scrape() {
+    let mut m = delta_hist(vec![1, 0]);
+    if let Some(metric::Data::Histogram(h)) = &mut m[0].scope_metrics[0].metrics[0].data {
+        h.data_points[0].attributes.push(kv("le", "sneaky"));
+    }
+    let s = store(PrometheusExporterConfig::default());
+    s.ingest(&m);
+    let text = s.render(Format::Text);
+    assert!(
+        text.contains("latency_seconds_bucket{exported_le=\"sneaky\",le=\"1\"} 1\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn overflowed_delta_gauges_add_up_and_cumulative_exponential_histograms_do_not_inflate() {
+    let s = store(PrometheusExporterConfig {
+        max_series_per_metric: 1,
+        ..Default::default()
+    });
+    for (model, v) in [("a", 1), ("b", 2), ("c", 3)] {
+        let mut m = delta_sum(v, vec![kv("model", model)]);
+        if let Some(metric::Data::Sum(sum)) = &mut m[0].scope_metrics[0].metrics[0].data {
+            sum.is_monotonic = false;
+        }
+        s.ingest(&m);
+    }
+    assert!(
+        s.render(Format::Text)
+            .contains("tokens{otel_metric_overflow=\"true\"} 5\n"),
+        "{}",
+        s.render(Format::Text)
+    );
+
+    let s = store(PrometheusExporterConfig {
+        max_series_per_metric: 1,
+        ..Default::default()
+    });
+    let expo = |model: &str| {
+        vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![metric(
+                    "e",
+                    "s",
+                    "",
+                    metric::Data::ExponentialHistogram(ExponentialHistogram {
+                        data_points: vec![ExponentialHistogramDataPoint {
+                            attributes: vec![kv("model", model)],
+                            count: 2,
+                            sum: Some(6.0),
+                            positive: Some(Buckets {
+                                offset: 1,
+                                bucket_counts: vec![2],
+                            }),
+                            time_unix_nano: T1,
+                            ..Default::default()
+                        }],
+                        aggregation_temporality: CUMULATIVE,
+                    }),
+                )],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]
+    };
+    s.ingest(&expo("a"));
+    for _ in 0..5 {
+        s.ingest(&expo("b"));
+    }
+    assert!(
+        s.render(Format::Text)
+            .contains("e_seconds_count{otel_metric_overflow=\"true\"} 2\n"),
+        "{}",
+        s.render(Format::Text)
+    );
+}
