@@ -49,8 +49,8 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         let mut series: Vec<(&Labels, &Series)> = f.series.iter().collect();
         series.sort_by(|a, b| a.0.cmp(b.0));
         let names = Names::new(name, &sample_base, format);
-        for (labels, s) in series {
-            render_series(&mut out, &names, labels, s, format);
+        for (_, s) in series {
+            render_series(&mut out, &names, s, format);
         }
     }
     if !store.targets.is_empty() {
@@ -66,7 +66,14 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         let mut targets: Vec<&Labels> = store.targets.values().map(|t| &t.labels).collect();
         targets.sort();
         for labels in targets {
-            sample(&mut out, "target_info", labels, None, 1.0, None);
+            sample(
+                &mut out,
+                "target_info",
+                &super::store::label_text(labels),
+                None,
+                1.0,
+                None,
+            );
         }
     }
     if format == Format::OpenMetrics {
@@ -104,7 +111,8 @@ impl Names {
     }
 }
 
-fn render_series(out: &mut String, names: &Names, labels: &Labels, s: &Series, format: Format) {
+fn render_series(out: &mut String, names: &Names, s: &Series, format: Format) {
+    let labels = s.label_text.as_str();
     let om = format == Format::OpenMetrics;
     let created = (om && s.start_ns > 0).then_some(s.start_ns as f64 / 1e9);
     match &s.value {
@@ -169,7 +177,7 @@ fn render_series(out: &mut String, names: &Names, labels: &Labels, s: &Series, f
 fn histogram(
     out: &mut String,
     names: &Names,
-    labels: &Labels,
+    labels: &str,
     h: &Hist,
     created: Option<f64>,
     om: bool,
@@ -214,7 +222,7 @@ fn histogram(
 fn sample(
     out: &mut String,
     name: &str,
-    labels: &Labels,
+    labels: &str,
     extra: Option<(&str, &str)>,
     value: f64,
     exemplar: Option<&Exemplar>,
@@ -222,16 +230,11 @@ fn sample(
     out.push_str(name);
     if !labels.is_empty() || extra.is_some() {
         out.push('{');
-        let mut first = true;
-        for (k, v) in labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain(extra)
-        {
-            if !first {
+        out.push_str(labels);
+        if let Some((k, v)) = extra {
+            if !labels.is_empty() {
                 out.push(',');
             }
-            first = false;
             out.push_str(k);
             out.push_str("=\"");
             escape_label(out, v);
@@ -254,7 +257,7 @@ fn sample(
     out.push('\n');
 }
 
-fn escape_label(out: &mut String, v: &str) {
+pub(crate) fn escape_label(out: &mut String, v: &str) {
     if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         out.push_str(v);
         return;

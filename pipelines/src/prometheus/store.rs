@@ -78,6 +78,9 @@ pub(crate) enum Value {
 /// One series.
 #[derive(Debug, Clone)]
 pub(crate) struct Series {
+    /// The labels as exposition text, `a="x",b="y"`, escaped once when the series is created (rendering is the
+    /// hot path and a series' labels never change).
+    pub(crate) label_text: String,
     pub(crate) value: Value,
     /// Start of the cumulative interval (the `_created` time), ns since the epoch.
     pub(crate) start_ns: u64,
@@ -387,9 +390,11 @@ impl Store {
                     s.updated = now;
                 }
                 None => {
+                    let label_text = label_text(&labels);
                     family.series.insert(
                         labels,
                         Series {
+                            label_text,
                             value,
                             start_ns,
                             time_ns,
@@ -475,9 +480,11 @@ impl Family {
                 s.updated = now;
             }
             None => {
+                let label_text = label_text(&key);
                 self.series.insert(
                     key,
                     Series {
+                        label_text,
                         value: increase,
                         start_ns,
                         time_ns,
@@ -641,6 +648,21 @@ fn increase_since(prev: &Value, now: &Value) -> Value {
         }
         (_, new) => new.clone(),
     }
+}
+
+/// `a="x",b="y"` with values escaped for the exposition formats.
+pub(crate) fn label_text(labels: &Labels) -> String {
+    let mut out = String::with_capacity(labels.iter().map(|(k, v)| k.len() + v.len() + 4).sum());
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        super::render::escape_label(&mut out, v);
+        out.push('"');
+    }
+    out
 }
 
 fn fingerprint(labels: &Labels) -> u64 {
