@@ -36,25 +36,7 @@ fn default_config_is_valid_and_round_trips_through_print_config() {
 
 #[test]
 fn five_mistakes_are_all_reported_with_their_paths() {
-    let yaml = r#"
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpont: 127.0.0.1:4317
-processors:
-  batch:
-    send_batch_size: lots
-    timeout: soon
-exporters:
-  debug:
-    verbosity: verbose
-service:
-  pipelines:
-    traces:
-      receivers: [otlp2]
-      exporters: [debug]
-"#;
+    let yaml = include_str!("../tests/fixtures/five-mistakes.yaml");
     let errs = errors(yaml);
     let expect = [
         r#"receivers.otlp.protocols.grpc.endpont: unknown key "endpont" (did you mean "endpoint"?)"#,

@@ -9,26 +9,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-const FIVE_MISTAKES: &str = r#"
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpont: 127.0.0.1:4317
-processors:
-  batch:
-    send_batch_size: lots
-    timeout: soon
-exporters:
-  debug:
-    verbosity: verbose
-service:
-  pipelines:
-    traces:
-      receivers: [otlp2]
-      processors: [batch]
-      exporters: [debug]
-"#;
+/// The same file the config crate's unit test checks: five different mistakes.
+const FIVE_MISTAKES: &str = include_str!("../../config/tests/fixtures/five-mistakes.yaml");
 
 fn write_temp(text: &str) -> tempfile::NamedTempFile {
     let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
