@@ -46,8 +46,8 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         {
             let _ = writeln!(out, "# UNIT {name} {}", f.unit);
         }
-        let mut series: Vec<(&Labels, &Series)> = f.series.iter().collect();
-        series.sort_by(|a, b| a.0.cmp(b.0));
+        // Series are kept ordered by their labels: no sort here.
+        let series = f.series.iter();
         let names = Names::new(name, &sample_base, format);
         for (_, s) in series {
             render_series(&mut out, &names, s, format);

@@ -96,7 +96,7 @@ pub(crate) struct Family {
     pub(crate) unit: String,
     /// A counter's sample name in text format 0.0.4.
     pub(crate) text_sample: String,
-    pub(crate) series: HashMap<Labels, Series>,
+    pub(crate) series: BTreeMap<Labels, Series>,
     /// Last cumulative value of each label set that went into the overflow series, by fingerprint, so that only
     /// its increase is added. Bounded: cleared when it reaches max(cap, 1024) entries.
     overflow_last: HashMap<u64, Value>,
@@ -312,7 +312,7 @@ impl Store {
                 },
                 unit: naming.unit,
                 text_sample: naming.text_sample,
-                series: HashMap::new(),
+                series: BTreeMap::new(),
                 overflow_last: HashMap::new(),
             });
         if family.kind != kind {
