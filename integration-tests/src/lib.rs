@@ -143,6 +143,16 @@ pub async fn start_in_process(yaml: &str, capture: &Capture) -> Running {
         .expect("llmtel starts")
 }
 
+/// A temporary `.yaml` file holding `text` (a config for the binary); removed when dropped.
+pub fn write_temp(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("create a temporary file");
+    std::fs::write(f.path(), text).expect("write the temporary file");
+    f
+}
+
 /// The path of the `llmtel` binary, built first so it is never stale.
 pub fn llmtel_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());

@@ -4,19 +4,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::{LlmtelProcess, http_request, llmtel_binary};
+use integration_tests::{LlmtelProcess, http_request, llmtel_binary, write_temp};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// The same file the config crate's unit test checks: five different mistakes.
 const FIVE_MISTAKES: &str = include_str!("../../config/tests/fixtures/five-mistakes.yaml");
-
-fn write_temp(text: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
-}
 
 #[test]
 fn validate_reports_all_five_mistakes_and_exits_64() {

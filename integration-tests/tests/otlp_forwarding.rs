@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::sink::{Answer, Sink};
-use integration_tests::{Capture, LlmtelProcess, scrape_value, start_in_process, trace_request};
+use integration_tests::{
+    Capture, LlmtelProcess, scrape_value, start_in_process, trace_request, write_temp,
+};
 use llmtel_pipelines::{Signal, Stage};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
@@ -16,12 +18,6 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 /// Fast retries so that tests do not wait for the 5 s default.
 const FAST_RETRY: &str =
     "retry_on_failure: {initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}";
-
-fn write_temp(text: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
-}
 
 /// A config: OTLP gRPC in on a free port, `exporters` (YAML mapping body) out, traces only.
 fn config(exporters: &str, pipeline_exporters: &str, extra_pipeline: &str) -> String {

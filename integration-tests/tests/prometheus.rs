@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use integration_tests::prom::{Prometheus, first_value, require};
-use integration_tests::{Capture, LlmtelProcess, http_request, scrape_value, start_in_process};
+use integration_tests::{
+    Capture, LlmtelProcess, http_request, scrape_value, start_in_process, write_temp,
+};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -19,12 +21,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_sdk::Resource as SdkResource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-
-fn write_temp(text: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
-}
 
 fn now_ns() -> u64 {
     std::time::SystemTime::now()

@@ -233,6 +233,15 @@ impl Store {
         use metric::Data;
         let Some(data) = &m.data else { return };
         // (kind, naming kind, delta?, points)
+        // Delta or cumulative; a sum or histogram of unspecified temporality cannot be exported: its points are
+        // counted as rejected.
+        let mut temporal = |t: i32, points: usize| {
+            let delta = temporality(t);
+            if delta.is_none() {
+                outcome.rejected += points;
+            }
+            delta
+        };
         let (kind, naming, delta, points): (Kind, NameKind, bool, Vec<Point<'_>>) = match data {
             Data::Gauge(g) => (
                 Kind::Gauge,
@@ -241,12 +250,8 @@ impl Store {
                 g.data_points.iter().map(Point::Number).collect(),
             ),
             Data::Sum(s) => {
-                let delta = match temporality(s.aggregation_temporality) {
-                    Some(d) => d,
-                    None => {
-                        outcome.rejected += s.data_points.len();
-                        return;
-                    }
+                let Some(delta) = temporal(s.aggregation_temporality, s.data_points.len()) else {
+                    return;
                 };
                 let (kind, naming) = if s.is_monotonic {
                     (Kind::Counter, NameKind::Counter)
@@ -261,8 +266,7 @@ impl Store {
                 )
             }
             Data::Histogram(h) => {
-                let Some(delta) = temporality(h.aggregation_temporality) else {
-                    outcome.rejected += h.data_points.len();
+                let Some(delta) = temporal(h.aggregation_temporality, h.data_points.len()) else {
                     return;
                 };
                 (
@@ -273,8 +277,7 @@ impl Store {
                 )
             }
             Data::ExponentialHistogram(h) => {
-                let Some(delta) = temporality(h.aggregation_temporality) else {
-                    outcome.rejected += h.data_points.len();
+                let Some(delta) = temporal(h.aggregation_temporality, h.data_points.len()) else {
                     return;
                 };
                 (
