@@ -1,4 +1,4 @@
-//! The command line: `llmtel [run] [--config F]`, `llmtel validate`, `llmtel print-config`, `llmtel --version`.
+//! The command line: `llmtel [run] [--config F] [--upstream URL] [--listen ADDR]`, `llmtel validate`, `llmtel print-config`, `llmtel --version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,15 @@ pub struct Cli {
     /// (see `llmtel print-config`).
     #[arg(long, short, global = true, env = "LLMTEL_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// The LLM server the sidecar forwards to, e.g. `http://gpu-box:8000` for vLLM (sets the `llm_proxy`
+    /// receiver's `upstream`).
+    #[arg(long, global = true, env = "LLMTEL_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Where the sidecar listens for clients, e.g. `0.0.0.0:11435` (sets the `llm_proxy` receiver's `listen`).
+    #[arg(long, global = true, env = "LLMTEL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
 
     /// What to do; `run` when omitted.
     #[command(subcommand)]
@@ -40,7 +49,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         || "<built-in default>".to_owned(),
         |p| p.display().to_string(),
     );
-    let cfg = match llmtel_config::load(path) {
+    let mut cfg = match llmtel_config::load(path) {
         Ok(cfg) => cfg,
         Err(e @ llmtel_config::LoadError::Invalid { .. }) => {
             eprintln!("llmtel: {e}");
@@ -51,6 +60,10 @@ pub fn execute(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
+    if let Err(e) = cfg.override_llm_proxy(cli.listen.as_deref(), cli.upstream.as_deref()) {
+        eprintln!("llmtel: {e}");
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => {
             println!("{origin}: valid");

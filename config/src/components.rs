@@ -49,16 +49,19 @@ impl std::fmt::Display for Signal {
 pub enum ReceiverConfig {
     /// `otlp`: OTLP over gRPC and HTTP from other programs.
     Otlp(OtlpReceiverConfig),
+    /// `llm_proxy`: the sidecar in front of an LLM server; a trace per request and live request metrics.
+    LlmProxy(LlmProxyConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
     pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
         match kind {
             "otlp" => OtlpReceiverConfig::decode(value, path, ctx).map(Self::Otlp),
+            "llm_proxy" => LlmProxyConfig::decode(value, path, ctx).map(Self::LlmProxy),
             _ => None,
         }
     }
@@ -67,8 +70,103 @@ impl ReceiverConfig {
     pub fn signals(&self) -> &'static [Signal] {
         match self {
             Self::Otlp(_) => &Signal::ALL,
+            Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
         }
     }
+}
+
+config_struct! {
+    /// Receiver `llm_proxy`: a transparent reverse proxy in front of an LLM server (Ollama or any
+    /// OpenAI-compatible server). Clients talk to `listen` instead of the server; every response reaches them
+    /// unchanged while each request becomes a trace (`chat {model}` with `think` and `answer` children) and the
+    /// requests in flight a live metric. See `docs/sidecar.md`.
+    pub struct LlmProxyConfig {
+        /// Address clients connect to (HTTP/1.1 and h2c). `llmtel --listen ADDR` / `LLMTEL_LISTEN` set it too.
+        listen: Endpoint = Endpoint("127.0.0.1:11435".into()),
+        /// The LLM server: `http://host:port` or `https://host:port`, optionally with a path prefix that is
+        /// prepended to every request path. `llmtel --upstream URL` / `LLMTEL_UPSTREAM` set it too.
+        upstream: String = "http://127.0.0.1:11434".to_owned(),
+        /// `gen_ai.provider.name` on spans and metrics: `ollama`, `vllm`, `llama.cpp`, `openai`...
+        provider: String = "ollama".to_owned(),
+        /// Largest request body, in MiB, for the APIs the proxy understands (they are read whole to learn the
+        /// model and options; images make them large). Larger requests get HTTP 413. Other paths stream through
+        /// with no limit.
+        max_request_body_size_mib: u64 = 64,
+        /// Time to open a connection to the upstream; past it the client gets 502.
+        connect_timeout: Duration = Duration::from_secs(10),
+        /// Time from sending the request to the upstream's response headers (a model may need minutes to load);
+        /// past it the client gets 504.
+        response_timeout: Duration = Duration::from_secs(600),
+        /// Longest silence between two chunks of a response body; past it the response is cut and the span
+        /// says `error.type=timeout`.
+        read_timeout: Duration = Duration::from_secs(300),
+        /// For OpenAI-style streams whose client did not ask for usage, ask the upstream for it
+        /// (`stream_options.include_usage`) to get exact token counts, and remove that extra usage chunk before
+        /// the client sees it, so the client receives what it would have without the sidecar. Costs holding
+        /// each SSE event until it is complete (servers send whole events, so in practice nothing waits).
+        include_usage: bool = true,
+        /// Record prompts and completions on spans (`gen_ai.input.messages`, `gen_ai.output.messages`, as JSON
+        /// strings, per the GenAI conventions). Off by default: text is never stored unless this is on.
+        capture_content: bool = false,
+        /// How often the live metrics (requests in flight) are read into the pipeline.
+        metrics_interval: Duration = Duration::from_secs(5),
+    }
+}
+
+impl Check for LlmProxyConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if let Err(e) = check_upstream(&self.upstream) {
+            ctx.error(&child(path, "upstream"), e);
+        }
+        if self.provider.trim().is_empty() {
+            ctx.error(&child(path, "provider"), "empty: expected a provider name such as ollama or vllm");
+        }
+        check_mib(
+            self.max_request_body_size_mib,
+            &child(path, "max_request_body_size_mib"),
+            ctx,
+        );
+        for (name, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("response_timeout", self.response_timeout),
+            ("read_timeout", self.read_timeout),
+            ("metrics_interval", self.metrics_interval),
+        ] {
+            if d.get().is_zero() {
+                ctx.error(&child(path, name), "0s: expected a duration above zero");
+            }
+        }
+    }
+}
+
+/// Checks an upstream URL for `llm_proxy`: `http` or `https`, a host, an optional port and path, nothing else.
+pub fn check_upstream(url: &str) -> Result<(), String> {
+    let expected = "expected http://host:port or https://host:port, such as http://127.0.0.1:11434";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{url:?}: no scheme: {expected}"));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("{url:?}: scheme {scheme:?} not supported: {expected}"));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(format!("{url:?}: {expected}"));
+    }
+    // `[v6]:port`, `[v6]`, `host:port` or `host`.
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, "")) => None,
+            Some((_, p)) => Some(p.strip_prefix(':').unwrap_or(p)),
+            None => return Err(format!("{url:?}: unclosed [ in the host: {expected}")),
+        },
+        None => authority.split_once(':').map(|(_, p)| p),
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("{url:?}: port {port:?} is not a number from 0 to 65535"));
+    }
+    Ok(())
 }
 
 /// Receiver `otlp`. Without `protocols` both gRPC and HTTP are served on their default endpoints; with it, only

@@ -27,6 +27,54 @@ pub struct Config {
     pub service: ServiceConfig,
 }
 
+impl Config {
+    /// Sets the listen address and/or upstream of the config's one `llm_proxy` receiver: what `llmtel --listen`
+    /// and `--upstream` do. An error names the flag and the problem (no such receiver, several, a bad value).
+    pub fn override_llm_proxy(
+        &mut self,
+        listen: Option<&str>,
+        upstream: Option<&str>,
+    ) -> Result<(), String> {
+        if listen.is_none() && upstream.is_none() {
+            return Ok(());
+        }
+        let flags = match (listen, upstream) {
+            (Some(_), Some(_)) => "--listen/--upstream",
+            (Some(_), None) => "--listen",
+            _ => "--upstream",
+        };
+        let proxies: Vec<&ComponentId> = self
+            .receivers
+            .iter()
+            .filter(|(_, r)| matches!(r, ReceiverConfig::LlmProxy(_)))
+            .map(|(id, _)| id)
+            .collect();
+        let id = match proxies.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(format!("{flags}: the config has no llm_proxy receiver")),
+            many => {
+                let names: Vec<&str> = many.iter().map(|id| id.as_str()).collect();
+                return Err(format!(
+                    "{flags}: the config has {} llm_proxy receivers ({}); set listen/upstream on each in the config",
+                    many.len(),
+                    names.join(", ")
+                ));
+            }
+        };
+        let Some(ReceiverConfig::LlmProxy(p)) = self.receivers.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(l) = listen {
+            p.listen = Endpoint::parse(l).map_err(|e| format!("--listen {e}"))?;
+        }
+        if let Some(u) = upstream {
+            crate::components::check_upstream(u).map_err(|e| format!("--upstream {e}"))?;
+            p.upstream = u.trim_end_matches('/').to_owned();
+        }
+        Ok(())
+    }
+}
+
 const TOP_KEYS: &[&str] = &[
     "receivers",
     "processors",

@@ -16,6 +16,7 @@ fn default_config_is_valid_and_round_trips_through_print_config() {
     let cfg = load_with_env(None, &no_env).unwrap();
     let grpc = match &cfg.receivers[&ComponentId::parse("otlp").unwrap()] {
         ReceiverConfig::Otlp(o) => o.protocols.grpc.clone().unwrap(),
+        other => panic!("otlp receiver decoded as {other:?}"),
     };
     assert_eq!(grpc.endpoint.as_str(), "127.0.0.1:4317");
     assert_eq!(grpc.max_recv_msg_size_mib, 4);
@@ -163,7 +164,9 @@ service:
         &env,
     )
     .unwrap();
-    let ReceiverConfig::Otlp(o) = &cfg.receivers[&ComponentId::parse("otlp").unwrap()];
+    let ReceiverConfig::Otlp(o) = &cfg.receivers[&ComponentId::parse("otlp").unwrap()] else {
+        panic!("otlp receiver decoded as something else");
+    };
     let grpc = o.protocols.grpc.as_ref().unwrap();
     assert_eq!(grpc.endpoint.as_str(), "127.0.0.1:5317");
     assert_eq!(grpc.max_recv_msg_size_mib, 8);

@@ -76,9 +76,9 @@ impl fmt::Display for Endpoint {
     }
 }
 
-impl Decode for Endpoint {
-    fn decode(value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
-        let s = String::decode(value, path, ctx)?;
+impl Endpoint {
+    /// Checks `s` as `host:port`.
+    pub fn parse(s: &str) -> Result<Self, String> {
         let ok = match s.rsplit_once(':') {
             Some((host, port)) => {
                 !host.is_empty()
@@ -89,13 +89,18 @@ impl Decode for Endpoint {
             None => false,
         };
         if !ok {
-            ctx.error(
-                path,
-                format!("{s:?}: expected host:port, such as 127.0.0.1:4317 or [::1]:4317 (port 0 picks a free port)"),
-            );
-            return None;
+            return Err(format!(
+                "{s:?}: expected host:port, such as 127.0.0.1:4317 or [::1]:4317 (port 0 picks a free port)"
+            ));
         }
-        Some(Self(s))
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl Decode for Endpoint {
+    fn decode(value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        let s = String::decode(value, path, ctx)?;
+        Self::parse(&s).map_err(|e| ctx.error(path, e)).ok()
     }
 }
 

@@ -292,6 +292,9 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
                     );
                 }
             }
+            ReceiverConfig::LlmProxy(p) => {
+                claim(p.listen.as_str(), format!("receivers.{id}.listen"), ctx);
+            }
         }
     }
     let used_exporters: BTreeSet<&str> = cfg
