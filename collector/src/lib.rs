@@ -49,12 +49,37 @@ impl Listeners {
 #[derive(Debug, Clone, Default)]
 pub struct CollectorFactory {
     listeners: Listeners,
+    resource: llmtel_config::Attributes,
 }
 
 impl CollectorFactory {
     /// A factory recording bound addresses in `listeners`.
     pub fn new(listeners: Listeners) -> Self {
-        Self { listeners }
+        Self {
+            listeners,
+            resource: llmtel_config::Attributes::new(),
+        }
+    }
+
+    /// Resource attributes for the telemetry llmtel produces itself (the sidecar's spans and metrics);
+    /// `service.name` defaults to `llmtel`.
+    pub fn with_resource(mut self, resource: &llmtel_config::Attributes) -> Self {
+        self.resource = resource.clone();
+        self
+    }
+
+    fn sdk_resource(&self) -> opentelemetry_sdk::Resource {
+        let mut attrs = self.resource.clone();
+        attrs
+            .entry("service.name".to_owned())
+            .or_insert_with(|| "llmtel".to_owned());
+        opentelemetry_sdk::Resource::builder_empty()
+            .with_attributes(
+                attrs
+                    .into_iter()
+                    .map(|(k, v)| opentelemetry::KeyValue::new(k, v)),
+            )
+            .build()
     }
 }
 
@@ -70,6 +95,21 @@ impl Factory for CollectorFactory {
                 c,
                 self.listeners.clone(),
             ))),
+            ReceiverConfig::LlmProxy(c) => {
+                let tls = export::tls::client_config(None).map_err(|e| BuildError::Component {
+                    component: id.to_string(),
+                    message: e,
+                })?;
+                let listeners = self.listeners.clone();
+                let name = format!("{id} listen");
+                Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(
+                    id.as_str(),
+                    c,
+                    self.sdk_resource(),
+                    tls,
+                    Box::new(move |addr| listeners.record(&name, addr)),
+                )))
+            }
         }
     }
 
@@ -198,7 +238,7 @@ impl Running {
 
 /// Runs `cfg` until SIGINT or SIGTERM, then stops gracefully.
 pub async fn run(cfg: Config) -> Result<ShutdownReport, RunError> {
-    let factory = CollectorFactory::default();
+    let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
     let running = start(&cfg, &factory, factory.listeners.clone()).await?;
     wait_for_signal().await;
     Ok(running.stop().await)

@@ -8,4 +8,8 @@
 //! exporter ([`sdk`]) hands OTLP batches to the pipelines.
 
 pub mod phase;
+pub mod proxy;
+pub mod sdk;
 pub mod stream;
+
+pub use proxy::LlmProxyReceiver;

@@ -194,6 +194,19 @@ impl Splitter {
         None
     }
 
+    /// Bytes held, waiting for the end of their frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the bytes held (the start of an unfinished frame) and starts afresh.
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        self.scanned = 0;
+        self.line_start = 0;
+        self.skipping = false;
+        std::mem::take(&mut self.buf)
+    }
+
     /// The unfinished tail at the end of the body, if any (a last NDJSON line without a newline, a whole JSON
     /// body, or a truncated SSE event).
     pub fn finish(&mut self) -> Option<&[u8]> {

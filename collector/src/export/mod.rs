@@ -9,7 +9,7 @@
 mod grpc;
 mod http;
 pub(crate) mod retry;
-mod tls;
+pub(crate) mod tls;
 
 use std::io::Write;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 /// A rustls client config trusting the system roots and the certificates in `ca_file`.
-pub(super) fn client_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn client_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {

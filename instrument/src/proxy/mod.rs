@@ -1,0 +1,500 @@
+//! Receiver `llm_proxy`: a transparent reverse proxy in front of an LLM server.
+//!
+//! Requests arrive over HTTP/1.1 or h2c on `listen` and go to `upstream` over pooled keep-alive connections. For
+//! the APIs the proxy understands ([`crate::stream::Api`]) the request body is read whole (bounded) to learn the
+//! model and options; everything else streams through untouched with a plain HTTP span. Responses go back with
+//! the upstream's status, headers (less hop-by-hop ones) and bytes, chunk by chunk ([`body`]); a copy of each
+//! chunk feeds the request's tracker ([`record`]), which emits the spans when the body ends. Spans and the
+//! in-flight metric go through the OpenTelemetry SDK into this receiver's pipelines ([`crate::sdk`]).
+
+pub mod body;
+mod record;
+pub mod request;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use llmtel_config::LlmProxyConfig;
+use llmtel_pipelines::{BoxFuture, Output, Receiver, Signal, StartError};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use self::body::{BodyError, TappedBody, UsageFilter};
+use self::record::{Exchange, Shared};
+use crate::sdk::{PipelineMetricExporter, PipelineSpanExporter};
+use crate::stream::{Api, Framing};
+
+/// The body type of responses to clients and requests to the upstream.
+type ProxyBody = UnsyncBoxBody<Bytes, BodyError>;
+
+type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// The `llm_proxy` receiver, built from its config.
+pub struct LlmProxyReceiver {
+    id: String,
+    cfg: LlmProxyConfig,
+    resource: Resource,
+    tls: Arc<rustls::ClientConfig>,
+    on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
+}
+
+impl std::fmt::Debug for LlmProxyReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmProxyReceiver")
+            .field("id", &self.id)
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LlmProxyReceiver {
+    /// A receiver `id` with settings `cfg`. `resource` describes llmtel on the spans and metrics; `tls` is used
+    /// for `https://` upstreams; `on_bound` learns the address actually bound (port 0 in tests).
+    pub fn new(
+        id: &str,
+        cfg: &LlmProxyConfig,
+        resource: Resource,
+        tls: Arc<rustls::ClientConfig>,
+        on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            cfg: cfg.clone(),
+            resource,
+            tls,
+            on_bound,
+        }
+    }
+}
+
+/// The upstream, split once at start-up.
+#[derive(Debug)]
+struct Upstream {
+    /// `http://host:port` plus any path prefix, without a trailing `/`.
+    base: String,
+    host: String,
+    port: u16,
+}
+
+impl Upstream {
+    fn parse(url: &str) -> Result<Self, String> {
+        llmtel_config::check_upstream(url)?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("upstream {url:?}: {e}"))?;
+        let https = uri.scheme_str() == Some("https");
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("upstream {url:?}: no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            host,
+            port,
+        })
+    }
+
+    fn uri_for(&self, path_and_query: &str) -> Result<Uri, String> {
+        format!("{}{}", self.base, path_and_query)
+            .parse()
+            .map_err(|e| format!("{e}"))
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+struct State {
+    shared: Arc<Shared>,
+    client: UpstreamClient,
+    upstream: Upstream,
+    max_body: usize,
+    response_timeout: Duration,
+    read_timeout: Duration,
+    include_usage: bool,
+}
+
+impl Receiver for LlmProxyReceiver {
+    fn start(
+        self: Box<Self>,
+        output: Output,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<BoxFuture<'static, ()>, StartError>> {
+        Box::pin(async move {
+            let fail = |message: String| StartError {
+                component: self.id.clone(),
+                message,
+            };
+            let upstream = Upstream::parse(&self.cfg.upstream).map_err(fail)?;
+            let listen = self.cfg.listen.as_str();
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| fail(format!("bind {listen}: {e}")))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| fail(format!("bind {listen}: {e}")))?;
+            (self.on_bound)(addr);
+
+            let tracer_provider = SdkTracerProvider::builder()
+                .with_simple_exporter(PipelineSpanExporter::new(output.clone()))
+                // Every request is recorded, whatever the caller sampled: its metrics are derived from the spans.
+                .with_sampler(Sampler::AlwaysOn)
+                .with_resource(self.resource.clone())
+                .build();
+            let tracer = tracer_provider.tracer("llmtel");
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(tracer.clone())
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_level(false)
+                .with_tracked_inactivity(false);
+            let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+            let mut meter_builder = SdkMeterProvider::builder().with_resource(self.resource.clone());
+            if output.accepts(Signal::Metrics) {
+                let reader = PeriodicReader::builder(PipelineMetricExporter::new(output.clone()))
+                    .with_interval(self.cfg.metrics_interval.get())
+                    .build();
+                meter_builder = meter_builder.with_reader(reader);
+            }
+            let meter_provider = meter_builder.build();
+            let in_flight = meter_provider
+                .meter("llmtel")
+                .i64_up_down_counter("llmtel.proxy.active_requests")
+                .with_unit("{request}")
+                .with_description("Requests the sidecar is forwarding now, by model")
+                .build();
+
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(self.cfg.connect_timeout.get()));
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((*self.tls).clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .build(connector);
+            let tasks = TaskTracker::new();
+            let state = Arc::new(State {
+                shared: Arc::new(Shared {
+                    tracer,
+                    dispatch,
+                    in_flight,
+                    provider: self.cfg.provider.clone(),
+                    server: (upstream.host.clone(), upstream.port),
+                    capture_content: self.cfg.capture_content,
+                    tasks: tasks.clone(),
+                }),
+                client,
+                upstream,
+                max_body: usize::try_from(self.cfg.max_request_body_size_mib << 20)
+                    .unwrap_or(usize::MAX),
+                response_timeout: self.cfg.response_timeout.get(),
+                read_timeout: self.cfg.read_timeout.get(),
+                include_usage: self.cfg.include_usage,
+            });
+            tracing::info!(component = %self.id, endpoint = %addr, upstream = %self.cfg.upstream,
+                "llm_proxy listening");
+            let serve: BoxFuture<'static, ()> = Box::pin(async move {
+                serve(listener, state, shutdown).await;
+                tasks.close();
+                if tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.is_err() {
+                    tracing::warn!("llm_proxy: some request telemetry did not finish within 5s of shutdown");
+                }
+                // A last collection of the live metrics, then the providers let go of the output.
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = meter_provider.shutdown();
+                    let _ = tracer_provider.shutdown();
+                })
+                .await;
+                drop(output);
+            });
+            Ok(serve)
+        })
+    }
+}
+
+/// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s).
+async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "llm_proxy: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "llm_proxy: client connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("llm_proxy: requests still running 10s after shutdown began; closing them");
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(*n);
+    }
+}
+
+struct HeaderExtract<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtract<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+struct HeaderInject<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInject<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// An error answer in the client's dialect: Ollama `{"error": "..."}`, OpenAI `{"error": {"message": ...}}`.
+fn error_response(openai: bool, status: StatusCode, message: &str) -> Response<ProxyBody> {
+    let body = if openai {
+        serde_json::json!({"error": {"message": message, "type": "llmtel_proxy_error", "code": status.as_u16()}})
+    } else {
+        serde_json::json!({ "error": message })
+    };
+    let mut resp = Response::new(full(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// The message of an error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let api = (parts.method == Method::POST)
+        .then(|| Api::from_path(&path))
+        .flatten();
+    let openai = api.map_or(path.starts_with("/v1/"), Api::is_openai);
+    let parent = TraceContextPropagator::new().extract(&HeaderExtract(&parts.headers));
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers.remove("traceparent");
+    headers.remove("tracestate");
+
+    let mut added_usage = false;
+    let (facts, upstream_body) = match api {
+        Some(api) => {
+            let bytes = match Limited::new(body, state.max_body).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(e) => {
+                    let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                    let exchange = Exchange::start(
+                        state.shared.clone(),
+                        Some(api),
+                        request::RequestFacts::default(),
+                        parts.method.as_str(),
+                        &path,
+                        parent,
+                    );
+                    let (status, kind, msg) = if too_large {
+                        (
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "request_too_large",
+                            format!(
+                                "llmtel: request body over {} MiB (llm_proxy max_request_body_size_mib)",
+                                state.max_body >> 20
+                            ),
+                        )
+                    } else {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            "client_disconnected",
+                            format!("llmtel: reading the request body: {e}"),
+                        )
+                    };
+                    exchange.fail(status.as_u16(), kind, &msg);
+                    return Ok(error_response(openai, status, &msg));
+                }
+            };
+            let facts = request::parse(api, &bytes, state.shared.capture_content);
+            let wants_usage = state.include_usage
+                && api.is_openai()
+                && facts.stream
+                && !facts.client_asked_usage;
+            let bytes = match wants_usage.then(|| request::with_usage_requested(&bytes)).flatten() {
+                Some(changed) => {
+                    added_usage = true;
+                    Bytes::from(changed)
+                }
+                None => bytes,
+            };
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            (facts, full(bytes))
+        }
+        None => (
+            request::RequestFacts::default(),
+            body.map_err(BodyError::from).boxed_unsync(),
+        ),
+    };
+    let exchange = Exchange::start(
+        state.shared.clone(),
+        api,
+        facts,
+        parts.method.as_str(),
+        &path,
+        parent,
+    );
+    TraceContextPropagator::new().inject_context(&exchange.context(), &mut HeaderInject(&mut headers));
+
+    let uri = match state.upstream.uri_for(&path_and_query) {
+        Ok(u) => u,
+        Err(e) => {
+            let msg = format!("llmtel: cannot build the upstream URL for {path_and_query:?}: {e}");
+            exchange.fail(400, "bad_request", &msg);
+            return Ok(error_response(openai, StatusCode::BAD_REQUEST, &msg));
+        }
+    };
+    let mut up = Request::new(upstream_body);
+    *up.method_mut() = parts.method;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+
+    let resp = match tokio::time::timeout(state.response_timeout, state.client.request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let msg = format!("llmtel: upstream {} unreachable: {}", state.upstream.base, error_chain(&e));
+            tracing::warn!(upstream = %state.upstream.base, error = %error_chain(&e), "llm_proxy: upstream request failed");
+            exchange.fail(502, "upstream_unavailable", &msg);
+            return Ok(error_response(openai, StatusCode::BAD_GATEWAY, &msg));
+        }
+        Err(_) => {
+            let msg = format!(
+                "llmtel: upstream {} sent no response headers within {:?} (llm_proxy response_timeout)",
+                state.upstream.base, state.response_timeout
+            );
+            exchange.fail(504, "timeout", &msg);
+            return Ok(error_response(openai, StatusCode::GATEWAY_TIMEOUT, &msg));
+        }
+    };
+    let (mut rparts, rbody) = resp.into_parts();
+    strip_hop_by_hop(&mut rparts.headers);
+    let framing = rparts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Framing::Whole, Framing::from_content_type);
+    let filter = match api {
+        Some(api) if added_usage && framing == Framing::Sse => {
+            rparts.headers.remove(header::CONTENT_LENGTH);
+            Some(UsageFilter::new(api))
+        }
+        _ => None,
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    exchange.follow(rparts.status.as_u16(), framing, rx);
+    let body = TappedBody::new(rbody, tx, state.read_timeout, filter);
+    Ok(Response::from_parts(rparts, body.boxed_unsync()))
+}

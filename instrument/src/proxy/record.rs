@@ -1,0 +1,503 @@
+//! One request's telemetry: the span opened when the request arrives, the task that follows the response copy
+//! the body hands over, and the spans emitted at the end — the request span (GenAI conventions) with its `think`
+//! and `answer` children, timed from the instants the chunks were forwarded.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SdkTracer;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::body::{Ending, TapEvent};
+use super::request::RequestFacts;
+use crate::phase::{PhaseTracker, Phases};
+use crate::stream::{Api, Delta, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame};
+
+/// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
+const MAX_FRAME: usize = 16 << 20;
+
+/// What every request of one proxy shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Tracer for the child spans, whose times are set explicitly.
+    pub tracer: SdkTracer,
+    /// The `tracing` dispatcher whose `tracing-opentelemetry` layer turns request spans into SDK spans.
+    pub dispatch: tracing::Dispatch,
+    /// Requests in flight.
+    pub in_flight: opentelemetry::metrics::UpDownCounter<i64>,
+    /// `gen_ai.provider.name`.
+    pub provider: String,
+    /// `server.address` and `server.port` of the upstream.
+    pub server: (String, u16),
+    /// Record prompts and completions.
+    pub capture_content: bool,
+    /// The trackers, so that shutdown can wait for the last spans.
+    pub tasks: tokio_util::task::TaskTracker,
+}
+
+/// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
+#[derive(Debug)]
+pub struct InFlight {
+    counter: opentelemetry::metrics::UpDownCounter<i64>,
+    attrs: Vec<KeyValue>,
+}
+
+impl InFlight {
+    fn start(shared: &Shared, attrs: Vec<KeyValue>) -> Self {
+        shared.in_flight.add(1, &attrs);
+        Self {
+            counter: shared.in_flight.clone(),
+            attrs,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.counter.add(-1, &self.attrs);
+    }
+}
+
+/// One request, from arrival to the end of its response.
+#[derive(Debug)]
+pub struct Exchange {
+    shared: Arc<Shared>,
+    api: Option<Api>,
+    facts: RequestFacts,
+    method: String,
+    path: String,
+    span: tracing::Span,
+    start: Instant,
+    start_wall: SystemTime,
+    _in_flight: Option<InFlight>,
+    /// Set once the outcome is recorded; an exchange dropped before that lost its client while waiting.
+    recorded: bool,
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if !self.recorded {
+            // The handler was dropped while waiting for the upstream: hyper does that when the client leaves.
+            let mut attrs = self.base_attributes();
+            attrs.push(KeyValue::new("error.type", "client_disconnected"));
+            for kv in attrs {
+                self.span.set_attribute(kv.key, kv.value);
+            }
+            self.span.set_status(Status::error(
+                "the client closed the connection before the upstream answered; the upstream request was cancelled",
+            ));
+        }
+    }
+}
+
+impl Exchange {
+    /// Opens the request span (a child of `parent`, the caller's trace context if it sent one).
+    pub fn start(
+        shared: Arc<Shared>,
+        api: Option<Api>,
+        facts: RequestFacts,
+        method: &str,
+        path: &str,
+        parent: opentelemetry::Context,
+    ) -> Self {
+        let start = Instant::now();
+        let start_wall = SystemTime::now();
+        let name = match (api, &facts.model) {
+            (Some(api), Some(model)) => format!("{} {model}", api.operation()),
+            (Some(api), None) => api.operation().to_owned(),
+            (None, _) => method.to_owned(),
+        };
+        let span = tracing::dispatcher::with_default(&shared.dispatch, || {
+            tracing::info_span!(target: "llmtel::proxy", "request", otel.name = %name, otel.kind = "client")
+        });
+        // Only fails when the span is not recorded, and then there is nothing to parent.
+        let _ = span.set_parent(parent);
+        let in_flight = api.map(|api| {
+            InFlight::start(
+                &shared,
+                vec![
+                    KeyValue::new("gen_ai.operation.name", api.operation()),
+                    KeyValue::new("gen_ai.provider.name", shared.provider.clone()),
+                    KeyValue::new(
+                        "gen_ai.request.model",
+                        facts.model.clone().unwrap_or_default(),
+                    ),
+                ],
+            )
+        });
+        Self {
+            shared,
+            api,
+            facts,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            span,
+            start,
+            start_wall,
+            _in_flight: in_flight,
+            recorded: false,
+        }
+    }
+
+    /// The trace context to send upstream: the request span's.
+    pub fn context(&self) -> opentelemetry::Context {
+        self.span.context()
+    }
+
+    /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy).
+    pub fn fail(mut self, status: u16, error_type: &str, message: &str) {
+        self.recorded = true;
+        let mut attrs = self.base_attributes();
+        attrs.push(KeyValue::new("http.response.status_code", i64::from(status)));
+        attrs.push(KeyValue::new("error.type", error_type.to_owned()));
+        for kv in attrs {
+            self.span.set_attribute(kv.key, kv.value);
+        }
+        self.span.set_status(Status::error(message.to_owned()));
+    }
+
+    /// Follows the response body through `rx` on a task of its own and emits the spans when it ends.
+    pub fn follow(self, status: u16, framing: Framing, rx: UnboundedReceiver<TapEvent>) {
+        let tasks = self.shared.tasks.clone();
+        tasks.spawn(self.track(status, framing, rx));
+    }
+
+    async fn track(self, status: u16, framing: Framing, mut rx: UnboundedReceiver<TapEvent>) {
+        let mut splitter = Splitter::new(framing, MAX_FRAME);
+        let mut seen = Seen::new(self.shared.capture_content);
+        let parse = self.api.filter(|_| status < 400 || framing == Framing::Whole);
+        let ending = loop {
+            match rx.recv().await {
+                Some(TapEvent::Chunk(at, bytes)) => {
+                    seen.bytes += bytes.len() as u64;
+                    seen.last_chunk = Some(at);
+                    if let Some(api) = parse {
+                        splitter.push(&bytes, &mut |s| match s {
+                            Split::Frame(raw) => seen.frame(api, framing, at, raw),
+                            Split::TooLong => seen.error(ParseError::TooLong(MAX_FRAME)),
+                        });
+                    }
+                }
+                Some(TapEvent::End(at, ending)) => break (at, ending),
+                // The body was dropped without saying why: treat as the client leaving.
+                None => break (Instant::now(), Ending::ClientGone),
+            }
+        };
+        if let (Some(api), Some(tail)) = (parse, splitter.finish()) {
+            let at = seen.last_chunk.unwrap_or(ending.0);
+            if framing == Framing::Sse {
+                let n = tail.len();
+                seen.error(ParseError::Truncated(n));
+            } else {
+                let tail = tail.to_vec();
+                seen.frame(api, framing, at, &tail);
+            }
+        }
+        self.emit(status, framing, seen, ending);
+    }
+
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.start_wall + at.saturating_duration_since(self.start)
+    }
+
+    fn secs(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    fn base_attributes(&self) -> Vec<KeyValue> {
+        let (host, port) = &self.shared.server;
+        let mut a = vec![
+            KeyValue::new("server.address", host.clone()),
+            KeyValue::new("server.port", i64::from(*port)),
+        ];
+        match self.api {
+            Some(api) => {
+                a.push(KeyValue::new("gen_ai.operation.name", api.operation()));
+                a.push(KeyValue::new("gen_ai.provider.name", self.shared.provider.clone()));
+                let f = &self.facts;
+                if let Some(m) = &f.model {
+                    a.push(KeyValue::new("gen_ai.request.model", m.clone()));
+                }
+                if f.stream {
+                    a.push(KeyValue::new("gen_ai.request.stream", true));
+                }
+                a.push(KeyValue::new(
+                    "llmtel.think.mode",
+                    f.think.clone().unwrap_or_else(|| "default".to_owned()),
+                ));
+                if let Some(v) = f.max_tokens {
+                    a.push(KeyValue::new("gen_ai.request.max_tokens", v));
+                }
+                if let Some(v) = f.temperature {
+                    a.push(KeyValue::new("gen_ai.request.temperature", v));
+                }
+                if let Some(v) = f.top_p {
+                    a.push(KeyValue::new("gen_ai.request.top_p", v));
+                }
+                if let Some(v) = f.top_k {
+                    a.push(KeyValue::new("gen_ai.request.top_k", v));
+                }
+                if let Some(m) = &f.input_messages {
+                    a.push(KeyValue::new("gen_ai.input.messages", m.clone()));
+                }
+            }
+            None => {
+                a.push(KeyValue::new("http.request.method", self.method.clone()));
+                a.push(KeyValue::new("url.path", self.path.clone()));
+            }
+        }
+        a
+    }
+
+    fn emit(mut self, status: u16, framing: Framing, seen: Seen, (end, ending): (Instant, Ending)) {
+        self.recorded = true;
+        let mut attrs = self.base_attributes();
+        attrs.push(KeyValue::new("http.response.status_code", i64::from(status)));
+        let streamed = self.facts.stream && framing != Framing::Whole && status < 400;
+        let phases = seen.phases.finish();
+        let usage = seen.usage;
+        if self.api.is_some() {
+            if let Some(m) = &seen.model {
+                attrs.push(KeyValue::new("gen_ai.response.model", m.clone()));
+            }
+            if let Some(id) = &seen.id {
+                attrs.push(KeyValue::new("gen_ai.response.id", id.clone()));
+            }
+            if let Some(r) = &seen.finish_reason {
+                attrs.push(KeyValue::new(
+                    "gen_ai.response.finish_reasons",
+                    Value::Array(Array::String(vec![StringValue::from(r.clone())])),
+                ));
+            }
+            if let Some(n) = usage.input {
+                attrs.push(KeyValue::new("gen_ai.usage.input_tokens", n as i64));
+            }
+            if let Some(n) = usage.output {
+                attrs.push(KeyValue::new("gen_ai.usage.output_tokens", n as i64));
+            }
+            if let Some(n) = usage.reasoning {
+                attrs.push(KeyValue::new("gen_ai.usage.reasoning.output_tokens", n as i64));
+            }
+            ollama_attributes(&mut attrs, &seen.ollama);
+            let has_reasoning = phases.reasoning.is_some();
+            attrs.push(KeyValue::new("llmtel.reasoning.present", has_reasoning));
+            if streamed {
+                if let Some(t) = phases.first_chunk {
+                    attrs.push(KeyValue::new("gen_ai.response.time_to_first_chunk", self.secs(t)));
+                }
+                if let Some(t) = phases.first_token {
+                    attrs.push(KeyValue::new("llmtel.time_to_first_token", self.secs(t)));
+                }
+                if let Some(t) = phases.first_answer {
+                    attrs.push(KeyValue::new("llmtel.time_to_first_answer_token", self.secs(t)));
+                }
+                attrs.push(KeyValue::new("llmtel.reasoning.chunks", phases.reasoning_chunks as i64));
+                attrs.push(KeyValue::new("llmtel.answer.chunks", phases.answer_chunks as i64));
+            }
+            if seen.parse_errors > 0 {
+                attrs.push(KeyValue::new("llmtel.stream.parse_errors", seen.parse_errors as i64));
+            }
+            if let Some(out) = self.output_messages(&phases, seen.finish_reason.as_deref()) {
+                attrs.push(KeyValue::new("gen_ai.output.messages", out));
+            }
+        }
+        // The first reason wins: the transport, then the server's own error, then the stream's shape.
+        let failure: Option<(String, String)> = match &ending {
+            Ending::ClientGone => Some((
+                "client_disconnected".into(),
+                "the client closed the connection before the response ended; the upstream request was cancelled".into(),
+            )),
+            Ending::ReadTimeout => Some(("timeout".into(), "upstream stopped sending (read_timeout)".into())),
+            Ending::UpstreamError(e) => Some(("upstream_stream_error".into(), format!("upstream body failed: {e}"))),
+            Ending::Complete if status >= 400 => Some((
+                status.to_string(),
+                seen.server_error.clone().unwrap_or_else(|| format!("upstream answered HTTP {status}")),
+            )),
+            Ending::Complete => match (&seen.server_error, self.api) {
+                (Some(e), _) => Some(("upstream_error".into(), e.clone())),
+                (None, Some(_)) if streamed && !seen.done => Some((
+                    "stream_truncated".into(),
+                    "the stream ended without its final chunk".into(),
+                )),
+                _ => None,
+            },
+        };
+        if let Some(first) = &seen.first_parse_error {
+            self.span.add_event(
+                "llmtel.stream.parse_error",
+                vec![KeyValue::new("exception.message", first.clone())],
+            );
+        }
+        if let Some((kind, _)) = &failure {
+            attrs.push(KeyValue::new("error.type", kind.clone()));
+        }
+        if streamed && self.api.is_some() {
+            self.emit_phases(&phases, &usage, end);
+        }
+        for kv in attrs {
+            self.span.set_attribute(kv.key, kv.value);
+        }
+        if let Some((_, message)) = failure {
+            self.span.set_status(Status::error(message));
+        }
+        // Dropping the span (with self) ends it.
+    }
+
+    /// The `think` and `answer` children. Token counts: exact where the server counted them, else the chunk count
+    /// (marked `llmtel.usage.estimated`).
+    fn emit_phases(&self, p: &Phases<Instant>, usage: &Usage, end: Instant) {
+        let parent = self.span.context();
+        let model = self.facts.model.clone().unwrap_or_default();
+        let think_tokens = match usage.reasoning {
+            Some(n) => (n, false),
+            None => (p.reasoning_chunks, true),
+        };
+        let answer_tokens = match (usage.output, usage.reasoning) {
+            (Some(out), Some(r)) => (out.saturating_sub(r), false),
+            (Some(out), None) if p.reasoning.is_none() => (out, false),
+            (Some(out), None) => (out.saturating_sub(p.reasoning_chunks), true),
+            (None, _) => (p.answer_chunks, true),
+        };
+        let answer_end = end.max(p.last_answer.unwrap_or(end));
+        let phases = [
+            ("think", p.think_span(), p.reasoning_chunks, think_tokens),
+            (
+                "answer",
+                p.first_answer.map(|a| (a, answer_end)),
+                p.answer_chunks,
+                answer_tokens,
+            ),
+        ];
+        for (name, window, chunks, (tokens, estimated)) in phases {
+            let Some((from, to)) = window else { continue };
+            let attrs = vec![
+                KeyValue::new("gen_ai.operation.name", name),
+                KeyValue::new("gen_ai.request.model", model.clone()),
+                KeyValue::new("llmtel.phase", name),
+                KeyValue::new("llmtel.chunks", chunks as i64),
+                KeyValue::new("gen_ai.usage.output_tokens", tokens as i64),
+                KeyValue::new("llmtel.usage.estimated", estimated),
+            ];
+            let mut span = self
+                .shared
+                .tracer
+                .span_builder(name)
+                .with_kind(SpanKind::Internal)
+                .with_start_time(self.wall(from))
+                .with_attributes(attrs)
+                .start_with_context(&self.shared.tracer, &parent);
+            span.end_with_timestamp(self.wall(to));
+        }
+    }
+
+    fn output_messages(&self, p: &Phases<Instant>, finish: Option<&str>) -> Option<String> {
+        if !self.shared.capture_content {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !p.reasoning_text.is_empty() {
+            parts.push(serde_json::json!({"type": "reasoning", "content": p.reasoning_text}));
+        }
+        if !p.answer_text.is_empty() {
+            parts.push(serde_json::json!({"type": "text", "content": p.answer_text}));
+        }
+        let msg = serde_json::json!([{
+            "role": "assistant",
+            "parts": parts,
+            "finish_reason": finish.unwrap_or(""),
+        }]);
+        Some(msg.to_string())
+    }
+}
+
+fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
+    for (key, v) in [
+        ("ollama.total_duration", t.total),
+        ("ollama.load_duration", t.load),
+        ("ollama.prompt_eval_duration", t.prompt_eval),
+        ("ollama.eval_duration", t.eval),
+    ] {
+        if let Some(ns) = v {
+            // Ollama reports nanoseconds; spans carry seconds like every other duration here.
+            attrs.push(KeyValue::new(key, ns as f64 / 1e9));
+        }
+    }
+}
+
+/// What the tracker has seen of a response.
+struct Seen {
+    phases: PhaseTracker<Instant>,
+    bytes: u64,
+    last_chunk: Option<Instant>,
+    done: bool,
+    model: Option<String>,
+    id: Option<String>,
+    finish_reason: Option<String>,
+    usage: Usage,
+    ollama: OllamaTimings,
+    server_error: Option<String>,
+    parse_errors: u64,
+    first_parse_error: Option<String>,
+}
+
+impl Seen {
+    fn new(keep_text: bool) -> Self {
+        Self {
+            phases: PhaseTracker::new(keep_text),
+            bytes: 0,
+            last_chunk: None,
+            done: false,
+            model: None,
+            id: None,
+            finish_reason: None,
+            usage: Usage::default(),
+            ollama: OllamaTimings::default(),
+            server_error: None,
+            parse_errors: 0,
+            first_parse_error: None,
+        }
+    }
+
+    fn error(&mut self, e: ParseError) {
+        self.parse_errors += 1;
+        self.first_parse_error.get_or_insert_with(|| e.to_string());
+    }
+
+    fn frame(&mut self, api: Api, framing: Framing, at: Instant, raw: &[u8]) {
+        match decode_frame(api, framing, raw) {
+            Ok(Some(d)) => self.delta(at, d),
+            Ok(None) => {}
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn delta(&mut self, at: Instant, d: Delta) {
+        self.phases.observe(at, &d);
+        self.done |= d.done;
+        let keep = |slot: &mut Option<String>, v: Option<String>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        if self.model.is_none() {
+            self.model = d.model;
+        }
+        if self.id.is_none() {
+            self.id = d.id;
+        }
+        keep(&mut self.finish_reason, d.finish_reason);
+        keep(&mut self.server_error, d.error);
+        let u = d.usage;
+        self.usage.input = u.input.or(self.usage.input);
+        self.usage.output = u.output.or(self.usage.output);
+        self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
+        let o = d.ollama;
+        self.ollama.total = o.total.or(self.ollama.total);
+        self.ollama.load = o.load.or(self.ollama.load);
+        self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
+        self.ollama.eval = o.eval.or(self.ollama.eval);
+    }
+}

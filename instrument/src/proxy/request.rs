@@ -1,0 +1,165 @@
+//! What the proxy learns from a request body it understands: model, streaming, think mode, sampling settings,
+//! and (only when content capture is on) the input messages. Also the one change the proxy may make to a
+//! request: asking an OpenAI-style server for usage in a stream.
+
+use serde_json::Value;
+
+use crate::stream::Api;
+
+/// Facts from the request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFacts {
+    /// `model`.
+    pub model: Option<String>,
+    /// Whether the response streams.
+    pub stream: bool,
+    /// The requested think mode, normalised: `on`, `off`, a level (`low`, `medium`, `high`, `max`), or absent
+    /// when the request did not say.
+    pub think: Option<String>,
+    /// `max_tokens` / `options.num_predict`.
+    pub max_tokens: Option<i64>,
+    /// `temperature` / `options.temperature`.
+    pub temperature: Option<f64>,
+    /// `top_p` / `options.top_p`.
+    pub top_p: Option<f64>,
+    /// `top_k` / `options.top_k`.
+    pub top_k: Option<f64>,
+    /// Whether the client asked for usage in its stream (`stream_options.include_usage`).
+    pub client_asked_usage: bool,
+    /// The input messages as GenAI-convention JSON, only when content capture is on.
+    pub input_messages: Option<String>,
+}
+
+/// Reads `body` as a request of `api`. A body that is not JSON gives defaults: the upstream will answer it.
+pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return RequestFacts {
+            stream: api.streams_by_default(),
+            ..RequestFacts::default()
+        };
+    };
+    let options = v.get("options");
+    let num = |key: &str| v.get(key).or_else(|| options.and_then(|o| o.get(key)));
+    let stream = api.can_stream()
+        && v
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(api.streams_by_default());
+    let think = if api.is_openai() {
+        v.get("reasoning_effort")
+            .or_else(|| v.get("reasoning").and_then(|r| r.get("effort")))
+            .and_then(Value::as_str)
+            .map(|e| if e == "none" { "off".to_owned() } else { e.to_owned() })
+    } else {
+        match v.get("think") {
+            Some(Value::Bool(true)) => Some("on".to_owned()),
+            Some(Value::Bool(false)) => Some("off".to_owned()),
+            Some(Value::String(level)) => Some(level.clone()),
+            _ => None,
+        }
+    };
+    RequestFacts {
+        model: v.get("model").and_then(Value::as_str).map(str::to_owned),
+        stream,
+        think,
+        max_tokens: v
+            .get("max_tokens")
+            .or_else(|| v.get("max_completion_tokens"))
+            .or_else(|| options.and_then(|o| o.get("num_predict")))
+            .and_then(Value::as_i64),
+        temperature: num("temperature").and_then(Value::as_f64),
+        top_p: num("top_p").and_then(Value::as_f64),
+        top_k: num("top_k").and_then(Value::as_f64),
+        client_asked_usage: v
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        input_messages: capture.then(|| input_messages(&v)).flatten(),
+    }
+}
+
+/// The input as GenAI `gen_ai.input.messages` JSON: `[{role, parts: [{type: text, content}]}]`.
+fn input_messages(v: &Value) -> Option<String> {
+    let text_part = |s: &str| serde_json::json!({"type": "text", "content": s});
+    let messages: Vec<Value> = if let Some(ms) = v.get("messages").and_then(Value::as_array) {
+        ms.iter()
+            .map(|m| {
+                let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+                let parts: Vec<Value> = match m.get("content") {
+                    Some(Value::String(s)) => vec![text_part(s)],
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|i| i.get("text").and_then(Value::as_str))
+                        .map(text_part)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                serde_json::json!({"role": role, "parts": parts})
+            })
+            .collect()
+    } else {
+        let prompt = v.get("prompt").or_else(|| v.get("input"))?;
+        let text = match prompt {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        vec![serde_json::json!({"role": "user", "parts": [text_part(&text)]})]
+    };
+    serde_json::to_string(&messages).ok()
+}
+
+/// Returns the body with `stream_options.include_usage: true` added, or `None` if it cannot be (not a JSON
+/// object). Other fields are kept as they are.
+pub fn with_usage_requested(body: &[u8]) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object_mut()?;
+    let opts = obj
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    opts.as_object_mut()?
+        .insert("include_usage".to_owned(), Value::Bool(true));
+    serde_json::to_vec(&v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_request_facts() {
+        let f = parse(
+            Api::OllamaChat,
+            br#"{"model":"qwen3:14b","messages":[{"role":"user","content":"hi"}],"think":true,"options":{"temperature":0.2,"num_predict":100}}"#,
+            false,
+        );
+        assert_eq!(f.model.as_deref(), Some("qwen3:14b"));
+        assert!(f.stream, "Ollama streams unless told not to");
+        assert_eq!(f.think.as_deref(), Some("on"));
+        assert_eq!((f.max_tokens, f.temperature), (Some(100), Some(0.2)));
+        assert_eq!(f.input_messages, None, "no content without opt-in");
+        let f = parse(Api::OllamaGenerate, br#"{"model":"m","prompt":"x","stream":false,"think":"high"}"#, true);
+        assert!(!f.stream);
+        assert_eq!(f.think.as_deref(), Some("high"));
+        assert_eq!(
+            f.input_messages.as_deref(),
+            Some(r#"[{"parts":[{"content":"x","type":"text"}],"role":"user"}]"#)
+        );
+    }
+
+    #[test]
+    fn openai_request_facts_and_usage_injection() {
+        let body = br#"{"model":"m","stream":true,"reasoning_effort":"none","messages":[]}"#;
+        let f = parse(Api::OpenAiChat, body, false);
+        assert!(f.stream);
+        assert_eq!(f.think.as_deref(), Some("off"));
+        assert!(!f.client_asked_usage);
+        let changed = with_usage_requested(body).unwrap();
+        let f2 = parse(Api::OpenAiChat, &changed, false);
+        assert!(f2.client_asked_usage);
+        assert_eq!(f2.model.as_deref(), Some("m"));
+        assert!(!parse(Api::OpenAiChat, br#"{"model":"m"}"#, false).stream, "OpenAI does not stream by default");
+        assert!(!parse(Api::OllamaEmbed, br#"{"model":"m","stream":true}"#, false).stream);
+        assert_eq!(with_usage_requested(b"[1]"), None);
+    }
+}
