@@ -119,7 +119,10 @@ impl Check for LlmProxyConfig {
             ctx.error(&child(path, "upstream"), e);
         }
         if self.provider.trim().is_empty() {
-            ctx.error(&child(path, "provider"), "empty: expected a provider name such as ollama or vllm");
+            ctx.error(
+                &child(path, "provider"),
+                "empty: expected a provider name such as ollama or vllm",
+            );
         }
         check_mib(
             self.max_request_body_size_mib,
@@ -146,7 +149,9 @@ pub fn check_upstream(url: &str) -> Result<(), String> {
         return Err(format!("{url:?}: no scheme: {expected}"));
     };
     if scheme != "http" && scheme != "https" {
-        return Err(format!("{url:?}: scheme {scheme:?} not supported: {expected}"));
+        return Err(format!(
+            "{url:?}: scheme {scheme:?} not supported: {expected}"
+        ));
     }
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
@@ -164,7 +169,9 @@ pub fn check_upstream(url: &str) -> Result<(), String> {
     if let Some(port) = port
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("{url:?}: port {port:?} is not a number from 0 to 65535"));
+        return Err(format!(
+            "{url:?}: port {port:?} is not a number from 0 to 65535"
+        ));
     }
     Ok(())
 }

@@ -259,7 +259,11 @@ impl<T: Copy + Ord> PhaseTracker<T> {
             } else {
                 let open = rest.find(OPEN);
                 // A closing tag outside counts only before any tag: the template opened the think block.
-                let close = if self.tag_seen { None } else { rest.find(CLOSE) };
+                let close = if self.tag_seen {
+                    None
+                } else {
+                    rest.find(CLOSE)
+                };
                 match (open, close) {
                     (Some(o), c) if c.is_none_or(|c| o < c) => {
                         parts.push((false, rest[..o].to_owned()));
@@ -293,7 +297,7 @@ impl<T: Copy + Ord> PhaseTracker<T> {
 
     /// A tag was found: text before it in this content is settled now. Before `<think>` it is answer; before a
     /// lone `</think>` it, and everything undecided before it, is reasoning.
-    fn flush_parts(&mut self, parts: &mut Vec<(bool, String)>, as_reasoning: bool) {
+    fn flush_parts(&mut self, parts: &mut [(bool, String)], as_reasoning: bool) {
         if as_reasoning {
             // Earlier undecided content becomes reasoning; the parts in this content are already marked.
             self.decide(true);

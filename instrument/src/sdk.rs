@@ -13,15 +13,19 @@ use llmtel_pipelines::{Output, Payload, SendError};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use opentelemetry_sdk::Resource;
 
 /// Hands a batch to `output`; a refusal is counted by the output and logged here, at most once a minute.
-fn hand_over(output: &Output, last_warning: &Mutex<Option<Instant>>, batch: Payload) -> OTelSdkResult {
+fn hand_over(
+    output: &Output,
+    last_warning: &Mutex<Option<Instant>>,
+    batch: Payload,
+) -> OTelSdkResult {
     match output.try_send(batch) {
         Ok(()) => Ok(()),
         Err(e) => {

@@ -351,7 +351,9 @@ fn decode_ollama(v: &Value) -> Delta {
         Some(m) => (
             text(m.get("thinking")),
             text(m.get("content")),
-            m.get("tool_calls").and_then(Value::as_array).map_or(0, Vec::len),
+            m.get("tool_calls")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len),
         ),
         None => (text(v.get("thinking")), text(v.get("response")), 0),
     };
@@ -360,7 +362,10 @@ fn decode_ollama(v: &Value) -> Delta {
         content: content.to_owned(),
         tool_calls: tools,
         done: v.get("done").and_then(Value::as_bool).unwrap_or(false),
-        finish_reason: v.get("done_reason").and_then(Value::as_str).map(str::to_owned),
+        finish_reason: v
+            .get("done_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         model: v.get("model").and_then(Value::as_str).map(str::to_owned),
         id: None,
         usage: Usage {
@@ -394,7 +399,10 @@ fn decode_openai(v: &Value) -> Delta {
             d.reasoning.push_str(text(m.get("reasoning")));
             d.reasoning.push_str(text(m.get("reasoning_content")));
             d.content.push_str(text(m.get("content")));
-            d.tool_calls += m.get("tool_calls").and_then(Value::as_array).map_or(0, Vec::len);
+            d.tool_calls += m
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
         }
         d.content.push_str(text(c.get("text")));
         if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {

@@ -2,8 +2,10 @@
 //! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
 //! process a test starts is stopped when its handle drops.
 
+pub mod emulator;
 pub mod prom;
 pub mod sink;
+pub mod traces;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -86,7 +86,19 @@ fn openai_reasoning_and_reasoning_content_fields() {
 
 #[test]
 fn inline_tags_split_across_events_and_whitespace_after_the_close() {
-    let body = openai_sse("reasoning", &[], &["<thi", "nk>Let me", " think</th", "ink>", "\n\n", "Yes", "."]);
+    let body = openai_sse(
+        "reasoning",
+        &[],
+        &[
+            "<thi",
+            "nk>Let me",
+            " think</th",
+            "ink>",
+            "\n\n",
+            "Yes",
+            ".",
+        ],
+    );
     let p = track(Api::OpenAiChat, Framing::Sse, &body, &[]);
     assert!(p.inline_tags);
     assert_eq!(p.reasoning_text, "Let me think");
@@ -99,7 +111,10 @@ fn inline_tags_split_across_events_and_whitespace_after_the_close() {
 
 #[test]
 fn a_closing_tag_without_an_opening_one_makes_earlier_text_reasoning() {
-    let body = ollama_chat(&[], &["Okay", ", the user", " wants</think>", "\n\nHi", "!"]);
+    let body = ollama_chat(
+        &[],
+        &["Okay", ", the user", " wants</think>", "\n\nHi", "!"],
+    );
     let p = track(Api::OllamaChat, Framing::Ndjson, &body, &[]);
     assert_eq!(p.reasoning_text, "Okay, the user wants");
     assert_eq!(p.answer_text, "\n\nHi!");
@@ -142,14 +157,22 @@ fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Frami
     let a: Vec<&str> = answer.iter().map(String::as_str).collect();
     match style % 4 {
         0 => (Api::OllamaChat, Framing::Ndjson, ollama_chat(&t, &a)),
-        1 => (Api::OpenAiChat, Framing::Sse, openai_sse("reasoning_content", &t, &a)),
+        1 => (
+            Api::OpenAiChat,
+            Framing::Sse,
+            openai_sse("reasoning_content", &t, &a),
+        ),
         2 => {
             let mut inline: Vec<String> = vec!["<think>".into()];
             inline.extend(thinking.iter().cloned());
             inline.push("</think>".into());
             inline.extend(answer.iter().cloned());
             let i: Vec<&str> = inline.iter().map(String::as_str).collect();
-            (Api::OpenAiChat, Framing::Sse, openai_sse("reasoning", &[], &i))
+            (
+                Api::OpenAiChat,
+                Framing::Sse,
+                openai_sse("reasoning", &[], &i),
+            )
         }
         _ => {
             let mut inline: Vec<String> = thinking.to_vec();
@@ -163,7 +186,10 @@ fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Frami
 
 /// Text pieces with multi-byte characters and tag look-alikes, never a whole tag.
 fn pieces() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec("[a-z é€🙂<>/\n]{1,6}".prop_filter("no tags", |s| !s.contains("think")), 1..8)
+    prop::collection::vec(
+        "[a-z é€🙂<>/\n]{1,6}".prop_filter("no tags", |s| !s.contains("think")),
+        1..8,
+    )
 }
 
 proptest! {

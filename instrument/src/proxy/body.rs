@@ -105,6 +105,10 @@ impl Body for TappedBody {
                     if let Some(tap) = &this.tap {
                         let _ = tap.send(TapEvent::Chunk(std::time::Instant::now(), data.clone()));
                     }
+                    // With a known length hyper may stop polling after the last byte: end here, not on drop.
+                    if this.inner.is_end_stream() && this.filter.is_none() {
+                        this.end(Ending::Complete);
+                    }
                     match this.filter.as_mut() {
                         None => return Poll::Ready(Some(Ok(frame))),
                         Some(f) => {
@@ -159,7 +163,12 @@ impl Drop for TappedBody {
     fn drop(&mut self) {
         // Dropped before the end: the client went away. Dropping `inner` closes the upstream connection, which is
         // how the model server learns to stop generating.
-        self.end(Ending::ClientGone);
+        let ending = if self.inner.is_end_stream() {
+            Ending::Complete
+        } else {
+            Ending::ClientGone
+        };
+        self.end(ending);
     }
 }
 
@@ -235,7 +244,8 @@ mod tests {
     #[test]
     fn the_usage_event_is_removed_and_every_other_byte_kept_at_any_cut() {
         let kept = "data: {\"choices\":[{\"delta\":{\"content\":\"é\"}}]}\n\ndata: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
-        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n";
+        let usage =
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n";
         let done = "data: [DONE]\n\n";
         let body = format!("{kept}{usage}{done}");
         for cut in 0..body.len() {
@@ -245,7 +255,11 @@ mod tests {
             if let Some(rest) = f.finish() {
                 out.extend_from_slice(&rest);
             }
-            assert_eq!(String::from_utf8(out).unwrap(), format!("{kept}{done}"), "cut at {cut}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{kept}{done}"),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -262,6 +276,9 @@ mod tests {
     fn an_unterminated_last_event_is_forwarded_at_the_end() {
         let mut f = UsageFilter::new(Api::OpenAiChat);
         assert_eq!(f.push(b"data: {\"choices\":[]}"), Bytes::new());
-        assert_eq!(f.finish(), Some(Bytes::from_static(b"data: {\"choices\":[]}")));
+        assert_eq!(
+            f.finish(),
+            Some(Bytes::from_static(b"data: {\"choices\":[]}"))
+        );
     }
 }

@@ -27,9 +27,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use llmtel_config::LlmProxyConfig;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, Signal, StartError};
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -99,9 +99,7 @@ struct Upstream {
 impl Upstream {
     fn parse(url: &str) -> Result<Self, String> {
         llmtel_config::check_upstream(url)?;
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("upstream {url:?}: {e}"))?;
+        let uri: Uri = url.parse().map_err(|e| format!("upstream {url:?}: {e}"))?;
         let https = uri.scheme_str() == Some("https");
         let host = uri
             .host()
@@ -172,7 +170,8 @@ impl Receiver for LlmProxyReceiver {
                 .with_level(false)
                 .with_tracked_inactivity(false);
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-            let mut meter_builder = SdkMeterProvider::builder().with_resource(self.resource.clone());
+            let mut meter_builder =
+                SdkMeterProvider::builder().with_resource(self.resource.clone());
             if output.accepts(Signal::Metrics) {
                 let reader = PeriodicReader::builder(PipelineMetricExporter::new(output.clone()))
                     .with_interval(self.cfg.metrics_interval.get())
@@ -223,8 +222,13 @@ impl Receiver for LlmProxyReceiver {
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
                 serve(listener, state, shutdown).await;
                 tasks.close();
-                if tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.is_err() {
-                    tracing::warn!("llm_proxy: some request telemetry did not finish within 5s of shutdown");
+                if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "llm_proxy: some request telemetry did not finish within 5s of shutdown"
+                    );
                 }
                 // A last collection of the live metrics, then the providers let go of the output.
                 let _ = tokio::task::spawn_blocking(move || {
@@ -322,14 +326,19 @@ struct HeaderInject<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInject<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             self.0.insert(k, v);
         }
     }
 }
 
 fn full(bytes: Bytes) -> ProxyBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An error answer in the client's dialect: Ollama `{"error": "..."}`, OpenAI `{"error": {"message": ...}}`.
@@ -390,7 +399,9 @@ async fn handle(
             let bytes = match Limited::new(body, state.max_body).collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(e) => {
-                    let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                    let too_large = e
+                        .downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some();
                     let exchange = Exchange::start(
                         state.shared.clone(),
                         Some(api),
@@ -420,11 +431,12 @@ async fn handle(
                 }
             };
             let facts = request::parse(api, &bytes, state.shared.capture_content);
-            let wants_usage = state.include_usage
-                && api.is_openai()
-                && facts.stream
-                && !facts.client_asked_usage;
-            let bytes = match wants_usage.then(|| request::with_usage_requested(&bytes)).flatten() {
+            let wants_usage =
+                state.include_usage && api.is_openai() && facts.stream && !facts.client_asked_usage;
+            let bytes = match wants_usage
+                .then(|| request::with_usage_requested(&bytes))
+                .flatten()
+            {
                 Some(changed) => {
                     added_usage = true;
                     Bytes::from(changed)
@@ -447,7 +459,8 @@ async fn handle(
         &path,
         parent,
     );
-    TraceContextPropagator::new().inject_context(&exchange.context(), &mut HeaderInject(&mut headers));
+    TraceContextPropagator::new()
+        .inject_context(&exchange.context(), &mut HeaderInject(&mut headers));
 
     let uri = match state.upstream.uri_for(&path_and_query) {
         Ok(u) => u,
@@ -465,7 +478,11 @@ async fn handle(
     let resp = match tokio::time::timeout(state.response_timeout, state.client.request(up)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            let msg = format!("llmtel: upstream {} unreachable: {}", state.upstream.base, error_chain(&e));
+            let msg = format!(
+                "llmtel: upstream {} unreachable: {}",
+                state.upstream.base,
+                error_chain(&e)
+            );
             tracing::warn!(upstream = %state.upstream.base, error = %error_chain(&e), "llm_proxy: upstream request failed");
             exchange.fail(502, "upstream_unavailable", &msg);
             return Ok(error_response(openai, StatusCode::BAD_GATEWAY, &msg));

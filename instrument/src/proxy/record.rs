@@ -14,7 +14,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use super::body::{Ending, TapEvent};
 use super::request::RequestFacts;
 use crate::phase::{PhaseTracker, Phases};
-use crate::stream::{Api, Delta, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame};
+use crate::stream::{
+    Api, Delta, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
+};
 
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
 const MAX_FRAME: usize = 16 << 20;
@@ -110,9 +112,10 @@ impl Exchange {
             (Some(api), None) => api.operation().to_owned(),
             (None, _) => method.to_owned(),
         };
-        let span = tracing::dispatcher::with_default(&shared.dispatch, || {
-            tracing::info_span!(target: "llmtel::proxy", "request", otel.name = %name, otel.kind = "client")
-        });
+        let span = tracing::dispatcher::with_default(
+            &shared.dispatch,
+            || tracing::info_span!(target: "llmtel::proxy", "request", otel.name = %name, otel.kind = "client"),
+        );
         // Only fails when the span is not recorded, and then there is nothing to parent.
         let _ = span.set_parent(parent);
         let in_flight = api.map(|api| {
@@ -151,7 +154,10 @@ impl Exchange {
     pub fn fail(mut self, status: u16, error_type: &str, message: &str) {
         self.recorded = true;
         let mut attrs = self.base_attributes();
-        attrs.push(KeyValue::new("http.response.status_code", i64::from(status)));
+        attrs.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         attrs.push(KeyValue::new("error.type", error_type.to_owned()));
         for kv in attrs {
             self.span.set_attribute(kv.key, kv.value);
@@ -168,7 +174,9 @@ impl Exchange {
     async fn track(self, status: u16, framing: Framing, mut rx: UnboundedReceiver<TapEvent>) {
         let mut splitter = Splitter::new(framing, MAX_FRAME);
         let mut seen = Seen::new(self.shared.capture_content);
-        let parse = self.api.filter(|_| status < 400 || framing == Framing::Whole);
+        let parse = self
+            .api
+            .filter(|_| status < 400 || framing == Framing::Whole);
         let ending = loop {
             match rx.recv().await {
                 Some(TapEvent::Chunk(at, bytes)) => {
@@ -216,7 +224,10 @@ impl Exchange {
         match self.api {
             Some(api) => {
                 a.push(KeyValue::new("gen_ai.operation.name", api.operation()));
-                a.push(KeyValue::new("gen_ai.provider.name", self.shared.provider.clone()));
+                a.push(KeyValue::new(
+                    "gen_ai.provider.name",
+                    self.shared.provider.clone(),
+                ));
                 let f = &self.facts;
                 if let Some(m) = &f.model {
                     a.push(KeyValue::new("gen_ai.request.model", m.clone()));
@@ -255,7 +266,10 @@ impl Exchange {
     fn emit(mut self, status: u16, framing: Framing, seen: Seen, (end, ending): (Instant, Ending)) {
         self.recorded = true;
         let mut attrs = self.base_attributes();
-        attrs.push(KeyValue::new("http.response.status_code", i64::from(status)));
+        attrs.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         let streamed = self.facts.stream && framing != Framing::Whole && status < 400;
         let phases = seen.phases.finish();
         let usage = seen.usage;
@@ -279,26 +293,44 @@ impl Exchange {
                 attrs.push(KeyValue::new("gen_ai.usage.output_tokens", n as i64));
             }
             if let Some(n) = usage.reasoning {
-                attrs.push(KeyValue::new("gen_ai.usage.reasoning.output_tokens", n as i64));
+                attrs.push(KeyValue::new(
+                    "gen_ai.usage.reasoning.output_tokens",
+                    n as i64,
+                ));
             }
             ollama_attributes(&mut attrs, &seen.ollama);
             let has_reasoning = phases.reasoning.is_some();
             attrs.push(KeyValue::new("llmtel.reasoning.present", has_reasoning));
             if streamed {
                 if let Some(t) = phases.first_chunk {
-                    attrs.push(KeyValue::new("gen_ai.response.time_to_first_chunk", self.secs(t)));
+                    attrs.push(KeyValue::new(
+                        "gen_ai.response.time_to_first_chunk",
+                        self.secs(t),
+                    ));
                 }
                 if let Some(t) = phases.first_token {
                     attrs.push(KeyValue::new("llmtel.time_to_first_token", self.secs(t)));
                 }
                 if let Some(t) = phases.first_answer {
-                    attrs.push(KeyValue::new("llmtel.time_to_first_answer_token", self.secs(t)));
+                    attrs.push(KeyValue::new(
+                        "llmtel.time_to_first_answer_token",
+                        self.secs(t),
+                    ));
                 }
-                attrs.push(KeyValue::new("llmtel.reasoning.chunks", phases.reasoning_chunks as i64));
-                attrs.push(KeyValue::new("llmtel.answer.chunks", phases.answer_chunks as i64));
+                attrs.push(KeyValue::new(
+                    "llmtel.reasoning.chunks",
+                    phases.reasoning_chunks as i64,
+                ));
+                attrs.push(KeyValue::new(
+                    "llmtel.answer.chunks",
+                    phases.answer_chunks as i64,
+                ));
             }
             if seen.parse_errors > 0 {
-                attrs.push(KeyValue::new("llmtel.stream.parse_errors", seen.parse_errors as i64));
+                attrs.push(KeyValue::new(
+                    "llmtel.stream.parse_errors",
+                    seen.parse_errors as i64,
+                ));
             }
             if let Some(out) = self.output_messages(&phases, seen.finish_reason.as_deref()) {
                 attrs.push(KeyValue::new("gen_ai.output.messages", out));

@@ -41,15 +41,20 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
     let options = v.get("options");
     let num = |key: &str| v.get(key).or_else(|| options.and_then(|o| o.get(key)));
     let stream = api.can_stream()
-        && v
-            .get("stream")
+        && v.get("stream")
             .and_then(Value::as_bool)
             .unwrap_or(api.streams_by_default());
     let think = if api.is_openai() {
         v.get("reasoning_effort")
             .or_else(|| v.get("reasoning").and_then(|r| r.get("effort")))
             .and_then(Value::as_str)
-            .map(|e| if e == "none" { "off".to_owned() } else { e.to_owned() })
+            .map(|e| {
+                if e == "none" {
+                    "off".to_owned()
+                } else {
+                    e.to_owned()
+                }
+            })
     } else {
         match v.get("think") {
             Some(Value::Bool(true)) => Some("on".to_owned()),
@@ -138,7 +143,11 @@ mod tests {
         assert_eq!(f.think.as_deref(), Some("on"));
         assert_eq!((f.max_tokens, f.temperature), (Some(100), Some(0.2)));
         assert_eq!(f.input_messages, None, "no content without opt-in");
-        let f = parse(Api::OllamaGenerate, br#"{"model":"m","prompt":"x","stream":false,"think":"high"}"#, true);
+        let f = parse(
+            Api::OllamaGenerate,
+            br#"{"model":"m","prompt":"x","stream":false,"think":"high"}"#,
+            true,
+        );
         assert!(!f.stream);
         assert_eq!(f.think.as_deref(), Some("high"));
         assert_eq!(
@@ -158,7 +167,10 @@ mod tests {
         let f2 = parse(Api::OpenAiChat, &changed, false);
         assert!(f2.client_asked_usage);
         assert_eq!(f2.model.as_deref(), Some("m"));
-        assert!(!parse(Api::OpenAiChat, br#"{"model":"m"}"#, false).stream, "OpenAI does not stream by default");
+        assert!(
+            !parse(Api::OpenAiChat, br#"{"model":"m"}"#, false).stream,
+            "OpenAI does not stream by default"
+        );
         assert!(!parse(Api::OllamaEmbed, br#"{"model":"m","stream":true}"#, false).stream);
         assert_eq!(with_usage_requested(b"[1]"), None);
     }

@@ -53,59 +53,125 @@ fn an_over_long_frame_is_skipped_and_the_next_one_still_parses() {
     assert_eq!(got, vec!["<too long>", "{\"ok\":1}\n"]);
     // The same when the long line arrives byte by byte.
     let bytes: Vec<&[u8]> = long.as_bytes().chunks(1).collect();
-    assert_eq!(frames(Framing::Ndjson, &bytes, 32), vec!["<too long>", "{\"ok\":1}\n"]);
+    assert_eq!(
+        frames(Framing::Ndjson, &bytes, 32),
+        vec!["<too long>", "{\"ok\":1}\n"]
+    );
 }
 
 #[test]
 fn ollama_chat_and_generate_frames_decode() {
     let chat = br#"{"model":"qwen3:14b","message":{"role":"assistant","content":"","thinking":"Hmm"},"done":false}"#;
-    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, chat).unwrap().unwrap();
-    assert_eq!((d.reasoning.as_str(), d.content.as_str(), d.done), ("Hmm", "", false));
+    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, chat)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.reasoning.as_str(), d.content.as_str(), d.done),
+        ("Hmm", "", false)
+    );
     let fin = br#"{"model":"qwen3:14b","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":5000,"load_duration":100,"prompt_eval_count":12,"prompt_eval_duration":200,"eval_count":34,"eval_duration":4000}"#;
-    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, fin).unwrap().unwrap();
+    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, fin)
+        .unwrap()
+        .unwrap();
     assert!(d.done);
     assert_eq!(d.finish_reason.as_deref(), Some("stop"));
-    assert_eq!(d.usage, Usage { input: Some(12), output: Some(34), reasoning: None });
+    assert_eq!(
+        d.usage,
+        Usage {
+            input: Some(12),
+            output: Some(34),
+            reasoning: None
+        }
+    );
     assert_eq!(d.ollama.eval, Some(4000));
     let generate = br#"{"model":"m","response":"Hi","thinking":"","done":false}"#;
-    let d = decode_frame(Api::OllamaGenerate, Framing::Ndjson, generate).unwrap().unwrap();
+    let d = decode_frame(Api::OllamaGenerate, Framing::Ndjson, generate)
+        .unwrap()
+        .unwrap();
     assert_eq!(d.content, "Hi");
     let err = br#"{"error":"model 'nope' not found"}"#;
-    let d = decode_frame(Api::OllamaChat, Framing::Whole, err).unwrap().unwrap();
+    let d = decode_frame(Api::OllamaChat, Framing::Whole, err)
+        .unwrap()
+        .unwrap();
     assert_eq!(d.error.as_deref(), Some("model 'nope' not found"));
 }
 
 #[test]
 fn openai_frames_decode_reasoning_in_either_field_and_usage_chunks() {
     let r = b"data: {\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"a\"},\"finish_reason\":null}]}\n\n";
-    let d = decode_frame(Api::OpenAiChat, Framing::Sse, r).unwrap().unwrap();
+    let d = decode_frame(Api::OpenAiChat, Framing::Sse, r)
+        .unwrap()
+        .unwrap();
     assert_eq!((d.reasoning.as_str(), d.id.as_deref()), ("a", Some("c1")));
     let rc = b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"b\"}}]}\n\n";
-    assert_eq!(decode_frame(Api::OpenAiChat, Framing::Sse, rc).unwrap().unwrap().reasoning, "b");
+    assert_eq!(
+        decode_frame(Api::OpenAiChat, Framing::Sse, rc)
+            .unwrap()
+            .unwrap()
+            .reasoning,
+        "b"
+    );
     let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9,\"total_tokens\":12,\"completion_tokens_details\":{\"reasoning_tokens\":5}}}\n\n";
-    let d = decode_frame(Api::OpenAiChat, Framing::Sse, usage).unwrap().unwrap();
+    let d = decode_frame(Api::OpenAiChat, Framing::Sse, usage)
+        .unwrap()
+        .unwrap();
     assert!(d.usage_only);
-    assert_eq!(d.usage, Usage { input: Some(3), output: Some(9), reasoning: Some(5) });
-    let done = decode_frame(Api::OpenAiChat, Framing::Sse, b"data: [DONE]\n\n").unwrap().unwrap();
+    assert_eq!(
+        d.usage,
+        Usage {
+            input: Some(3),
+            output: Some(9),
+            reasoning: Some(5)
+        }
+    );
+    let done = decode_frame(Api::OpenAiChat, Framing::Sse, b"data: [DONE]\n\n")
+        .unwrap()
+        .unwrap();
     assert!(done.done);
     let text = br#"{"choices":[{"text":"hello","finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
-    let d = decode_frame(Api::OpenAiCompletions, Framing::Whole, text).unwrap().unwrap();
-    assert_eq!((d.content.as_str(), d.finish_reason.as_deref(), d.done), ("hello", Some("length"), true));
+    let d = decode_frame(Api::OpenAiCompletions, Framing::Whole, text)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.content.as_str(), d.finish_reason.as_deref(), d.done),
+        ("hello", Some("length"), true)
+    );
     assert!(!d.usage_only);
     assert!(matches!(
         decode_frame(Api::OpenAiChat, Framing::Sse, b"data: {nope\n\n"),
         Err(ParseError::Json(_))
     ));
-    assert_eq!(decode_frame(Api::OpenAiChat, Framing::Sse, b": ping\n\n"), Ok(None));
+    assert_eq!(
+        decode_frame(Api::OpenAiChat, Framing::Sse, b": ping\n\n"),
+        Ok(None)
+    );
 }
 
 #[test]
 fn paths_map_to_apis_and_operations() {
-    assert_eq!(Api::from_path("/api/chat").map(Api::operation), Some("chat"));
-    assert_eq!(Api::from_path("/v1/completions").map(Api::operation), Some("text_completion"));
-    assert_eq!(Api::from_path("/api/embeddings").map(Api::operation), Some("embeddings"));
+    assert_eq!(
+        Api::from_path("/api/chat").map(Api::operation),
+        Some("chat")
+    );
+    assert_eq!(
+        Api::from_path("/v1/completions").map(Api::operation),
+        Some("text_completion")
+    );
+    assert_eq!(
+        Api::from_path("/api/embeddings").map(Api::operation),
+        Some("embeddings")
+    );
     assert_eq!(Api::from_path("/api/tags"), None);
-    assert_eq!(Framing::from_content_type("text/event-stream; charset=utf-8"), Framing::Sse);
-    assert_eq!(Framing::from_content_type("application/x-ndjson"), Framing::Ndjson);
-    assert_eq!(Framing::from_content_type("application/json"), Framing::Whole);
+    assert_eq!(
+        Framing::from_content_type("text/event-stream; charset=utf-8"),
+        Framing::Sse
+    );
+    assert_eq!(
+        Framing::from_content_type("application/x-ndjson"),
+        Framing::Ndjson
+    );
+    assert_eq!(
+        Framing::from_content_type("application/json"),
+        Framing::Whole
+    );
 }

@@ -1,0 +1,660 @@
+//! The sidecar end to end over raw HTTP: llmtel's `llm_proxy` in front of the LLM-server emulator. What the client
+//! receives must be byte for byte what the emulator sent; the trace must have the request span with `think` and
+//! `answer` children timed like the emulator's pacing; counts must match.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use integration_tests::emulator::{Emulator, ReasoningStyle, Script, Split};
+use integration_tests::traces::{
+    Sidecar, attr_b, attr_f, attr_i, attr_s, child, metric_value_in, secs,
+};
+use integration_tests::{http_request, try_http_request};
+use serde_json::json;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+async fn post(url: &str, body: &serde_json::Value) -> integration_tests::HttpAnswer {
+    http_request(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        body.to_string().into_bytes(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_stream_reaches_the_client_unchanged_and_its_phases_match_the_pacing() {
+    // 4 reasoning events 80 ms apart, then 3 answer events 50 ms apart.
+    let script = Script {
+        first_delay: ms(100),
+        think_delay: ms(80),
+        answer_delay: ms(50),
+        answer: vec!["The".into(), " answer".into(), " é🎉".into()],
+        ..Script::default()
+    };
+    let emu = Emulator::start(script).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "qwen3:14b", "messages": [{"role": "user", "content": "hi"}], "think": true});
+    let t0 = Instant::now();
+    let resp = http_request(
+        "POST",
+        &format!("{}/api/chat", sidecar.url),
+        &[
+            ("content-type", "application/json"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("authorization", "Bearer sk-secret-123"),
+        ],
+        req.to_string().into_bytes(),
+    )
+    .await;
+    let wall = t0.elapsed().as_secs_f64();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["content-type"], "application/x-ndjson");
+    assert_eq!(
+        resp.body,
+        emu.body_for("/api/chat", &req),
+        "the client got other bytes than the server sent"
+    );
+
+    let (span, children) = sidecar.trace("chat qwen3:14b").await;
+    // The caller's trace continues; the upstream got the sidecar's span as its parent.
+    assert_eq!(hex(&span.trace_id), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(hex(&span.parent_span_id), "b7ad6b7169203331");
+    let upstream_tp = emu.requests()[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        upstream_tp,
+        format!(
+            "00-0af7651916cd43dd8448eb211c80319c-{}-01",
+            hex(&span.span_id)
+        )
+    );
+    assert_eq!(span.kind, 3, "CLIENT");
+    assert_eq!(attr_s(&span, "gen_ai.operation.name"), Some("chat"));
+    assert_eq!(attr_s(&span, "gen_ai.provider.name"), Some("ollama"));
+    assert_eq!(attr_s(&span, "gen_ai.request.model"), Some("qwen3:14b"));
+    assert_eq!(attr_s(&span, "gen_ai.response.model"), Some("qwen3:14b"));
+    assert_eq!(attr_b(&span, "gen_ai.request.stream"), Some(true));
+    assert_eq!(attr_s(&span, "llmtel.think.mode"), Some("on"));
+    assert_eq!(attr_i(&span, "gen_ai.usage.input_tokens"), Some(12));
+    assert_eq!(attr_i(&span, "gen_ai.usage.output_tokens"), Some(34));
+    assert_eq!(
+        attr_i(&span, "gen_ai.usage.reasoning.output_tokens"),
+        None,
+        "Ollama counts no thinking tokens"
+    );
+    assert_eq!(attr_i(&span, "llmtel.reasoning.chunks"), Some(4));
+    assert_eq!(attr_i(&span, "llmtel.answer.chunks"), Some(3));
+    assert_eq!(
+        attr_i(&span, "server.port"),
+        Some(i64::from(emu.addr().port()))
+    );
+    assert_eq!(attr_f(&span, "ollama.eval_duration"), Some(1.023456789));
+    assert!(attr(&span, "error.type").is_none());
+    assert!(
+        span.attributes
+            .iter()
+            .all(|a| !format!("{a:?}").contains("sk-secret")),
+        "the Authorization header leaked into the span"
+    );
+
+    // Pacing: TTFT ≈ 100 ms; think = 3 × 80 + 50 = 290 ms; answer = 2 × 50 = 100 ms. The machine is shared: only
+    // generous upper bounds; lower bounds are exact (a chunk cannot come before it is sent).
+    let ttft = attr_f(&span, "llmtel.time_to_first_token").unwrap();
+    let ttfa = attr_f(&span, "llmtel.time_to_first_answer_token").unwrap();
+    assert!((0.1..0.3).contains(&ttft), "time to first token {ttft}");
+    assert!(
+        (0.39..0.6).contains(&ttfa),
+        "time to first answer token {ttfa}"
+    );
+    let think = child(&children, "think");
+    let answer = child(&children, "answer");
+    assert!(
+        (0.29..0.45).contains(&secs(think)),
+        "think took {}",
+        secs(think)
+    );
+    assert!(
+        (0.1..0.25).contains(&secs(answer)),
+        "answer took {}",
+        secs(answer)
+    );
+    assert_eq!(
+        think.end_time_unix_nano, answer.start_time_unix_nano,
+        "answer starts where think ends"
+    );
+    assert!(
+        secs(&span) <= wall + 0.01 && secs(&span) >= 0.49,
+        "request span {} vs wall {wall}",
+        secs(&span)
+    );
+    assert_eq!(attr_i(think, "llmtel.chunks"), Some(4));
+    assert_eq!(attr_i(think, "gen_ai.usage.output_tokens"), Some(4));
+    assert_eq!(attr_b(think, "llmtel.usage.estimated"), Some(true));
+    assert_eq!(
+        attr_i(answer, "gen_ai.usage.output_tokens"),
+        Some(30),
+        "eval_count 34 − 4 think chunks"
+    );
+}
+
+fn attr<'a>(
+    s: &'a opentelemetry_proto::tonic::trace::v1::Span,
+    k: &str,
+) -> Option<&'a opentelemetry_proto::tonic::common::v1::any_value::Value> {
+    integration_tests::traces::attr(s, k)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dialect_and_reasoning_style_split_anywhere_gives_the_same_bytes_and_counts() {
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let cases = [
+        (
+            "/api/chat",
+            ReasoningStyle::Field,
+            json!({"model": "m", "messages": []}),
+        ),
+        (
+            "/api/generate",
+            ReasoningStyle::InlineTags,
+            json!({"model": "m", "prompt": "x"}),
+        ),
+        (
+            "/api/chat",
+            ReasoningStyle::InlineClosingOnly,
+            json!({"model": "m", "messages": []}),
+        ),
+        (
+            "/api/generate",
+            ReasoningStyle::None,
+            json!({"model": "m", "prompt": "x"}),
+        ),
+        (
+            "/v1/chat/completions",
+            ReasoningStyle::Field,
+            json!({"model": "m", "stream": true, "messages": []}),
+        ),
+        (
+            "/v1/chat/completions",
+            ReasoningStyle::FieldContent,
+            json!({"model": "m", "stream": true, "messages": []}),
+        ),
+        (
+            "/v1/completions",
+            ReasoningStyle::InlineTags,
+            json!({"model": "m", "stream": true, "prompt": "x"}),
+        ),
+        (
+            "/v1/chat/completions",
+            ReasoningStyle::InlineClosingOnly,
+            json!({"model": "m", "stream": true, "messages": []}),
+        ),
+    ];
+    for (i, (path, style, req)) in cases.into_iter().enumerate() {
+        // Cut every 5 bytes: inside tags, inside multi-byte characters, across events.
+        let script = Script {
+            reasoning: style,
+            split: Split::Every(5),
+            model: format!("model-{i}"),
+            ..Script::default()
+        };
+        emu.set_script(script.clone());
+        let mut req = req;
+        req["model"] = json!(format!("model-{i}"));
+        let resp = post(&format!("{}{path}", sidecar.url), &req).await;
+        assert_eq!(resp.status, 200, "{path} {style:?}");
+        assert_eq!(
+            resp.body,
+            emu.body_for(path, &req),
+            "{path} {style:?}: bytes differ"
+        );
+        let op = if path.contains("chat") {
+            "chat"
+        } else {
+            "text_completion"
+        };
+        let (span, children) = sidecar.trace(&format!("{op} model-{i}")).await;
+        let thinks = style != ReasoningStyle::None;
+        assert_eq!(
+            attr_b(&span, "llmtel.reasoning.present"),
+            Some(thinks),
+            "{path} {style:?}"
+        );
+        assert_eq!(
+            attr_i(&span, "llmtel.reasoning.chunks"),
+            Some(if thinks {
+                script.thinking.len() as i64
+            } else {
+                0
+            }),
+            "{path} {style:?}"
+        );
+        assert_eq!(
+            attr_i(&span, "llmtel.answer.chunks"),
+            Some(script.answer.len() as i64),
+            "{path} {style:?}"
+        );
+        assert_eq!(
+            children.iter().any(|c| c.name == "think"),
+            thinks,
+            "{path} {style:?}"
+        );
+        assert!(
+            children.iter().any(|c| c.name == "answer"),
+            "{path} {style:?}"
+        );
+        assert_eq!(
+            attr_i(&span, "gen_ai.usage.output_tokens"),
+            Some(34),
+            "{path} {style:?}"
+        );
+        assert!(
+            attr(&span, "error.type").is_none(),
+            "{path} {style:?}: {:?}",
+            attr(&span, "error.type")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
+    let script = Script {
+        reasoning: ReasoningStyle::Field,
+        usage_reasoning_tokens: Some(20),
+        ..Script::default()
+    };
+    let emu = Emulator::start(script).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "qwen3:14b", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req).await;
+    // The upstream was asked for usage…
+    let sent: serde_json::Value = serde_json::from_slice(&emu.requests()[0].body).unwrap();
+    assert_eq!(sent["stream_options"]["include_usage"], json!(true));
+    // …but the client got exactly what the server sends without it.
+    assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req));
+    assert!(!String::from_utf8_lossy(&resp.body).contains("\"usage\""));
+    let (span, children) = sidecar.trace("chat qwen3:14b").await;
+    assert_eq!(attr_i(&span, "gen_ai.usage.input_tokens"), Some(12));
+    assert_eq!(attr_i(&span, "gen_ai.usage.output_tokens"), Some(34));
+    assert_eq!(
+        attr_i(&span, "gen_ai.usage.reasoning.output_tokens"),
+        Some(20)
+    );
+    let think = child(&children, "think");
+    assert_eq!(attr_i(think, "gen_ai.usage.output_tokens"), Some(20));
+    assert_eq!(attr_b(think, "llmtel.usage.estimated"), Some(false));
+    assert_eq!(
+        attr_i(child(&children, "answer"), "gen_ai.usage.output_tokens"),
+        Some(14)
+    );
+
+    // A client that asked for usage gets it, once; with include_usage off the request goes up unchanged.
+    let asked = json!({"model": "asked", "stream": true, "stream_options": {"include_usage": true}, "messages": []});
+    let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &asked).await;
+    assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &asked));
+    assert_eq!(
+        String::from_utf8_lossy(&resp.body)
+            .matches("\"usage\"")
+            .count(),
+        1
+    );
+    let plain = Sidecar::start(&emu.url(), "include_usage: false").await;
+    let req2 = json!({"model": "plain", "stream": true, "messages": []});
+    let resp = post(&format!("{}/v1/chat/completions", plain.url), &req2).await;
+    assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req2));
+    let last: serde_json::Value =
+        serde_json::from_slice(&emu.requests().last().unwrap().body).unwrap();
+    assert_eq!(
+        last, req2,
+        "include_usage: false forwards the request unchanged"
+    );
+    let (span, _) = plain.trace("chat plain").await;
+    assert_eq!(
+        attr_i(&span, "gen_ai.usage.output_tokens"),
+        None,
+        "no usage without asking"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_and_embedding_requests_record_counts_and_invent_no_phases() {
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "qwen3:14b", "stream": false, "think": false, "messages": []});
+    let resp = post(&format!("{}/api/chat", sidecar.url), &req).await;
+    assert_eq!(resp.body, emu.body_for("/api/chat", &req));
+    let (span, children) = sidecar.trace("chat qwen3:14b").await;
+    assert!(
+        children.is_empty(),
+        "no think/answer spans without a stream: {children:?}"
+    );
+    assert_eq!(attr_b(&span, "llmtel.reasoning.present"), Some(true));
+    assert_eq!(attr_s(&span, "llmtel.think.mode"), Some("off"));
+    assert_eq!(attr_i(&span, "gen_ai.usage.output_tokens"), Some(34));
+    assert_eq!(attr(&span, "gen_ai.request.stream"), None);
+    assert_eq!(attr(&span, "llmtel.time_to_first_answer_token"), None);
+    assert_eq!(
+        attr(&span, "error.type"),
+        None,
+        "a whole body read to its end is no error"
+    );
+
+    let req = json!({"model": "oai", "messages": []});
+    let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req).await;
+    assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req));
+    let (span, children) = sidecar.trace("chat oai").await;
+    assert!(children.is_empty());
+    assert_eq!(attr_i(&span, "gen_ai.usage.input_tokens"), Some(12));
+
+    for (path, name) in [
+        ("/api/embed", "embeddings emb"),
+        ("/v1/embeddings", "embeddings emb2"),
+    ] {
+        let model = name.split(' ').nth(1).unwrap();
+        let req = json!({"model": model, "input": "hello"});
+        let resp = post(&format!("{}{path}", sidecar.url), &req).await;
+        assert_eq!(resp.body, emu.body_for(path, &req), "{path}");
+        let (span, children) = sidecar.trace(name).await;
+        assert!(children.is_empty());
+        assert_eq!(attr_s(&span, "gen_ai.operation.name"), Some("embeddings"));
+        assert_eq!(
+            attr_i(&span, "gen_ai.usage.input_tokens"),
+            Some(12),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_pass_through_untouched_with_a_plain_http_span() {
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let resp = http_request(
+        "GET",
+        &format!("{}/api/version?x=1", sidecar.url),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        (resp.status, &resp.body[..]),
+        (200, &br#"{"version":"0.33.0"}"#[..])
+    );
+    let (span, children) = sidecar.trace("GET").await;
+    assert!(children.is_empty());
+    assert_eq!(attr_s(&span, "url.path"), Some("/api/version"));
+    assert_eq!(attr_i(&span, "http.response.status_code"), Some(200));
+    assert_eq!(emu.requests()[0].path, "/api/version");
+
+    // Arbitrary bytes, streamed both ways.
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let resp = http_request(
+        "POST",
+        &format!("{}/echo/blob", sidecar.url),
+        &[("content-type", "application/octet-stream")],
+        payload.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, payload);
+    assert_eq!(resp.headers["content-type"], "application/octet-stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2c_client_is_served_too() {
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let req = json!({"model": "h2", "messages": []});
+    let resp = client
+        .request(
+            http::Request::post(format!("{}/api/chat", sidecar.url))
+                .body(Full::new(Bytes::from(req.to_string())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, emu.body_for("/api/chat", &req));
+    sidecar.trace("chat h2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_answer_in_the_clients_dialect_and_mark_the_span() {
+    // Nothing listens on this port (bound, then closed).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sidecar = Sidecar::start(&format!("http://{dead}"), "").await;
+    let resp = post(
+        &format!("{}/api/chat", sidecar.url),
+        &json!({"model": "m1", "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status, 502);
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains(&dead.to_string()) && msg.contains("unreachable"),
+        "{msg}"
+    );
+    let (span, _) = sidecar.trace("chat m1").await;
+    assert_eq!(attr_s(&span, "error.type"), Some("upstream_unavailable"));
+    assert_eq!(
+        span.status.as_ref().map(|s| s.code),
+        Some(2),
+        "status Error"
+    );
+    let resp = post(
+        &format!("{}/v1/chat/completions", sidecar.url),
+        &json!({"model": "m2", "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status, 502);
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "OpenAI error shape: {body}"
+    );
+
+    // The upstream's own error status and body pass through and are recorded.
+    let emu = Emulator::start(Script {
+        status: 404,
+        ..Script::default()
+    })
+    .await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "missing", "messages": []});
+    let resp = post(&format!("{}/api/chat", sidecar.url), &req).await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.body, emu.body_for("/api/chat", &req));
+    let (span, children) = sidecar.trace("chat missing").await;
+    assert!(children.is_empty());
+    assert_eq!(attr_s(&span, "error.type"), Some("404"));
+    assert_eq!(attr_i(&span, "http.response.status_code"), Some(404));
+
+    // A body over the limit is refused before it reaches the upstream.
+    let sidecar = Sidecar::start(&emu.url(), "max_request_body_size_mib: 1").await;
+    let big = json!({"model": "big", "prompt": "x".repeat(1_100_000)});
+    let resp = post(&format!("{}/api/generate", sidecar.url), &big).await;
+    assert_eq!(resp.status, 413);
+    assert!(String::from_utf8_lossy(&resp.body).contains("max_request_body_size_mib"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_cancels_the_upstream_and_says_so() {
+    let script = Script {
+        think_delay: ms(200),
+        thinking: (0..30).map(|i| format!("t{i} ")).collect(),
+        ..Script::default()
+    };
+    let emu = Emulator::start(script).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = json!({"model": "leaver", "messages": []});
+    let resp = client
+        .request(
+            http::Request::post(format!("{}/api/chat", sidecar.url))
+                .body(Full::new(Bytes::from(req.to_string())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
+    // While it streams, the request is in flight.
+    let in_flight = |c: &integration_tests::Captured| {
+        metric_value_in(
+            c,
+            "llmtel.proxy.active_requests",
+            &[("gen_ai.request.model", "leaver")],
+        )
+    };
+    assert!(
+        sidecar
+            .capture
+            .wait_for(Duration::from_secs(5), |c| in_flight(c) == Some(1.0))
+            .await,
+        "in-flight gauge never showed 1: {:?}",
+        sidecar.capture.with(in_flight)
+    );
+    drop(body);
+    drop(client);
+    assert!(
+        emu.wait_cancelled(Duration::from_secs(5)).await,
+        "the upstream kept generating"
+    );
+    let (span, _) = sidecar.trace("chat leaver").await;
+    assert_eq!(attr_s(&span, "error.type"), Some("client_disconnected"));
+    assert!(
+        sidecar
+            .capture
+            .wait_for(Duration::from_secs(5), |c| in_flight(c) == Some(0.0))
+            .await,
+        "in-flight gauge stuck at {:?}",
+        sidecar.capture.with(in_flight)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upstream_stream_is_forwarded_as_is_and_recorded() {
+    let script = Script {
+        fail_after_bytes: Some(150),
+        ..Script::default()
+    };
+    let emu = Emulator::start(script).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "broken", "messages": []});
+    let err = try_http_request(
+        "POST",
+        &format!("{}/api/chat", sidecar.url),
+        &[],
+        req.to_string().into_bytes(),
+    )
+    .await;
+    assert!(
+        err.is_err(),
+        "the client must see the body break, not a clean end"
+    );
+    let (span, _) = sidecar.trace("chat broken").await;
+    assert_eq!(attr_s(&span, "error.type"), Some("upstream_stream_error"));
+}
+
+/// A hand-written upstream that answers one request with `response` (raw HTTP/1.1) and closes.
+async fn raw_upstream(response: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(response).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_truncated_streams_reach_the_client_and_are_counted() {
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nconnection: close\r\n\r\n{\"model\":\"bad\",\"message\":{\"content\":\"\",\"thinking\":\"x\"}}\nnot json at all\n{\"model\":\"bad\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n";
+    let upstream = raw_upstream(RESP).await;
+    let sidecar = Sidecar::start(&upstream, "").await;
+    let resp = post(
+        &format!("{}/api/chat", sidecar.url),
+        &json!({"model": "bad", "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        &resp.body[..],
+        &RESP[RESP.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..]
+    );
+    let (span, children) = sidecar.trace("chat bad").await;
+    assert_eq!(attr_i(&span, "llmtel.stream.parse_errors"), Some(1));
+    assert_eq!(
+        attr_s(&span, "error.type"),
+        Some("stream_truncated"),
+        "no done:true chunk came"
+    );
+    assert!(
+        span.events
+            .iter()
+            .any(|e| e.name == "llmtel.stream.parse_error")
+    );
+    assert_eq!(
+        children.len(),
+        2,
+        "the parsable chunks still give think and answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_is_recorded_only_when_opted_in() {
+    let emu = Emulator::start(Script::default()).await;
+    let req = json!({"model": "c", "stream": true, "messages": [{"role": "user", "content": "secret prompt"}]});
+    let off = Sidecar::start(&emu.url(), "").await;
+    post(&format!("{}/api/chat", off.url), &req).await;
+    let (span, _) = off.trace("chat c").await;
+    assert!(attr(&span, "gen_ai.input.messages").is_none());
+    assert!(format!("{:?}", off.spans()).find("secret prompt").is_none());
+    assert!(format!("{:?}", off.spans()).find("voilà").is_none());
+
+    let on = Sidecar::start(&emu.url(), "capture_content: true").await;
+    post(&format!("{}/api/chat", on.url), &req).await;
+    let (span, _) = on.trace("chat c").await;
+    let input: serde_json::Value =
+        serde_json::from_str(attr_s(&span, "gen_ai.input.messages").unwrap()).unwrap();
+    assert_eq!(input[0]["parts"][0]["content"], "secret prompt");
+    let output: serde_json::Value =
+        serde_json::from_str(attr_s(&span, "gen_ai.output.messages").unwrap()).unwrap();
+    let script = Script::default();
+    assert_eq!(output[0]["parts"][0]["type"], "reasoning");
+    assert_eq!(output[0]["parts"][0]["content"], script.thinking.concat());
+    assert_eq!(output[0]["parts"][1]["content"], script.answer.concat());
+}
