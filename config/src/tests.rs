@@ -420,3 +420,59 @@ service:
         "{errs}"
     );
 }
+
+#[test]
+fn llm_proxy_settings_are_checked_and_the_flags_override_them() {
+    let errors = errors(
+        r#"
+receivers:
+  llm_proxy: {upstream: "gpu-box:8000", provider: "", read_timeout: 0s, listen: "nowhere"}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [llm_proxy], exporters: [debug]}}}
+"#,
+    );
+    let joined = errors.join("\n");
+    assert!(
+        joined.contains("receivers.llm_proxy.upstream: \"gpu-box:8000\": no scheme"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("receivers.llm_proxy.provider: empty"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("receivers.llm_proxy.read_timeout: 0s"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("receivers.llm_proxy.listen: \"nowhere\""),
+        "{joined}"
+    );
+
+    let mut cfg = load_with_env(None, &no_env).unwrap();
+    cfg.override_llm_proxy(Some("0.0.0.0:9000"), Some("https://[::1]:8443/prefix/"))
+        .unwrap();
+    let ReceiverConfig::LlmProxy(p) = &cfg.receivers[&ComponentId::parse("llm_proxy").unwrap()]
+    else {
+        panic!("the default config has an llm_proxy");
+    };
+    assert_eq!(p.listen.as_str(), "0.0.0.0:9000");
+    assert_eq!(p.upstream, "https://[::1]:8443/prefix");
+    let err = cfg
+        .override_llm_proxy(None, Some("http://h:99999"))
+        .unwrap_err();
+    assert!(
+        err.starts_with("--upstream") && err.contains("port \"99999\""),
+        "{err}"
+    );
+
+    let mut none = parse(
+        "receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n",
+        &no_env,
+    )
+    .unwrap();
+    let err = none
+        .override_llm_proxy(Some("127.0.0.1:1"), None)
+        .unwrap_err();
+    assert_eq!(err, "--listen: the config has no llm_proxy receiver");
+}

@@ -404,7 +404,12 @@ fn decode_openai(v: &Value) -> Delta {
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
         }
-        d.content.push_str(text(c.get("text")));
+        if let Some(t) = c.get("text") {
+            // Text completions: reasoning, where a server sends it, sits beside `text` in the choice.
+            d.content.push_str(text(Some(t)));
+            d.reasoning.push_str(text(c.get("reasoning")));
+            d.reasoning.push_str(text(c.get("reasoning_content")));
+        }
         if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
             d.finish_reason = Some(r.to_owned());
         }

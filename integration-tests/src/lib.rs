@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod prom;
+pub mod py;
 pub mod sink;
 pub mod traces;
 

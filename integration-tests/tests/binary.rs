@@ -216,3 +216,76 @@ fn a_taken_port_is_a_clear_error() {
     );
     assert!(stderr.contains("in use"), "{stderr}");
 }
+
+const SIDECAR_CONFIG: &str = "receivers:\n  llm_proxy: {}\nexporters:\n  debug: {}\n\
+service:\n  pipelines:\n    traces: {receivers: [llm_proxy], exporters: [debug]}\n  telemetry: {admin: {enabled: false}}\n";
+
+#[tokio::test]
+async fn upstream_and_listen_flags_point_the_sidecar_without_editing_the_config() {
+    use integration_tests::emulator::{Emulator, Script};
+    let emu = Emulator::start(Script::default()).await;
+    let file = write_temp(SIDECAR_CONFIG);
+    let upstream = emu.url();
+    let llmtel = LlmtelProcess::spawn(&[
+        "--config",
+        file.path().to_str().unwrap(),
+        "--upstream",
+        &upstream,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let proxy = llmtel.endpoint("llm_proxy listening");
+    let req = serde_json::json!({"model": "qwen3:14b", "messages": []});
+    let resp = http_request(
+        "POST",
+        &format!("http://{proxy}/api/chat"),
+        &[],
+        req.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, emu.body_for("/api/chat", &req));
+    // chat, think and answer reach the debug exporter.
+    let end = Instant::now() + Duration::from_secs(10);
+    while logged_items(&llmtel.log()) < 3 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged_items(&llmtel.log()), 3, "{}", llmtel.log());
+    let (code, log) = llmtel.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn a_bad_upstream_flag_is_a_config_error_naming_the_flag() {
+    let file = write_temp(SIDECAR_CONFIG);
+    let out = Command::new(llmtel_binary())
+        .args(["validate", "--config"])
+        .arg(file.path())
+        .env("LLMTEL_UPSTREAM", "ftp://gpu-box:8000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--upstream \"ftp://gpu-box:8000\": scheme \"ftp\" not supported"),
+        "{stderr}"
+    );
+
+    let out = Command::new(llmtel_binary())
+        .args([
+            "print-config",
+            "--upstream",
+            "http://gpu-box:8000/",
+            "--listen",
+            "0.0.0.0:11435",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        printed.contains("upstream: http://gpu-box:8000\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("listen: 0.0.0.0:11435"), "{printed}");
+}

@@ -4,12 +4,12 @@
 // The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use integration_tests::emulator::{Emulator, ReasoningStyle, Script, Split};
+use integration_tests::py::{OLLAMA_PY, OPENAI_PY, pythons, require_python_clients};
 use integration_tests::try_http_request;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -490,67 +490,9 @@ async fn fail_after_bytes_breaks_the_body() {
     }
 }
 
-/// Runs `python3 SCRIPT args…` and parses the JSON it prints.
-fn python(script: &str, args: &[String]) -> Value {
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python3 {script} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python3 {script} {args:?} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-const OLLAMA_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/ollama_client.py");
-const OPENAI_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/openai_client.py");
-
-/// Runs every (script, args) concurrently off the runtime's threads, keeping the order.
-async fn pythons(runs: Vec<(&'static str, Vec<String>)>) -> Vec<Value> {
-    let tasks: Vec<_> = runs
-        .into_iter()
-        .map(|(s, a)| tokio::task::spawn_blocking(move || python(s, &a)))
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(
-            t.await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
-        );
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_python_clients_read_the_emulator() {
-    let check = Command::new("python3")
-        .args(["-c", "import ollama, openai"])
-        .output();
-    match check {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "the Python clients are missing ({}); run `pip install ollama==0.6.3 openai==3.57.0`",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => panic!(
-            "python3 is not runnable ({e}); install Python 3 and run `pip install ollama==0.6.3 openai==3.57.0`"
-        ),
-    }
+    require_python_clients();
     let script = Script::default();
     let thinking = script.thinking.concat();
     let answer = script.answer.concat();
