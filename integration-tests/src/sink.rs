@@ -89,6 +89,16 @@ impl SinkState {
             .count()
     }
 
+    /// The trace ids (lowercase hex) of every span accepted.
+    pub fn trace_ids(&self) -> std::collections::BTreeSet<String> {
+        self.span_ids
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, t, _)| t.iter().map(|b| format!("{b:02x}")).collect())
+            .collect()
+    }
+
     fn remember(&self, proto: &'static str, batch: &Payload) {
         if let Payload::Traces(rs) = batch {
             let mut ids = self.span_ids.lock().unwrap();

@@ -73,6 +73,9 @@ fn build_processor(cfg: &ProcessorConfig) -> Box<dyn Processor> {
 fn build_connector(cfg: &ConnectorConfig) -> Box<dyn Connector> {
     match cfg {
         ConnectorConfig::Forward(_) => Box::new(ForwardConnector),
+        ConnectorConfig::GenAiMetrics(c) => {
+            Box::new(crate::connectors::genai_metrics::GenAiMetricsConnector::new(c.clone()))
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod exporters {
 /// Connectors: an exporter in one pipeline, a receiver in another.
 pub mod connectors {
     pub mod forward;
+    pub mod genai_metrics;
 }
 
 pub use graph::{BuildError, Factory, ShutdownReport, Topology, builtin_exporter};

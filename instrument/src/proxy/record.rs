@@ -325,6 +325,26 @@ impl Exchange {
                     "llmtel.answer.chunks",
                     phases.answer_chunks as i64,
                 ));
+                // The children's facts again, on the request span: metrics are derived from this span alone.
+                if let Some((from, to)) = phases.think_span() {
+                    attrs.push(KeyValue::new(
+                        "llmtel.think.duration",
+                        secs_between(from, to),
+                    ));
+                    if usage.reasoning.is_none() {
+                        attrs.push(KeyValue::new(
+                            "llmtel.usage.reasoning.output_tokens",
+                            phases.reasoning_chunks as i64,
+                        ));
+                    }
+                }
+                if let Some(first) = phases.first_answer {
+                    let to = answer_end(&phases, end);
+                    attrs.push(KeyValue::new(
+                        "llmtel.answer.duration",
+                        secs_between(first, to),
+                    ));
+                }
             }
             if seen.parse_errors > 0 {
                 attrs.push(KeyValue::new(
@@ -393,7 +413,7 @@ impl Exchange {
             (Some(out), None) => (out.saturating_sub(p.reasoning_chunks), true),
             (None, _) => (p.answer_chunks, true),
         };
-        let answer_end = end.max(p.last_answer.unwrap_or(end));
+        let answer_end = answer_end(p, end);
         let phases = [
             ("think", p.think_span(), p.reasoning_chunks, think_tokens),
             (
@@ -443,6 +463,15 @@ impl Exchange {
         }]);
         Some(msg.to_string())
     }
+}
+
+/// Where the answer phase ends: the end of the stream (never before the last answer chunk).
+fn answer_end(p: &Phases<Instant>, end: Instant) -> Instant {
+    end.max(p.last_answer.unwrap_or(end))
+}
+
+fn secs_between(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64()
 }
 
 fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
