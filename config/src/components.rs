@@ -100,10 +100,12 @@ config_struct! {
         /// Longest silence between two chunks of a response body; past it the response is cut and the span
         /// says `error.type=timeout`.
         read_timeout: Duration = Duration::from_secs(300),
-        /// For OpenAI-style streams whose client did not ask for usage, ask the upstream for it
-        /// (`stream_options.include_usage`) to get exact token counts, and remove that extra usage chunk before
-        /// the client sees it, so the client receives what it would have without the sidecar. Costs holding
-        /// each SSE event until it is complete (servers send whole events, so in practice nothing waits).
+        /// For OpenAI-style streams whose client did not ask for usage, ask the upstream for it (insert
+        /// `stream_options.include_usage`, ask for an uncompressed response) to get exact token counts, and
+        /// remove that extra usage event before the client sees it. Costs holding each SSE event until it is
+        /// complete (servers send whole events, so in practice nothing waits). A server that refuses it (400/422)
+        /// gets the request again as the client sent it. Turn off in front of servers that then add
+        /// `"usage": null` to every chunk (OpenAI's own API).
         include_usage: bool = true,
         /// Record prompts and completions on spans (`gen_ai.input.messages`, `gen_ai.output.messages`, as JSON
         /// strings, per the GenAI conventions). Off by default: text is never stored unless this is on.

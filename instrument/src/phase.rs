@@ -31,6 +31,8 @@ pub struct Phases<T> {
     pub first_answer: Option<T>,
     /// The last answer chunk.
     pub last_answer: Option<T>,
+    /// The first answer chunk after reasoning began: where thinking ends.
+    pub answer_after_reasoning: Option<T>,
     /// Chunks that carried reasoning.
     pub reasoning_chunks: u64,
     /// Chunks that carried answer text or tool calls.
@@ -51,6 +53,7 @@ impl<T> Default for Phases<T> {
             reasoning: None,
             first_answer: None,
             last_answer: None,
+            answer_after_reasoning: None,
             reasoning_chunks: 0,
             answer_chunks: 0,
             inline_tags: false,
@@ -61,10 +64,10 @@ impl<T> Default for Phases<T> {
 }
 
 impl<T: Copy> Phases<T> {
-    /// The think phase: first reasoning chunk to first answer chunk (or last reasoning chunk).
+    /// The think phase: first reasoning chunk to the first answer chunk after it (or the last reasoning chunk).
     pub fn think_span(&self) -> Option<(T, T)> {
         let (first, last) = self.reasoning?;
-        Some((first, self.first_answer.unwrap_or(last)))
+        Some((first, self.answer_after_reasoning.unwrap_or(last)))
     }
 }
 
@@ -201,6 +204,9 @@ impl<T: Copy + Ord> PhaseTracker<T> {
             return;
         }
         self.out.first_answer.get_or_insert(at);
+        if self.out.reasoning.is_some() {
+            self.out.answer_after_reasoning.get_or_insert(at);
+        }
         self.out.last_answer = Some(at);
         self.out.answer_chunks += 1;
         self.out.first_token.get_or_insert(at);

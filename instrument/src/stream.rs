@@ -99,6 +99,8 @@ impl Framing {
 #[derive(Debug)]
 pub struct Splitter {
     events: bool,
+    /// `Framing::Whole`: no terminator; the body is one frame, handed out by [`Splitter::finish`].
+    whole: bool,
     buf: Vec<u8>,
     /// Where to resume looking for a terminator in `buf`.
     scanned: usize,
@@ -118,10 +120,12 @@ pub enum Split<'a> {
 }
 
 impl Splitter {
-    /// A splitter for `framing` (`Whole` is treated as one line that ends with the body).
+    /// A splitter for `framing`. With `Whole`, the body (pretty-printed or not) is one frame, held until
+    /// [`Splitter::finish`]; past `max` it is reported [`Split::TooLong`] and dropped.
     pub fn new(framing: Framing, max: usize) -> Self {
         Self {
             events: framing == Framing::Sse,
+            whole: framing == Framing::Whole,
             buf: Vec::new(),
             scanned: 0,
             line_start: 0,
@@ -132,6 +136,19 @@ impl Splitter {
 
     /// Adds `chunk` and hands every frame it completes to `f`, in order.
     pub fn push(&mut self, chunk: &[u8], f: &mut dyn FnMut(Split<'_>)) {
+        if self.whole {
+            if self.skipping {
+                return;
+            }
+            if self.buf.len() + chunk.len() > self.max {
+                self.buf = Vec::new();
+                self.skipping = true;
+                f(Split::TooLong);
+            } else {
+                self.buf.extend_from_slice(chunk);
+            }
+            return;
+        }
         let mut rest = chunk;
         while !rest.is_empty() {
             if self.skipping {

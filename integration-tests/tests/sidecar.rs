@@ -282,9 +282,15 @@ async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
     let sidecar = Sidecar::start(&emu.url(), "").await;
     let req = json!({"model": "qwen3:14b", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req).await;
-    // The upstream was asked for usage…
-    let sent: serde_json::Value = serde_json::from_slice(&emu.requests()[0].body).unwrap();
-    assert_eq!(sent["stream_options"]["include_usage"], json!(true));
+    // The upstream was asked for usage, by one inserted member: every other byte is the client's, in its order.
+    let sent = String::from_utf8(emu.requests()[0].body.to_vec()).unwrap();
+    assert_eq!(
+        sent,
+        format!(
+            "{{\"stream_options\":{{\"include_usage\":true}},{}",
+            &req.to_string()[1..]
+        )
+    );
     // …but the client got exactly what the server sends without it.
     assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req));
     assert!(!String::from_utf8_lossy(&resp.body).contains("\"usage\""));
@@ -329,6 +335,24 @@ async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
         None,
         "no usage without asking"
     );
+
+    // A server that refuses the added member gets the request again exactly as the client wrote it.
+    emu.set_script(Script {
+        status: 400,
+        ..Script::default()
+    });
+    let before = emu.requests().len();
+    let req3 = json!({"model": "strict", "stream": true, "messages": []});
+    let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req3).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req3));
+    let seen = emu.requests();
+    assert_eq!(
+        seen.len(),
+        before + 2,
+        "one try with stream_options, one as sent"
+    );
+    assert_eq!(seen[before + 1].body, req3.to_string().into_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +411,10 @@ async fn unknown_paths_pass_through_untouched_with_a_plain_http_span() {
     let resp = http_request(
         "GET",
         &format!("{}/api/version?x=1", sidecar.url),
-        &[],
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        )],
         Vec::new(),
     )
     .await;
@@ -400,6 +427,14 @@ async fn unknown_paths_pass_through_untouched_with_a_plain_http_span() {
     assert_eq!(attr_s(&span, "url.path"), Some("/api/version"));
     assert_eq!(attr_i(&span, "http.response.status_code"), Some(200));
     assert_eq!(emu.requests()[0].path, "/api/version");
+    let tp = emu.requests()[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-") && tp.ends_with("-00"),
+        "the caller sampled out; the upstream is told so: {tp}"
+    );
 
     // Arbitrary bytes, streamed both ways.
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -657,4 +692,27 @@ async fn content_is_recorded_only_when_opted_in() {
     assert_eq!(output[0]["parts"][0]["type"], "reasoning");
     assert_eq!(output[0]["parts"][0]["content"], script.thinking.concat());
     assert_eq!(output[0]["parts"][1]["content"], script.answer.concat());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_stream_passes_unchanged_and_is_not_parsed() {
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\nconnection: close\r\n\r\n\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03binary-gzip-bytes\n\n\x00\xff";
+    let upstream = raw_upstream(RESP).await;
+    let sidecar = Sidecar::start(&upstream, "").await;
+    let req = json!({"model": "gz", "stream": true, "messages": []});
+    let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req).await;
+    assert_eq!(resp.headers["content-encoding"], "gzip");
+    let head_end = RESP.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&resp.body[..], &RESP[head_end..]);
+    let (span, _) = sidecar.trace("chat gz").await;
+    assert_eq!(
+        attr_s(&span, "llmtel.response.content_encoding"),
+        Some("gzip")
+    );
+    assert_eq!(attr_i(&span, "llmtel.stream.parse_errors"), None);
+    assert_eq!(
+        attr_s(&span, "error.type"),
+        None,
+        "not parsed is not broken"
+    );
 }

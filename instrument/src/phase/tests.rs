@@ -241,3 +241,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_answer_before_any_reasoning_does_not_end_the_think_phase() {
+    let body = {
+        let mut b = ollama_chat(&[], &["Sure."]);
+        // Drop the final line, then reasoning, then more answer.
+        let last_line = b[..b.len() - 1].iter().rposition(|&c| c == b'\n').unwrap();
+        b.truncate(last_line + 1);
+        b.extend_from_slice(&ollama_chat(&["hmm", "ok"], &["Done"]));
+        b
+    };
+    let p = track(Api::OllamaChat, Framing::Ndjson, &body, &[]);
+    assert_eq!(p.first_answer, Some(0));
+    assert_eq!(p.reasoning, Some((1, 2)));
+    assert_eq!(
+        p.think_span(),
+        Some((1, 3)),
+        "thinking ends at the first answer after it"
+    );
+}

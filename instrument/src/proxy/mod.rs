@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use llmtel_config::LlmProxyConfig;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, Signal, StartError};
 use opentelemetry::metrics::MeterProvider as _;
@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use self::body::{BodyError, TappedBody, UsageFilter};
-use self::record::{Exchange, Shared};
+use self::record::{Arrival, Exchange, Shared};
 use crate::sdk::{PipelineMetricExporter, PipelineSpanExporter};
 use crate::stream::{Api, Framing};
 
@@ -196,6 +196,7 @@ impl Receiver for LlmProxyReceiver {
                 .enable_http1()
                 .wrap_connector(http);
             let client = Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(Duration::from_secs(90))
                 .build(connector);
             let tasks = TaskTracker::new();
@@ -246,7 +247,13 @@ impl Receiver for LlmProxyReceiver {
 /// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s).
 async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A client that connects and sends no complete request head within 30 s is dropped (hyper needs a timer for it).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder.http2().timer(TokioTimer::new());
     loop {
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -377,6 +384,9 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (parts, body) = req.into_parts();
+    let parent = TraceContextPropagator::new().extract(&HeaderExtract(&parts.headers));
+    // The span opens now, so that upload time counts; it is named once the body says what the request is.
+    let arrival = Arrival::new(&state.shared, parent.clone());
     let path = parts.uri.path().to_owned();
     let path_and_query = parts
         .uri
@@ -386,30 +396,27 @@ async fn handle(
         .then(|| Api::from_path(&path))
         .flatten();
     let openai = api.map_or(path.starts_with("/v1/"), Api::is_openai);
-    let parent = TraceContextPropagator::new().extract(&HeaderExtract(&parts.headers));
+    let method = parts.method.clone();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove("traceparent");
     headers.remove("tracestate");
 
-    let mut added_usage = false;
-    let (facts, upstream_body) = match api {
+    // For understood APIs: the body, whole, and the same body with usage requested (if the proxy asks for it).
+    let (exchange, bodies) = match api {
         Some(api) => {
-            let bytes = match Limited::new(body, state.max_body).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
+            let read = tokio::time::timeout(
+                state.read_timeout,
+                Limited::new(body, state.max_body).collect(),
+            )
+            .await;
+            let bytes = match read {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) => {
                     let too_large = e
                         .downcast_ref::<http_body_util::LengthLimitError>()
                         .is_some();
-                    let exchange = Exchange::start(
-                        state.shared.clone(),
-                        Some(api),
-                        request::RequestFacts::default(),
-                        parts.method.as_str(),
-                        &path,
-                        parent,
-                    );
                     let (status, kind, msg) = if too_large {
                         (
                             StatusCode::PAYLOAD_TOO_LARGE,
@@ -426,41 +433,67 @@ async fn handle(
                             format!("llmtel: reading the request body: {e}"),
                         )
                     };
+                    let facts = request::RequestFacts::default();
+                    let exchange = Exchange::start(
+                        state.shared.clone(),
+                        arrival,
+                        Some(api),
+                        facts,
+                        method.as_str(),
+                        &path,
+                    );
                     exchange.fail(status.as_u16(), kind, &msg);
                     return Ok(error_response(openai, status, &msg));
+                }
+                Err(_) => {
+                    let msg = format!(
+                        "llmtel: the request body did not arrive within {:?} (llm_proxy read_timeout)",
+                        state.read_timeout
+                    );
+                    let facts = request::RequestFacts::default();
+                    let exchange = Exchange::start(
+                        state.shared.clone(),
+                        arrival,
+                        Some(api),
+                        facts,
+                        method.as_str(),
+                        &path,
+                    );
+                    exchange.fail(408, "timeout", &msg);
+                    return Ok(error_response(openai, StatusCode::REQUEST_TIMEOUT, &msg));
                 }
             };
             let facts = request::parse(api, &bytes, state.shared.capture_content);
             let wants_usage =
                 state.include_usage && api.is_openai() && facts.stream && !facts.client_asked_usage;
-            let bytes = match wants_usage
+            let with_usage = wants_usage
                 .then(|| request::with_usage_requested(&bytes))
                 .flatten()
-            {
-                Some(changed) => {
-                    added_usage = true;
-                    Bytes::from(changed)
-                }
-                None => bytes,
-            };
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            (facts, full(bytes))
+                .map(Bytes::from);
+            let exchange = Exchange::start(
+                state.shared.clone(),
+                arrival,
+                Some(api),
+                facts,
+                method.as_str(),
+                &path,
+            );
+            (exchange, Upload::Whole(bytes, with_usage))
         }
-        None => (
-            request::RequestFacts::default(),
-            body.map_err(BodyError::from).boxed_unsync(),
-        ),
+        None => {
+            let facts = request::RequestFacts::default();
+            let exchange = Exchange::start(
+                state.shared.clone(),
+                arrival,
+                None,
+                facts,
+                method.as_str(),
+                &path,
+            );
+            (exchange, Upload::Stream(body))
+        }
     };
-    let exchange = Exchange::start(
-        state.shared.clone(),
-        api,
-        facts,
-        parts.method.as_str(),
-        &path,
-        parent,
-    );
-    TraceContextPropagator::new()
-        .inject_context(&exchange.context(), &mut HeaderInject(&mut headers));
+    inject_context(&exchange.context(), &parent, &mut headers);
 
     let uri = match state.upstream.uri_for(&path_and_query) {
         Ok(u) => u,
@@ -470,48 +503,145 @@ async fn handle(
             return Ok(error_response(openai, StatusCode::BAD_REQUEST, &msg));
         }
     };
-    let mut up = Request::new(upstream_body);
-    *up.method_mut() = parts.method;
-    *up.uri_mut() = uri;
-    *up.headers_mut() = headers;
-
-    let resp = match tokio::time::timeout(state.response_timeout, state.client.request(up)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let msg = format!(
-                "llmtel: upstream {} unreachable: {}",
-                state.upstream.base,
-                error_chain(&e)
-            );
-            tracing::warn!(upstream = %state.upstream.base, error = %error_chain(&e), "llm_proxy: upstream request failed");
-            exchange.fail(502, "upstream_unavailable", &msg);
-            return Ok(error_response(openai, StatusCode::BAD_GATEWAY, &msg));
+    let build = |body: ProxyBody, len: Option<usize>| {
+        let mut up = Request::new(body);
+        *up.method_mut() = method.clone();
+        *up.uri_mut() = uri.clone();
+        *up.headers_mut() = headers.clone();
+        if let Some(len) = len {
+            up.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
-        Err(_) => {
-            let msg = format!(
-                "llmtel: upstream {} sent no response headers within {:?} (llm_proxy response_timeout)",
-                state.upstream.base, state.response_timeout
+        up
+    };
+    let (first, fallback, added_usage) = match bodies {
+        Upload::Whole(original, Some(with_usage)) => {
+            let mut up = build(full(with_usage.clone()), Some(with_usage.len()));
+            // The added usage event is removed from the stream, which needs it uncompressed.
+            up.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
             );
-            exchange.fail(504, "timeout", &msg);
-            return Ok(error_response(openai, StatusCode::GATEWAY_TIMEOUT, &msg));
+            (up, Some(original), true)
+        }
+        Upload::Whole(original, None) => (
+            build(full(original.clone()), Some(original.len())),
+            None,
+            false,
+        ),
+        Upload::Stream(body) => (
+            build(body.map_err(BodyError::from).boxed_unsync(), None),
+            None,
+            false,
+        ),
+    };
+    let mut result = send(&state, first).await;
+    let mut added_usage = added_usage;
+    if let (Ok(r), Some(original)) = (&result, fallback)
+        && matches!(r.status().as_u16(), 400 | 422)
+    {
+        // The server refused `stream_options`: send the request exactly as the client wrote it.
+        tracing::debug!(upstream = %state.upstream.base, "llm_proxy: upstream refused stream_options; retrying as sent");
+        added_usage = false;
+        result = send(&state, build(full(original.clone()), Some(original.len()))).await;
+    }
+    let resp = match result {
+        Ok(r) => r,
+        Err((status, kind, msg)) => {
+            exchange.fail(status.as_u16(), kind, &msg);
+            return Ok(error_response(openai, status, &msg));
         }
     };
     let (mut rparts, rbody) = resp.into_parts();
+    if rparts.headers.contains_key(header::TRANSFER_ENCODING) {
+        // hyper decoded the chunked body; a Content-Length beside it (RFC 9112 says ignore it) must not frame ours.
+        rparts.headers.remove(header::CONTENT_LENGTH);
+    }
     strip_hop_by_hop(&mut rparts.headers);
     let framing = rparts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map_or(Framing::Whole, Framing::from_content_type);
+    let encoding = rparts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .filter(|e| !e.eq_ignore_ascii_case("identity"))
+        .map(str::to_owned);
     let filter = match api {
-        Some(api) if added_usage && framing == Framing::Sse => {
+        // A compressed stream cannot be filtered: it passes unchanged (with the usage event the proxy asked for).
+        Some(api) if added_usage && framing == Framing::Sse && encoding.is_none() => {
             rparts.headers.remove(header::CONTENT_LENGTH);
             Some(UsageFilter::new(api))
         }
         _ => None,
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    exchange.follow(rparts.status.as_u16(), framing, rx);
+    exchange.follow(rparts.status.as_u16(), framing, encoding, rx);
     let body = TappedBody::new(rbody, tx, state.read_timeout, filter);
     Ok(Response::from_parts(rparts, body.boxed_unsync()))
+}
+
+/// What goes upstream: a body read whole (and the same body with usage requested, when the proxy asks for it),
+/// or the client's body streamed through.
+enum Upload {
+    Whole(Bytes, Option<Bytes>),
+    Stream(Incoming),
+}
+
+/// Sends `up` to the upstream within the response timeout; an error is the status, `error.type` and message
+/// for the client.
+async fn send(
+    state: &State,
+    up: Request<ProxyBody>,
+) -> Result<Response<Incoming>, (StatusCode, &'static str, String)> {
+    match tokio::time::timeout(state.response_timeout, state.client.request(up)).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => {
+            let why = error_chain(&e);
+            tracing::warn!(upstream = %state.upstream.base, error = %why, "llm_proxy: upstream request failed");
+            Err((
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                format!(
+                    "llmtel: upstream {} unreachable: {why}",
+                    state.upstream.base
+                ),
+            ))
+        }
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "llmtel: upstream {} sent no response headers within {:?} (llm_proxy response_timeout)",
+                state.upstream.base, state.response_timeout
+            ),
+        )),
+    }
+}
+
+/// Puts the request span's context in `headers` as `traceparent`, keeping the caller's sampling decision: every
+/// request is recorded here, but a caller that sampled out asks the upstream not to record either.
+fn inject_context(
+    cx: &opentelemetry::Context,
+    parent: &opentelemetry::Context,
+    headers: &mut HeaderMap,
+) {
+    use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
+    let ours = cx.span().span_context().clone();
+    let theirs = parent.span().span_context().clone();
+    let sc = if theirs.is_valid() && !theirs.is_sampled() {
+        SpanContext::new(
+            ours.trace_id(),
+            ours.span_id(),
+            TraceFlags::default(),
+            false,
+            ours.trace_state().clone(),
+        )
+    } else {
+        ours
+    };
+    let cx = opentelemetry::Context::new().with_remote_span_context(sc);
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInject(headers));
 }

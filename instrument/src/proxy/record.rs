@@ -63,6 +63,33 @@ impl Drop for InFlight {
     }
 }
 
+/// A request as it arrives, before its body is read: the span is open (so upload time counts) but not yet named.
+#[derive(Debug)]
+pub struct Arrival {
+    span: tracing::Span,
+    start: Instant,
+    start_wall: SystemTime,
+}
+
+impl Arrival {
+    /// Opens the request span, a child of `parent` (the caller's trace context, if it sent one).
+    pub fn new(shared: &Shared, parent: opentelemetry::Context) -> Self {
+        let start = Instant::now();
+        let start_wall = SystemTime::now();
+        let span = tracing::dispatcher::with_default(&shared.dispatch, || {
+            tracing::info_span!(target: "llmtel::proxy", "request",
+                otel.name = tracing::field::Empty, otel.kind = "client")
+        });
+        // Only fails when the span is not recorded, and then there is nothing to parent.
+        let _ = span.set_parent(parent);
+        Self {
+            span,
+            start,
+            start_wall,
+        }
+    }
+}
+
 /// One request, from arrival to the end of its response.
 #[derive(Debug)]
 pub struct Exchange {
@@ -96,28 +123,26 @@ impl Drop for Exchange {
 }
 
 impl Exchange {
-    /// Opens the request span (a child of `parent`, the caller's trace context if it sent one).
+    /// Names the request span opened at `arrival`, now that the request body told the API and the model.
     pub fn start(
         shared: Arc<Shared>,
+        arrival: Arrival,
         api: Option<Api>,
         facts: RequestFacts,
         method: &str,
         path: &str,
-        parent: opentelemetry::Context,
     ) -> Self {
-        let start = Instant::now();
-        let start_wall = SystemTime::now();
+        let Arrival {
+            span,
+            start,
+            start_wall,
+        } = arrival;
         let name = match (api, &facts.model) {
             (Some(api), Some(model)) => format!("{} {model}", api.operation()),
             (Some(api), None) => api.operation().to_owned(),
             (None, _) => method.to_owned(),
         };
-        let span = tracing::dispatcher::with_default(
-            &shared.dispatch,
-            || tracing::info_span!(target: "llmtel::proxy", "request", otel.name = %name, otel.kind = "client"),
-        );
-        // Only fails when the span is not recorded, and then there is nothing to parent.
-        let _ = span.set_parent(parent);
+        span.record("otel.name", name.as_str());
         let in_flight = api.map(|api| {
             InFlight::start(
                 &shared,
@@ -165,18 +190,37 @@ impl Exchange {
         self.span.set_status(Status::error(message.to_owned()));
     }
 
-    /// Follows the response body through `rx` on a task of its own and emits the spans when it ends.
-    pub fn follow(self, status: u16, framing: Framing, rx: UnboundedReceiver<TapEvent>) {
+    /// Follows the response body through `rx` on a task of its own and emits the spans when it ends. A body in a
+    /// content encoding (gzip, br) is forwarded but not parsed: the span says so.
+    pub fn follow(
+        self,
+        status: u16,
+        framing: Framing,
+        encoding: Option<String>,
+        rx: UnboundedReceiver<TapEvent>,
+    ) {
         let tasks = self.shared.tasks.clone();
-        tasks.spawn(self.track(status, framing, rx));
+        tasks.spawn(self.track(status, framing, encoding, rx));
     }
 
-    async fn track(self, status: u16, framing: Framing, mut rx: UnboundedReceiver<TapEvent>) {
+    async fn track(
+        self,
+        status: u16,
+        framing: Framing,
+        encoding: Option<String>,
+        mut rx: UnboundedReceiver<TapEvent>,
+    ) {
         let mut splitter = Splitter::new(framing, MAX_FRAME);
         let mut seen = Seen::new(self.shared.capture_content);
+        if let Some(e) = encoding.as_deref() {
+            self.span
+                .set_attribute("llmtel.response.content_encoding", e.to_owned());
+        }
         let parse = self
             .api
+            .filter(|_| encoding.is_none())
             .filter(|_| status < 400 || framing == Framing::Whole);
+        seen.parsed = parse.is_some();
         let ending = loop {
             match rx.recv().await {
                 Some(TapEvent::Chunk(at, bytes)) => {
@@ -366,11 +410,14 @@ impl Exchange {
             Ending::UpstreamError(e) => Some(("upstream_stream_error".into(), format!("upstream body failed: {e}"))),
             Ending::Complete if status >= 400 => Some((
                 status.to_string(),
-                seen.server_error.clone().unwrap_or_else(|| format!("upstream answered HTTP {status}")),
+                self.server_message(seen.server_error.as_deref(), &format!("upstream answered HTTP {status}")),
             )),
             Ending::Complete => match (&seen.server_error, self.api) {
-                (Some(e), _) => Some(("upstream_error".into(), e.clone())),
-                (None, Some(_)) if streamed && !seen.done => Some((
+                (Some(e), _) => Some((
+                    "upstream_error".into(),
+                    self.server_message(Some(e), "upstream reported an error in the stream"),
+                )),
+                (None, Some(_)) if streamed && seen.parsed && !seen.done => Some((
                     "stream_truncated".into(),
                     "the stream ended without its final chunk".into(),
                 )),
@@ -445,6 +492,15 @@ impl Exchange {
         }
     }
 
+    /// The server's own error message for the span status, only with content capture on: servers echo the
+    /// rejected input in validation errors, so the message may hold prompt text. Cut to 256 characters.
+    fn server_message(&self, message: Option<&str>, generic: &str) -> String {
+        match message {
+            Some(m) if self.shared.capture_content => m.chars().take(256).collect(),
+            _ => generic.to_owned(),
+        }
+    }
+
     fn output_messages(&self, p: &Phases<Instant>, finish: Option<&str>) -> Option<String> {
         if !self.shared.capture_content {
             return None;
@@ -491,6 +547,8 @@ fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
 /// What the tracker has seen of a response.
 struct Seen {
     phases: PhaseTracker<Instant>,
+    /// Whether the body was parsed at all (not when it is compressed).
+    parsed: bool,
     bytes: u64,
     last_chunk: Option<Instant>,
     done: bool,
@@ -508,6 +566,7 @@ impl Seen {
     fn new(keep_text: bool) -> Self {
         Self {
             phases: PhaseTracker::new(keep_text),
+            parsed: false,
             bytes: 0,
             last_chunk: None,
             done: false,

@@ -114,17 +114,22 @@ fn input_messages(v: &Value) -> Option<String> {
     serde_json::to_string(&messages).ok()
 }
 
-/// Returns the body with `stream_options.include_usage: true` added, or `None` if it cannot be (not a JSON
-/// object). Other fields are kept as they are.
+/// Returns the body with `"stream_options":{"include_usage":true}` added as the first member of the top-level
+/// object, every other byte unchanged (re-serialising would reorder keys, which changes what structured-output
+/// servers generate). `None` when the body is not a non-empty JSON object or already has `stream_options`.
 pub fn with_usage_requested(body: &[u8]) -> Option<Vec<u8>> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let obj = v.as_object_mut()?;
-    let opts = obj
-        .entry("stream_options")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    opts.as_object_mut()?
-        .insert("include_usage".to_owned(), Value::Bool(true));
-    serde_json::to_vec(&v).ok()
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object()?;
+    if obj.is_empty() || obj.contains_key("stream_options") {
+        return None;
+    }
+    let open = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    const FIELD: &[u8] = br#""stream_options":{"include_usage":true},"#;
+    let mut out = Vec::with_capacity(body.len() + FIELD.len());
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(&body[open + 1..]);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -164,9 +169,21 @@ mod tests {
         assert_eq!(f.think.as_deref(), Some("off"));
         assert!(!f.client_asked_usage);
         let changed = with_usage_requested(body).unwrap();
+        assert_eq!(
+            String::from_utf8(changed.clone()).unwrap(),
+            r#"{"stream_options":{"include_usage":true},"model":"m","stream":true,"reasoning_effort":"none","messages":[]}"#,
+            "inserted; the rest byte for byte"
+        );
         let f2 = parse(Api::OpenAiChat, &changed, false);
         assert!(f2.client_asked_usage);
         assert_eq!(f2.model.as_deref(), Some("m"));
+        assert_eq!(
+            with_usage_requested(
+                br#"{"stream":true,"stream_options":{"include_obfuscation":false}}"#
+            ),
+            None,
+            "an existing stream_options is left alone"
+        );
         assert!(
             !parse(Api::OpenAiChat, br#"{"model":"m"}"#, false).stream,
             "OpenAI does not stream by default"

@@ -175,3 +175,18 @@ fn paths_map_to_apis_and_operations() {
         Framing::Whole
     );
 }
+
+#[test]
+fn a_whole_body_is_one_frame_even_pretty_printed() {
+    let body = b"{\n  \"model\": \"m\",\n  \"usage\": {\"prompt_tokens\": 3}\n}\n";
+    let got = frames(Framing::Whole, &[&body[..10], &body[10..]], 1 << 20);
+    assert_eq!(
+        got,
+        vec![format!("<tail>{}", String::from_utf8_lossy(body))]
+    );
+    let d = decode_frame(Api::OpenAiChat, Framing::Whole, body)
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.usage.input, Some(3));
+    assert_eq!(frames(Framing::Whole, &[body], 8), vec!["<too long>"]);
+}
