@@ -412,27 +412,37 @@ async fn handle(
             )
             .await;
             let bytes = match read {
-                Ok(Ok(c)) => c.to_bytes(),
-                Ok(Err(e)) => {
-                    let too_large = e
-                        .downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some();
-                    let (status, kind, msg) = if too_large {
-                        (
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "request_too_large",
-                            format!(
-                                "llmtel: request body over {} MiB (llm_proxy max_request_body_size_mib)",
-                                state.max_body >> 20
-                            ),
-                        )
-                    } else {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            "client_disconnected",
-                            format!("llmtel: reading the request body: {e}"),
-                        )
-                    };
+                Ok(Ok(c)) => Ok(c.to_bytes()),
+                Ok(Err(e))
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request_too_large",
+                        format!(
+                            "llmtel: request body over {} MiB (llm_proxy max_request_body_size_mib)",
+                            state.max_body >> 20
+                        ),
+                    ))
+                }
+                Ok(Err(e)) => Err((
+                    StatusCode::BAD_REQUEST,
+                    "client_disconnected",
+                    format!("llmtel: reading the request body: {e}"),
+                )),
+                Err(_) => Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!(
+                        "llmtel: the request body did not arrive within {:?} (llm_proxy read_timeout)",
+                        state.read_timeout
+                    ),
+                )),
+            };
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err((status, kind, msg)) => {
                     let facts = request::RequestFacts::default();
                     let exchange = Exchange::start(
                         state.shared.clone(),
@@ -444,23 +454,6 @@ async fn handle(
                     );
                     exchange.fail(status.as_u16(), kind, &msg);
                     return Ok(error_response(openai, status, &msg));
-                }
-                Err(_) => {
-                    let msg = format!(
-                        "llmtel: the request body did not arrive within {:?} (llm_proxy read_timeout)",
-                        state.read_timeout
-                    );
-                    let facts = request::RequestFacts::default();
-                    let exchange = Exchange::start(
-                        state.shared.clone(),
-                        arrival,
-                        Some(api),
-                        facts,
-                        method.as_str(),
-                        &path,
-                    );
-                    exchange.fail(408, "timeout", &msg);
-                    return Ok(error_response(openai, StatusCode::REQUEST_TIMEOUT, &msg));
                 }
             };
             let facts = request::parse(api, &bytes, state.shared.capture_content);
