@@ -254,8 +254,11 @@ async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationT
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().timer(TokioTimer::new());
+    // Connections, so that those still open when the grace period ends can be closed.
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, _peer) = tokio::select! {
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             r = listener.accept() => match r {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -274,7 +277,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationT
             .serve_connection(TokioIo::new(stream), svc)
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        conns.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "llm_proxy: client connection ended with an error");
             }
@@ -286,6 +289,8 @@ async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationT
         .is_err()
     {
         tracing::warn!("llm_proxy: requests still running 10s after shutdown began; closing them");
+        // Their spans end as `client_disconnected` before the providers shut down.
+        conns.abort_all();
     }
 }
 
@@ -315,6 +320,20 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for n in HOP_BY_HOP {
         headers.remove(*n);
+    }
+}
+
+/// HTTP/2 clients may split cookies over several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let parts: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if parts.len() > 1
+        && let Ok(joined) = HeaderValue::from_str(&parts.join("; "))
+    {
+        headers.insert(header::COOKIE, joined);
     }
 }
 
@@ -399,6 +418,9 @@ async fn handle(
     let method = parts.method.clone();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
+    if parts.version == http::Version::HTTP_2 {
+        join_cookies(&mut headers);
+    }
     headers.remove(header::HOST);
     headers.remove("traceparent");
     headers.remove("tracestate");
@@ -637,4 +659,48 @@ fn inject_context(
     };
     let cx = opentelemetry::Context::new().with_remote_span_context(sc);
     TraceContextPropagator::new().inject_context(&cx, &mut HeaderInject(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_h2_cookies_are_joined() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer k"));
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        strip_hop_by_hop(&mut h);
+        join_cookies(&mut h);
+        assert!(h.get("x-private").is_none() && h.get(header::CONNECTION).is_none());
+        assert!(h.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(
+            h[header::AUTHORIZATION],
+            "Bearer k",
+            "end-to-end headers stay"
+        );
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+    }
+
+    #[test]
+    fn upstream_urls_keep_their_prefix() {
+        let u = Upstream::parse("https://[::1]:8443/ollama/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8443));
+        assert_eq!(
+            u.uri_for("/api/chat?x=1").unwrap().to_string(),
+            "https://[::1]:8443/ollama/api/chat?x=1"
+        );
+        assert!(Upstream::parse("gpu-box:8000").is_err());
+    }
 }

@@ -21,6 +21,9 @@ use crate::stream::{
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
 const MAX_FRAME: usize = 16 << 20;
 
+/// Whole bodies larger than this are parsed on a blocking thread.
+const BLOCKING_PARSE: usize = 256 << 10;
+
 /// What every request of one proxy shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -243,9 +246,19 @@ impl Exchange {
             if framing == Framing::Sse {
                 let n = tail.len();
                 seen.error(ParseError::Truncated(n));
-            } else {
+            } else if tail.len() <= BLOCKING_PARSE {
                 let tail = tail.to_vec();
                 seen.frame(api, framing, at, &tail);
+            } else {
+                // A large whole body (embeddings, long answers): parsed off the runtime's workers, which are
+                // forwarding other streams' chunks meanwhile.
+                let tail = tail.to_vec();
+                let decoded =
+                    tokio::task::spawn_blocking(move || decode_frame(api, framing, &tail)).await;
+                match decoded {
+                    Ok(result) => seen.decoded(at, result),
+                    Err(e) => seen.error(ParseError::Json(format!("parse task failed: {e}"))),
+                }
             }
         }
         self.emit(status, framing, seen, ending);
@@ -587,7 +600,11 @@ impl Seen {
     }
 
     fn frame(&mut self, api: Api, framing: Framing, at: Instant, raw: &[u8]) {
-        match decode_frame(api, framing, raw) {
+        self.decoded(at, decode_frame(api, framing, raw));
+    }
+
+    fn decoded(&mut self, at: Instant, result: Result<Option<Delta>, ParseError>) {
+        match result {
             Ok(Some(d)) => self.delta(at, d),
             Ok(None) => {}
             Err(e) => self.error(e),

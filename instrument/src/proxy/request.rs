@@ -6,6 +6,48 @@ use serde_json::Value;
 
 use crate::stream::Api;
 
+/// The top-level members of a request the proxy reads; everything else is skipped by the parser.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Head {
+    model: Option<Value>,
+    stream: Option<Value>,
+    think: Option<Value>,
+    reasoning_effort: Option<Value>,
+    reasoning: Option<Value>,
+    options: Option<Value>,
+    max_tokens: Option<Value>,
+    max_completion_tokens: Option<Value>,
+    temperature: Option<Value>,
+    top_p: Option<Value>,
+    top_k: Option<Value>,
+    stream_options: Option<Value>,
+}
+
+impl Head {
+    fn into_value(self) -> Value {
+        let fields = [
+            ("model", self.model),
+            ("stream", self.stream),
+            ("think", self.think),
+            ("reasoning_effort", self.reasoning_effort),
+            ("reasoning", self.reasoning),
+            ("options", self.options),
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+            ("temperature", self.temperature),
+            ("top_p", self.top_p),
+            ("top_k", self.top_k),
+            ("stream_options", self.stream_options),
+        ];
+        Value::Object(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                .collect(),
+        )
+    }
+}
+
 /// Facts from the request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestFacts {
@@ -32,12 +74,15 @@ pub struct RequestFacts {
 
 /// Reads `body` as a request of `api`. A body that is not JSON gives defaults: the upstream will answer it.
 pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+    // Only the small top-level members are kept; messages and images are skipped without being built, so a
+    // large request costs one scan, not a tree of values.
+    let Ok(head) = serde_json::from_slice::<Head>(body) else {
         return RequestFacts {
             stream: api.streams_by_default(),
             ..RequestFacts::default()
         };
     };
+    let v = head.into_value();
     let options = v.get("options");
     let num = |key: &str| v.get(key).or_else(|| options.and_then(|o| o.get(key)));
     let stream = api.can_stream()
@@ -80,7 +125,10 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        input_messages: capture.then(|| input_messages(&v)).flatten(),
+        input_messages: capture
+            .then(|| serde_json::from_slice::<Value>(body).ok())
+            .flatten()
+            .and_then(|full| input_messages(&full)),
     }
 }
 
@@ -118,9 +166,10 @@ fn input_messages(v: &Value) -> Option<String> {
 /// object, every other byte unchanged (re-serialising would reorder keys, which changes what structured-output
 /// servers generate). `None` when the body is not a non-empty JSON object or already has `stream_options`.
 pub fn with_usage_requested(body: &[u8]) -> Option<Vec<u8>> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let obj = v.as_object()?;
-    if obj.is_empty() || obj.contains_key("stream_options") {
+    // The top-level keys only; the values are checked for validity and skipped.
+    let keys: std::collections::HashMap<String, serde::de::IgnoredAny> =
+        serde_json::from_slice(body).ok()?;
+    if keys.is_empty() || keys.contains_key("stream_options") {
         return None;
     }
     let open = body.iter().position(|b| !b.is_ascii_whitespace())?;
