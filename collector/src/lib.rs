@@ -68,6 +68,14 @@ impl CollectorFactory {
         self
     }
 
+    /// TLS settings (system roots) for receivers that poll or proxy to `https://` servers.
+    fn tls(&self, id: &ComponentId) -> Result<Arc<rustls::ClientConfig>, BuildError> {
+        export::tls::client_config(None).map_err(|e| BuildError::Component {
+            component: id.to_string(),
+            message: e,
+        })
+    }
+
     fn sdk_resource(&self) -> opentelemetry_sdk::Resource {
         let mut attrs = self.resource.clone();
         attrs
@@ -95,11 +103,14 @@ impl Factory for CollectorFactory {
                 c,
                 self.listeners.clone(),
             ))),
+            ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
+                id.as_str(),
+                c,
+                self.sdk_resource(),
+                self.tls(id)?,
+            ))),
             ReceiverConfig::LlmProxy(c) => {
-                let tls = export::tls::client_config(None).map_err(|e| BuildError::Component {
-                    component: id.to_string(),
-                    message: e,
-                })?;
+                let tls = self.tls(id)?;
                 let listeners = self.listeners.clone();
                 let name = format!("{id} listen");
                 Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(

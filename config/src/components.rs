@@ -51,10 +51,12 @@ pub enum ReceiverConfig {
     Otlp(OtlpReceiverConfig),
     /// `llm_proxy`: the sidecar in front of an LLM server; a trace per request and live request metrics.
     LlmProxy(LlmProxyConfig),
+    /// `ollama`: the state of an Ollama server (loaded models, VRAM, version, up).
+    Ollama(OllamaReceiverConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
@@ -62,6 +64,7 @@ impl ReceiverConfig {
         match kind {
             "otlp" => OtlpReceiverConfig::decode(value, path, ctx).map(Self::Otlp),
             "llm_proxy" => LlmProxyConfig::decode(value, path, ctx).map(Self::LlmProxy),
+            "ollama" => OllamaReceiverConfig::decode(value, path, ctx).map(Self::Ollama),
             _ => None,
         }
     }
@@ -71,6 +74,33 @@ impl ReceiverConfig {
         match self {
             Self::Otlp(_) => &Signal::ALL,
             Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
+            Self::Ollama(_) => &[Signal::Metrics],
+        }
+    }
+}
+
+config_struct! {
+    /// Receiver `ollama`: polls an Ollama server's `/api/ps` and `/api/version` and reports, per loaded model, its
+    /// size, VRAM size, context length and expiry, the server version, and whether the server answers at all.
+    pub struct OllamaReceiverConfig {
+        /// The Ollama server, `http://host:port` or `https://host:port`.
+        endpoint: String = "http://127.0.0.1:11434".to_owned(),
+        /// How often to poll (and to send the metrics on).
+        interval: Duration = Duration::from_secs(10),
+        /// Time allowed for each poll; a server slower than this counts as down.
+        timeout: Duration = Duration::from_secs(5),
+    }
+}
+
+impl Check for OllamaReceiverConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if let Err(e) = check_upstream(&self.endpoint) {
+            ctx.error(&child(path, "endpoint"), e);
+        }
+        for (name, d) in [("interval", self.interval), ("timeout", self.timeout)] {
+            if d.get().is_zero() {
+                ctx.error(&child(path, name), "0s: expected a duration above zero");
+            }
         }
     }
 }

@@ -295,6 +295,7 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
             ReceiverConfig::LlmProxy(p) => {
                 claim(p.listen.as_str(), format!("receivers.{id}.listen"), ctx);
             }
+            ReceiverConfig::Ollama(_) => {}
         }
     }
     let used_exporters: BTreeSet<&str> = cfg

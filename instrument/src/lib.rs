@@ -7,9 +7,11 @@
 //! end, emits the request's spans through `tracing` + `tracing-opentelemetry` into an SDK tracer provider whose
 //! exporter ([`sdk`]) hands OTLP batches to the pipelines.
 
+pub mod ollama;
 pub mod phase;
 pub mod proxy;
 pub mod sdk;
 pub mod stream;
 
+pub use ollama::OllamaReceiver;
 pub use proxy::LlmProxyReceiver;

@@ -122,3 +122,23 @@ impl PushMetricExporter for PipelineMetricExporter {
         Temporality::Cumulative
     }
 }
+
+/// A meter provider whose metrics are read every `interval` into `output` (no reader when no metrics pipeline
+/// takes this receiver's output: instruments then record nothing).
+pub fn meter_provider(
+    output: &Output,
+    resource: Resource,
+    interval: Duration,
+) -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let mut builder =
+        opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_resource(resource);
+    if output.accepts(llmtel_pipelines::Signal::Metrics) {
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(
+            PipelineMetricExporter::new(output.clone()),
+        )
+        .with_interval(interval)
+        .build();
+        builder = builder.with_reader(reader);
+    }
+    builder.build()
+}

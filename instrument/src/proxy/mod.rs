@@ -26,12 +26,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use llmtel_config::LlmProxyConfig;
-use llmtel_pipelines::{BoxFuture, Output, Receiver, Signal, StartError};
+use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tokio::net::TcpListener;
@@ -41,7 +40,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use self::body::{BodyError, TappedBody, UsageFilter};
 use self::record::{Arrival, Exchange, Shared};
-use crate::sdk::{PipelineMetricExporter, PipelineSpanExporter};
+use crate::sdk::PipelineSpanExporter;
 use crate::stream::{Api, Framing};
 
 /// The body type of responses to clients and requests to the upstream.
@@ -170,15 +169,11 @@ impl Receiver for LlmProxyReceiver {
                 .with_level(false)
                 .with_tracked_inactivity(false);
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-            let mut meter_builder =
-                SdkMeterProvider::builder().with_resource(self.resource.clone());
-            if output.accepts(Signal::Metrics) {
-                let reader = PeriodicReader::builder(PipelineMetricExporter::new(output.clone()))
-                    .with_interval(self.cfg.metrics_interval.get())
-                    .build();
-                meter_builder = meter_builder.with_reader(reader);
-            }
-            let meter_provider = meter_builder.build();
+            let meter_provider = crate::sdk::meter_provider(
+                &output,
+                self.resource.clone(),
+                self.cfg.metrics_interval.get(),
+            );
             let in_flight = meter_provider
                 .meter("llmtel")
                 .i64_up_down_counter("llmtel.proxy.active_requests")
@@ -186,19 +181,7 @@ impl Receiver for LlmProxyReceiver {
                 .with_description("Requests the sidecar is forwarding now, by model")
                 .build();
 
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_nodelay(true);
-            http.set_connect_timeout(Some(self.cfg.connect_timeout.get()));
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config((*self.tls).clone())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            let client = Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build(connector);
+            let client = http_client(&self.tls, self.cfg.connect_timeout.get());
             let tasks = TaskTracker::new();
             let state = Arc::new(State {
                 shared: Arc::new(Shared {
@@ -242,6 +225,30 @@ impl Receiver for LlmProxyReceiver {
             Ok(serve)
         })
     }
+}
+
+/// A pooled keep-alive HTTP/1.1 client for `http://` and `https://` (with `tls`) servers.
+pub(crate) fn http_client<B>(
+    tls: &rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
 }
 
 /// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s).
@@ -384,7 +391,7 @@ fn error_response(openai: bool, status: StatusCode, message: &str) -> Response<P
 }
 
 /// The message of an error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

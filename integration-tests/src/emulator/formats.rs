@@ -264,6 +264,30 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
         }
         "/api/version" => Reply::whole(200, "application/json", obj(&[("version", s("0.33.0"))])),
         "/api/tags" => Reply::whole(200, "application/json", obj(&[("models", "[]".into())])),
+        // One loaded model: 10 GiB, 9 GiB of it in VRAM, 4096 tokens of context, unloading at 10:05:00.5 UTC.
+        "/api/ps" => Reply::whole(
+            200,
+            "application/json",
+            obj(&[(
+                "models",
+                format!(
+                    "[{}]",
+                    obj(&[
+                        ("name", s(&script.model)),
+                        ("model", s(&script.model)),
+                        ("size", "10737418240".into()),
+                        ("digest", s("a1b2c3")),
+                        (
+                            "details",
+                            obj(&[("family", s("qwen3")), ("quantization_level", s("Q4_K_M"))])
+                        ),
+                        ("expires_at", s("2026-11-28T11:05:00.5+01:00")),
+                        ("size_vram", "9663676416".into()),
+                        ("context_length", "4096".into()),
+                    ])
+                ),
+            )]),
+        ),
         _ if path.starts_with("/echo/") => Reply {
             status: 200,
             content_type: content_type.map(str::to_owned),

@@ -4,8 +4,9 @@
 //! positions (inside JSON, inside `<think>` tags, inside UTF-8 characters), can abort mid-stream, and records
 //! every request together with the bytes it actually handed to the connection.
 //!
-//! Besides the model endpoints it answers `/api/version`, `/api/tags`, echoes any request under `/echo/` (same
-//! body, same content type) and answers 404 `{"error":"not found"}` elsewhere. The request's own `think` or
+//! Besides the model endpoints it answers `/api/version`, `/api/tags`, `/api/ps` (the script's model loaded),
+//! echoes any request under `/echo/` (same body, same content type) and answers 404 `{"error":"not found"}`
+//! elsewhere. The request's own `think` or
 //! `max_tokens` are ignored: the script alone decides what is sent.
 
 mod formats;
