@@ -103,6 +103,12 @@ impl Factory for CollectorFactory {
                 c,
                 self.listeners.clone(),
             ))),
+            ReceiverConfig::Gpu(c) => Ok(Box::new(llmtel_instrument::gpu::GpuReceiver::new(
+                id.as_str(),
+                c,
+                self.sdk_resource(),
+                Box::new(llmtel_instrument::gpu::nvml::open),
+            ))),
             ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
                 id.as_str(),
                 c,

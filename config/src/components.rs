@@ -53,10 +53,12 @@ pub enum ReceiverConfig {
     LlmProxy(LlmProxyConfig),
     /// `ollama`: the state of an Ollama server (loaded models, VRAM, version, up).
     Ollama(OllamaReceiverConfig),
+    /// `gpu`: NVIDIA GPU metrics from NVML.
+    Gpu(GpuReceiverConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
@@ -65,6 +67,7 @@ impl ReceiverConfig {
             "otlp" => OtlpReceiverConfig::decode(value, path, ctx).map(Self::Otlp),
             "llm_proxy" => LlmProxyConfig::decode(value, path, ctx).map(Self::LlmProxy),
             "ollama" => OllamaReceiverConfig::decode(value, path, ctx).map(Self::Ollama),
+            "gpu" => GpuReceiverConfig::decode(value, path, ctx).map(Self::Gpu),
             _ => None,
         }
     }
@@ -74,7 +77,28 @@ impl ReceiverConfig {
         match self {
             Self::Otlp(_) => &Signal::ALL,
             Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
-            Self::Ollama(_) => &[Signal::Metrics],
+            Self::Ollama(_) | Self::Gpu(_) => &[Signal::Metrics],
+        }
+    }
+}
+
+config_struct! {
+    /// Receiver `gpu`: per NVIDIA GPU, utilisation, memory, temperature, power, energy, clocks, fan, PCIe
+    /// throughput, throttle reasons and per-process memory, read through NVML (loaded at run time). Without a GPU
+    /// or driver it warns once and llmtel runs on.
+    pub struct GpuReceiverConfig {
+        /// How often to sample (and to send the metrics on).
+        interval: Duration = Duration::from_secs(5),
+    }
+}
+
+impl Check for GpuReceiverConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.interval.get().is_zero() {
+            ctx.error(
+                &child(path, "interval"),
+                "0s: expected a duration above zero",
+            );
         }
     }
 }

@@ -295,7 +295,7 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
             ReceiverConfig::LlmProxy(p) => {
                 claim(p.listen.as_str(), format!("receivers.{id}.listen"), ctx);
             }
-            ReceiverConfig::Ollama(_) => {}
+            ReceiverConfig::Ollama(_) | ReceiverConfig::Gpu(_) => {}
         }
     }
     let used_exporters: BTreeSet<&str> = cfg

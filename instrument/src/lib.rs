@@ -7,6 +7,7 @@
 //! end, emits the request's spans through `tracing` + `tracing-opentelemetry` into an SDK tracer provider whose
 //! exporter ([`sdk`]) hands OTLP batches to the pipelines.
 
+pub mod gpu;
 pub mod ollama;
 pub mod phase;
 pub mod proxy;

@@ -74,9 +74,14 @@ impl<T: Copy> Phases<T> {
 /// Text seen before any tag, while it is still unknown whether it is reasoning or answer.
 #[derive(Debug)]
 struct Undecided<T> {
+    /// First, last and count of the chunks that would be answer (whitespace-only ones before any text excluded).
     first: T,
     last: T,
     chunks: u64,
+    /// The same over every chunk: as reasoning, whitespace is reasoning too.
+    all_first: T,
+    all_last: T,
+    all_chunks: u64,
     text: String,
 }
 
@@ -178,6 +183,9 @@ impl<T: Copy + Ord> PhaseTracker<T> {
                 first: at,
                 last: at,
                 chunks: 0,
+                all_first: at,
+                all_last: at,
+                all_chunks: 0,
                 text: String::new(),
             });
             if keep {
@@ -190,6 +198,8 @@ impl<T: Copy + Ord> PhaseTracker<T> {
 
     fn count_answer(&mut self, at: T, ws_only: bool) {
         if let Some(u) = self.undecided.as_mut() {
+            u.all_chunks += 1;
+            u.all_last = at;
             // Undecided chunks are counted when decided; whitespace-only ones before any real text start nothing.
             if !ws_only || u.chunks > 0 {
                 if u.chunks == 0 {
@@ -219,15 +229,15 @@ impl<T: Copy + Ord> PhaseTracker<T> {
         };
         if as_reasoning {
             self.push_text(true, &u.text);
-            if u.chunks > 0 {
-                self.out.reasoning_chunks += u.chunks;
+            if u.all_chunks > 0 {
+                self.out.reasoning_chunks += u.all_chunks;
                 self.out.reasoning = Some(match self.out.reasoning {
-                    Some((_, last)) => (u.first, last.max(u.last)),
-                    None => (u.first, u.last),
+                    Some((_, last)) => (u.all_first, last.max(u.all_last)),
+                    None => (u.all_first, u.all_last),
                 });
                 self.out.first_token = Some(match self.out.first_token {
-                    Some(t) => t.min(u.first),
-                    None => u.first,
+                    Some(t) => t.min(u.all_first),
+                    None => u.all_first,
                 });
             }
         } else {
