@@ -1,5 +1,6 @@
 //! The admin endpoint (default `127.0.0.1:8888`): `/healthz` (the process is up), `/readyz` (every receiver is
-//! listening and llmtel is not shutting down) and `/metrics` (llmtel's own metrics, Prometheus text format).
+//! listening, llmtel is not shutting down and no exporter is wedged: a full queue and no successful export for a
+//! minute) and `/metrics` (llmtel's own metrics, Prometheus text format).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,10 +56,18 @@ pub async fn start(
 }
 
 async fn readyz(State(s): State<AdminState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
+    if !s.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response();
+    }
+    let wedged = s.telemetry.wedged_exporters();
+    if wedged.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        let body = format!(
+            "not ready: exporter {} has a full queue and no successful export for 60s\n",
+            wedged.join(", ")
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 

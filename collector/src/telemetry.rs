@@ -114,6 +114,36 @@ const COUNTERS: &[CounterDef] = &[
 pub struct SelfTelemetry {
     provider: SdkMeterProvider,
     registry: prometheus::Registry,
+    stats: Stats,
+}
+
+/// Records every export into llmtel's own histograms.
+#[derive(Debug)]
+struct ExportHistograms {
+    duration: opentelemetry::metrics::Histogram<f64>,
+    size: opentelemetry::metrics::Histogram<u64>,
+}
+
+impl llmtel_pipelines::stats::ExportObserver for ExportHistograms {
+    fn exported(
+        &self,
+        exporter: &str,
+        signal: llmtel_pipelines::Signal,
+        items: usize,
+        duration: std::time::Duration,
+        ok: bool,
+    ) {
+        let attrs = [
+            KeyValue::new("exporter", exporter.to_owned()),
+            KeyValue::new("signal", signal.as_str()),
+        ];
+        self.size.record(items as u64, &attrs);
+        let outcome = KeyValue::new("outcome", if ok { "success" } else { "failure" });
+        self.duration.record(
+            duration.as_secs_f64(),
+            &[attrs[0].clone(), attrs[1].clone(), outcome],
+        );
+    }
 }
 
 impl SelfTelemetry {
@@ -157,6 +187,50 @@ impl SelfTelemetry {
                 })
                 .build();
         }
+        for (i, event) in llmtel_pipelines::stats::ReceiverEvent::ALL
+            .iter()
+            .enumerate()
+        {
+            let (name, description) = event.describe();
+            let stats = stats.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(description)
+                .with_callback(move |obs| {
+                    let mut per_receiver: std::collections::BTreeMap<String, u64> =
+                        Default::default();
+                    for s in stats
+                        .snapshot()
+                        .iter()
+                        .filter(|s| s.stage == Stage::Receiver)
+                    {
+                        *per_receiver.entry(s.id.clone()).or_default() += s.events[i];
+                    }
+                    for (receiver, n) in per_receiver.into_iter().filter(|(_, n)| *n > 0) {
+                        obs.observe(n, &[KeyValue::new("receiver", receiver)]);
+                    }
+                })
+                .build();
+        }
+        stats.set_export_observer(Arc::new(ExportHistograms {
+            duration: meter
+                .f64_histogram("llmtel.exporter.send.duration")
+                .with_unit("s")
+                .with_description("Time one export took, retries included, by outcome.")
+                .with_boundaries(vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    60.0,
+                ])
+                .build(),
+            size: meter
+                .u64_histogram("llmtel.exporter.batch.size")
+                .with_unit("{item}")
+                .with_description("Items per batch an exporter sent.")
+                .with_boundaries(vec![
+                    1.0, 10.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0,
+                ])
+                .build(),
+        }));
         let queue_gauge =
             |name: &'static str,
              description: &'static str,
@@ -187,7 +261,17 @@ impl SelfTelemetry {
             "Capacity of a queue, in batches.",
             |q| q.capacity as u64,
         );
-        Ok(Self { provider, registry })
+        Ok(Self {
+            provider,
+            registry,
+            stats: stats.clone(),
+        })
+    }
+
+    /// Exporters that are wedged: queue full and no successful export for a minute.
+    pub fn wedged_exporters(&self) -> Vec<String> {
+        self.stats
+            .wedged_exporters(std::time::Duration::from_secs(60))
     }
 
     /// The Prometheus text exposition of llmtel's own metrics.

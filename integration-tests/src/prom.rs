@@ -161,3 +161,21 @@ fn urlencode(s: &str) -> String {
 pub fn first_value(result: &serde_json::Value) -> Option<f64> {
     result.get(0)?.get("value")?.get(1)?.as_str()?.parse().ok()
 }
+
+/// Runs `promtool check metrics` over `text` and fails the test, showing what promtool said, unless it is clean.
+pub fn promtool_check_metrics(text: &str) {
+    require("promtool");
+    let file = crate::write_temp(text);
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file.path()).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -307,19 +307,7 @@ async fn promtool_accepts_both_the_sdk_output_and_overflow_and_expiry_work_witho
         3,
         "two series and the overflow one:\n{text}"
     );
-    let file = write_temp(&text);
-    let out = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(file.path()).unwrap())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    integration_tests::prom::promtool_check_metrics(&text);
     let overflowed = scrape_value(
         &format!("http://{admin}/metrics"),
         "llmtel_exporter_overflowed_items_total",

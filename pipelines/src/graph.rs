@@ -205,7 +205,13 @@ impl Topology {
                 (Some(ecfg), _) => {
                     let exporter = factory.exporter(&id, ecfg)?;
                     let per_signal = Signal::ALL.map(|s| stats.component(Stage::Exporter, name, s));
-                    let runner = ExporterRunner::new(name, exporter, per_signal, qcfg)?;
+                    let runner = ExporterRunner::new(
+                        name,
+                        exporter,
+                        per_signal,
+                        qcfg,
+                        stats.export_observer(),
+                    )?;
                     tokio::spawn(runner.run(inbox))
                 }
                 (None, Some(ccfg)) => tokio::spawn(

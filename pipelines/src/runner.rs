@@ -20,6 +20,7 @@ use crate::stats::ComponentStats;
 struct Done {
     signal: Signal,
     items: usize,
+    took: std::time::Duration,
     result: Result<Exported, ExportError>,
     file: Option<PathBuf>,
 }
@@ -31,6 +32,7 @@ pub(crate) struct ExporterRunner {
     per_signal: [Arc<ComponentStats>; 3],
     consumers: usize,
     disk: Option<(DiskQueue, usize)>,
+    observer: Option<Arc<dyn crate::stats::ExportObserver>>,
 }
 
 impl ExporterRunner {
@@ -39,6 +41,7 @@ impl ExporterRunner {
         exporter: Box<dyn Exporter>,
         per_signal: [Arc<ComponentStats>; 3],
         queue: &QueueConfig,
+        observer: Option<Arc<dyn crate::stats::ExportObserver>>,
     ) -> Result<Self, BuildError> {
         let disk = match &queue.storage {
             None => None,
@@ -61,6 +64,7 @@ impl ExporterRunner {
             per_signal,
             consumers: queue.num_consumers.max(1),
             disk,
+            observer,
         })
     }
 
@@ -136,10 +140,12 @@ impl ExporterRunner {
         let exporter = self.exporter.clone();
         let (signal, items) = (batch.signal(), batch.item_count());
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let result = exporter.export(batch).await;
             Done {
                 signal,
                 items,
+                took: started.elapsed(),
                 result,
                 file,
             }
@@ -157,6 +163,23 @@ impl ExporterRunner {
 
     fn record(&self, done: Done) {
         let stats = self.stats(done.signal);
+        if let Some(o) = &self.observer {
+            o.exported(
+                &self.name,
+                done.signal,
+                done.items,
+                done.took,
+                done.result.is_ok(),
+            );
+        }
+        if done.result.is_ok() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            stats
+                .last_success_ms
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         match done.result {
             Ok(Exported {
                 rejected,

@@ -176,6 +176,17 @@ impl Output {
             .ok_or(SendError::NoPipeline(signal))
     }
 
+    /// Counts one receiver event (proxy requests, stream parse errors) for llmtel's own metrics.
+    pub fn record_event(&self, event: crate::stats::ReceiverEvent) {
+        if let Some(r) = self.routes.first() {
+            let i = crate::stats::ReceiverEvent::ALL
+                .iter()
+                .position(|e| *e == event)
+                .unwrap_or(0);
+            r.stats.events[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Counts `n` items of `signal` that the receiver rejected as invalid (never retried by the sender).
     pub fn record_rejected(&self, signal: Signal, n: usize) {
         if let Some(r) = self.routes.iter().find(|r| r.signal == signal) {

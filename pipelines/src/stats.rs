@@ -57,7 +57,53 @@ pub struct ComponentStats {
     /// Items dropped: a full exporter queue while other exporters took the batch, or still queued when the
     /// shutdown timeout ran out.
     pub dropped: AtomicU64,
+    /// Receivers' own events, indexed by [`ReceiverEvent`].
+    pub events: [AtomicU64; ReceiverEvent::ALL.len()],
+    /// Exporters: when an export last succeeded (or the exporter started), in milliseconds since the Unix epoch.
+    pub last_success_ms: AtomicU64,
     last_warning: LogLimiter,
+}
+
+/// Events a receiver counts besides items: what the LLM proxy sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverEvent {
+    /// A request forwarded by the LLM proxy.
+    ProxyRequest,
+    /// A response frame the LLM proxy could not parse.
+    StreamParseError,
+}
+
+impl ReceiverEvent {
+    /// Every event, in index order.
+    pub const ALL: [ReceiverEvent; 2] =
+        [ReceiverEvent::ProxyRequest, ReceiverEvent::StreamParseError];
+
+    /// Metric name and description.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::ProxyRequest => (
+                "llmtel.receiver.proxy_requests",
+                "Requests the LLM proxy forwarded.",
+            ),
+            Self::StreamParseError => (
+                "llmtel.receiver.stream_parse_errors",
+                "Response frames the LLM proxy forwarded but could not parse.",
+            ),
+        }
+    }
+}
+
+/// Sees every export as it completes; llmtel's self-telemetry records latency and batch size from it.
+pub trait ExportObserver: Send + Sync + std::fmt::Debug {
+    /// `exporter` sent (or failed to send, `ok` false) a batch of `items` of `signal` in `duration`.
+    fn exported(
+        &self,
+        exporter: &str,
+        signal: Signal,
+        items: usize,
+        duration: std::time::Duration,
+        ok: bool,
+    );
 }
 
 impl ComponentStats {
@@ -72,6 +118,13 @@ impl ComponentStats {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
+            events: Default::default(),
+            // Counted from creation: an exporter that never succeeded is stalled since it started.
+            last_success_ms: AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+            ),
             last_warning: LogLimiter::default(),
         }
     }
@@ -195,6 +248,8 @@ pub struct Snapshot {
     pub dropped: u64,
     /// See [`ComponentStats::overflowed`].
     pub overflowed: u64,
+    /// See [`ComponentStats::events`].
+    pub events: [u64; ReceiverEvent::ALL.len()],
 }
 
 /// Every component's counters.
@@ -202,6 +257,7 @@ pub struct Snapshot {
 pub struct Stats {
     all: Arc<Mutex<Vec<Arc<ComponentStats>>>>,
     queues: Arc<Mutex<Vec<Arc<QueueGauge>>>>,
+    observer: Arc<std::sync::OnceLock<Arc<dyn ExportObserver>>>,
 }
 
 impl Stats {
@@ -217,6 +273,39 @@ impl Stats {
         let c = Arc::new(ComponentStats::new(stage, id, signal));
         all.push(c.clone());
         c
+    }
+
+    /// Sets the observer of every export (once; later calls are ignored). Set it before the graph starts.
+    pub fn set_export_observer(&self, observer: Arc<dyn ExportObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// The export observer, if one is set.
+    pub fn export_observer(&self) -> Option<Arc<dyn ExportObserver>> {
+        self.observer.get().cloned()
+    }
+
+    /// Exporters whose queue is full and that have not exported successfully for `stalled_for`: wedged.
+    pub fn wedged_exporters(&self, stalled_for: std::time::Duration) -> Vec<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let limit = stalled_for.as_millis() as u64;
+        let all = self.all.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.queues()
+            .iter()
+            .filter(|q| q.stage == Stage::Exporter && q.batches() >= q.capacity as u64)
+            .filter(|q| {
+                let last = all
+                    .iter()
+                    .filter(|c| c.stage == Stage::Exporter && c.id == q.id)
+                    .map(|c| c.last_success_ms.load(Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0);
+                now.saturating_sub(last) > limit
+            })
+            .map(|q| q.id.clone())
+            .collect()
     }
 
     /// A new gauge for a queue of `capacity` batches.
@@ -257,6 +346,7 @@ impl Stats {
                 failed: c.failed.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
                 overflowed: c.overflowed.load(Ordering::Relaxed),
+                events: std::array::from_fn(|i| c.events[i].load(Ordering::Relaxed)),
             })
             .collect()
     }

@@ -192,6 +192,7 @@ impl Receiver for LlmProxyReceiver {
                     server: (upstream.host.clone(), upstream.port),
                     capture_content: self.cfg.capture_content,
                     tasks: tasks.clone(),
+                    events: output.clone(),
                 }),
                 client,
                 upstream,
@@ -410,6 +411,10 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (parts, body) = req.into_parts();
+    state
+        .shared
+        .events
+        .record_event(llmtel_pipelines::stats::ReceiverEvent::ProxyRequest);
     let parent = TraceContextPropagator::new().extract(&HeaderExtract(&parts.headers));
     // The span opens now, so that upload time counts; it is named once the body says what the request is.
     let arrival = Arrival::new(&state.shared, parent.clone());

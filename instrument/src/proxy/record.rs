@@ -41,6 +41,8 @@ pub struct Shared {
     pub capture_content: bool,
     /// The trackers, so that shutdown can wait for the last spans.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Where llmtel's own counters of this receiver go (requests, parse errors).
+    pub events: llmtel_pipelines::Output,
 }
 
 /// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
@@ -437,6 +439,11 @@ impl Exchange {
                 _ => None,
             },
         };
+        for _ in 0..seen.parse_errors {
+            self.shared
+                .events
+                .record_event(llmtel_pipelines::stats::ReceiverEvent::StreamParseError);
+        }
         if let Some(first) = &seen.first_parse_error {
             self.span.add_event(
                 "llmtel.stream.parse_error",

@@ -188,10 +188,14 @@ async fn a_stuck_exporter_does_not_stall_the_other_and_its_drops_are_counted() {
         .unwrap();
     // The stuck exporter holds one batch in export and two in its queue; everything else was dropped for it only.
     assert_eq!(a.dropped as usize, accepted - 3 * 50, "{a:?}");
+    // Full and never a success: wedged (what /readyz reports); the fast one is not.
+    assert_eq!(stats.wedged_exporters(Duration::ZERO), ["debug/a"]);
+    assert!(stats.wedged_exporters(Duration::from_secs(3600)).is_empty());
     stuck.open();
     let report = topo.shutdown(Duration::from_secs(5)).await;
     assert!(report.drained, "{report:?}");
     assert_eq!(stuck.count(), 3 * 50);
+    assert!(stats.wedged_exporters(Duration::ZERO).is_empty());
 }
 
 #[tokio::test]

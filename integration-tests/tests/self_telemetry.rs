@@ -1,0 +1,146 @@
+//! llmtel's own metrics on the admin endpoint, after real traffic through two sidecars (one in front of the
+//! emulator, one in front of a server that sends garbage): request and parse-error counters, export latency and
+//! batch-size histograms, a clean `promtool check metrics`, and counters that add up.
+
+use std::time::Duration;
+
+use integration_tests::emulator::{Emulator, Script};
+use integration_tests::prom::promtool_check_metrics;
+use integration_tests::{Capture, http_request, start_in_process};
+use llmtel_pipelines::Signal;
+use llmtel_pipelines::stats::Stage;
+
+/// A server that answers every request with a 200 NDJSON stream holding one line that is not JSON.
+async fn garbage_upstream() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nconnection: close\r\n\r\nnot json\n{\"done\":true}\n")
+                .await;
+            let _ = s.shutdown().await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_metrics_count_requests_parse_errors_and_exports_and_they_add_up() {
+    let emu = Emulator::start(Script::default()).await;
+    let bad = garbage_upstream().await;
+    let cfg = format!(
+        r#"
+receivers:
+  llm_proxy/good: {{listen: "127.0.0.1:0", upstream: "{}"}}
+  llm_proxy/bad: {{listen: "127.0.0.1:0", upstream: "{bad}"}}
+processors: {{batch: {{timeout: 50ms}}}}
+exporters:
+  debug/capture: {{}}
+service:
+  pipelines:
+    traces: {{receivers: [llm_proxy/good, llm_proxy/bad], processors: [batch], exporters: [debug/capture]}}
+  telemetry: {{admin: {{endpoint: "127.0.0.1:0"}}}}
+"#,
+        emu.url()
+    );
+    let capture = Capture::default();
+    let llmtel = start_in_process(&cfg, &capture).await;
+    let good = llmtel.listeners().get("llm_proxy/good listen").unwrap();
+    let bad = llmtel.listeners().get("llm_proxy/bad listen").unwrap();
+    let req = serde_json::json!({"model": "m", "messages": []}).to_string();
+    for _ in 0..5 {
+        http_request(
+            "POST",
+            &format!("http://{good}/api/chat"),
+            &[],
+            req.clone().into_bytes(),
+        )
+        .await;
+    }
+    http_request("GET", &format!("http://{good}/api/tags"), &[], Vec::new()).await;
+    http_request(
+        "POST",
+        &format!("http://{bad}/api/chat"),
+        &[],
+        req.clone().into_bytes(),
+    )
+    .await;
+    // 6 requests × 3 spans (chat, think, answer) on the good side, minus the GET's 2 children; 1 span on the bad.
+    let expected = 5 * 3 + 1 + 1;
+    assert!(
+        capture
+            .wait_for(Duration::from_secs(10), |c| c.items.get("traces")
+                == Some(&expected))
+            .await,
+        "spans: {:?}",
+        capture.with(|c| c.items.clone())
+    );
+
+    let admin = llmtel.listeners().get("admin").unwrap();
+    let text = String::from_utf8(
+        http_request("GET", &format!("http://{admin}/metrics"), &[], Vec::new())
+            .await
+            .body
+            .to_vec(),
+    )
+    .unwrap();
+    let line = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        line("llmtel_receiver_proxy_requests_total{receiver=\"llm_proxy/good\""),
+        6.0
+    );
+    assert_eq!(
+        line("llmtel_receiver_proxy_requests_total{receiver=\"llm_proxy/bad\""),
+        1.0
+    );
+    assert_eq!(
+        line("llmtel_receiver_stream_parse_errors_total{receiver=\"llm_proxy/bad\""),
+        1.0
+    );
+    assert!(
+        !text.contains("llmtel_receiver_stream_parse_errors_total{receiver=\"llm_proxy/good\"")
+    );
+    assert!(
+        line("llmtel_exporter_send_duration_seconds_count{exporter=\"debug/capture\"") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        line("llmtel_exporter_batch_size_sum{exporter=\"debug/capture\""),
+        expected as f64
+    );
+    promtool_check_metrics(&text);
+
+    // Every span a receiver accepted was exported, dropped or is still queued: here all were exported.
+    let stats = llmtel.stats();
+    let accepted: u64 = ["llm_proxy/good", "llm_proxy/bad"]
+        .iter()
+        .map(|r| {
+            stats
+                .get(Stage::Receiver, r, Signal::Traces)
+                .unwrap()
+                .accepted
+        })
+        .sum();
+    let e = stats
+        .get(Stage::Exporter, "debug/capture", Signal::Traces)
+        .unwrap();
+    let queued: u64 = stats.queues().iter().map(|q| q.items()).sum();
+    assert_eq!(accepted, e.sent + e.dropped + queued, "{e:?}");
+    assert_eq!(accepted, expected as u64);
+    let ready = http_request("GET", &format!("http://{admin}/readyz"), &[], Vec::new()).await;
+    assert_eq!(ready.status, 200);
+    llmtel.stop().await;
+}
