@@ -419,3 +419,20 @@ impl opentelemetry_http::HttpClient for SdkHttpClient {
         task.await?
     }
 }
+
+/// A hand-written HTTP server on `127.0.0.1:0` that answers every connection with `response` (raw HTTP/1.1 bytes,
+/// head and body) and closes it: for upstreams that misbehave in ways no real server library allows.
+pub async fn raw_upstream(response: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(response).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    format!("http://{addr}")
+}

@@ -10,28 +10,14 @@ use integration_tests::{Capture, http_request, start_in_process};
 use llmtel_pipelines::Signal;
 use llmtel_pipelines::stats::Stage;
 
-/// A server that answers every request with a 200 NDJSON stream holding one line that is not JSON.
-async fn garbage_upstream() -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 65536];
-            let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nconnection: close\r\n\r\nnot json\n{\"done\":true}\n")
-                .await;
-            let _ = s.shutdown().await;
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_metrics_count_requests_parse_errors_and_exports_and_they_add_up() {
     let emu = Emulator::start(Script::default()).await;
-    let bad = garbage_upstream().await;
+    // A server that answers with a 200 NDJSON stream holding one line that is not JSON.
+    let bad = integration_tests::raw_upstream(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nconnection: close\r\n\r\nnot json\n{\"done\":true}\n",
+    )
+    .await;
     let cfg = format!(
         r#"
 receivers:

@@ -10,7 +10,7 @@ use integration_tests::emulator::{Emulator, ReasoningStyle, Script, Split};
 use integration_tests::traces::{
     Sidecar, attr_b, attr_f, attr_i, attr_s, child, metric_value_in, secs,
 };
-use integration_tests::{http_request, try_http_request};
+use integration_tests::{http_request, raw_upstream, try_http_request};
 use serde_json::json;
 
 fn ms(n: u64) -> Duration {
@@ -617,22 +617,6 @@ async fn a_broken_upstream_stream_is_forwarded_as_is_and_recorded() {
     );
     let (span, _) = sidecar.trace("chat broken").await;
     assert_eq!(attr_s(&span, "error.type"), Some("upstream_stream_error"));
-}
-
-/// A hand-written upstream that answers one request with `response` (raw HTTP/1.1) and closes.
-async fn raw_upstream(response: &'static [u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 65536];
-            let _ = s.read(&mut buf).await;
-            let _ = s.write_all(response).await;
-            let _ = s.shutdown().await;
-        }
-    });
-    format!("http://{addr}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
