@@ -70,6 +70,14 @@ impl Config {
         if let Some(u) = upstream {
             crate::components::check_upstream(u).map_err(|e| format!("--upstream {e}"))?;
             p.upstream = u.trim_end_matches('/').to_owned();
+            // One `ollama` receiver watches the same server (the built-in config's does).
+            let mut pollers = self.receivers.values_mut().filter_map(|r| match r {
+                ReceiverConfig::Ollama(o) => Some(o),
+                _ => None,
+            });
+            if let (Some(o), None) = (pollers.next(), pollers.next()) {
+                o.endpoint = u.trim_end_matches('/').to_owned();
+            }
         }
         Ok(())
     }

@@ -458,6 +458,13 @@ service: {pipelines: {traces: {receivers: [llm_proxy], exporters: [debug]}}}
     };
     assert_eq!(p.listen.as_str(), "0.0.0.0:9000");
     assert_eq!(p.upstream, "https://[::1]:8443/prefix");
+    let ReceiverConfig::Ollama(o) = &cfg.receivers[&ComponentId::parse("ollama").unwrap()] else {
+        panic!("the default config has an ollama receiver");
+    };
+    assert_eq!(
+        o.endpoint, "https://[::1]:8443/prefix",
+        "the poller follows --upstream"
+    );
     let err = cfg
         .override_llm_proxy(None, Some("http://h:99999"))
         .unwrap_err();
