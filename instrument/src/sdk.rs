@@ -6,9 +6,9 @@
 //! [`Output`] counts as refused, and a warning says so at most once a minute. Waiting here would stall the SDK's
 //! processing thread and, for spans, the proxy task that ends them.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use llmtel_pipelines::stats::LogLimiter;
 use llmtel_pipelines::{Output, Payload, SendError};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -21,17 +21,11 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 /// Hands a batch to `output`; a refusal is counted by the output and logged here, at most once a minute.
-fn hand_over(
-    output: &Output,
-    last_warning: &Mutex<Option<Instant>>,
-    batch: Payload,
-) -> OTelSdkResult {
+fn hand_over(output: &Output, last_warning: &LogLimiter, batch: Payload) -> OTelSdkResult {
     match output.try_send(batch) {
         Ok(()) => Ok(()),
         Err(e) => {
-            let mut last = last_warning.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                *last = Some(Instant::now());
+            if last_warning.allow() {
                 tracing::warn!(component = output.component(), error = %e,
                     "pipeline refused the sidecar's telemetry; dropped (counted as refused)");
             }
@@ -48,7 +42,7 @@ fn hand_over(
 pub struct PipelineSpanExporter {
     output: Output,
     resource: ResourceAttributesWithSchema,
-    last_warning: Mutex<Option<Instant>>,
+    last_warning: LogLimiter,
 }
 
 impl PipelineSpanExporter {
@@ -57,7 +51,7 @@ impl PipelineSpanExporter {
         Self {
             output,
             resource: ResourceAttributesWithSchema::default(),
-            last_warning: Mutex::new(None),
+            last_warning: LogLimiter::default(),
         }
     }
 }
@@ -80,7 +74,7 @@ impl SpanExporter for PipelineSpanExporter {
 #[derive(Debug)]
 pub struct PipelineMetricExporter {
     output: Output,
-    last_warning: Mutex<Option<Instant>>,
+    last_warning: LogLimiter,
 }
 
 impl PipelineMetricExporter {
@@ -88,7 +82,7 @@ impl PipelineMetricExporter {
     pub fn new(output: Output) -> Self {
         Self {
             output,
-            last_warning: Mutex::new(None),
+            last_warning: LogLimiter::default(),
         }
     }
 }

@@ -131,6 +131,8 @@ struct State {
     response_timeout: Duration,
     read_timeout: Duration,
     include_usage: bool,
+    /// Rate limit of the "upstream unreachable" warning: an outage must not log once per request.
+    upstream_warning: llmtel_pipelines::stats::LogLimiter,
 }
 
 impl Receiver for LlmProxyReceiver {
@@ -201,6 +203,7 @@ impl Receiver for LlmProxyReceiver {
                 response_timeout: self.cfg.response_timeout.get(),
                 read_timeout: self.cfg.read_timeout.get(),
                 include_usage: self.cfg.include_usage,
+                upstream_warning: Default::default(),
             });
             tracing::info!(component = %self.id, endpoint = %addr, upstream = %self.cfg.upstream,
                 "llm_proxy listening");
@@ -627,7 +630,10 @@ async fn send(
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             let why = error_chain(&e);
-            tracing::warn!(upstream = %state.upstream.base, error = %why, "llm_proxy: upstream request failed");
+            if state.upstream_warning.allow() {
+                tracing::warn!(upstream = %state.upstream.base, error = %why,
+                    "llm_proxy: upstream request failed (clients get 502; logged at most once a minute)");
+            }
             Err((
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",
