@@ -232,7 +232,10 @@ service:
     for _ in 0..50 {
         text = String::from_utf8_lossy(&http_request("GET", &url, &[], Vec::new()).await.body)
             .into_owned();
-        if text.contains("gen_ai_client_operation_duration_seconds_count") {
+        // The three spans may reach the connector in different flushes: wait for all of them.
+        if text.lines().any(|l| {
+            l.starts_with("gen_ai_client_operation_duration_seconds_count{") && l.ends_with(" 3")
+        }) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

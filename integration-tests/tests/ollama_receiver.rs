@@ -72,18 +72,22 @@ async fn a_server_that_is_not_there_is_up_0_and_logged_once() {
     let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
     let prom = llmtel.endpoint("prometheus exporter listening");
     let url = format!("http://{prom}/metrics");
-    let mut up = -1.0;
+    let mut up_line = None;
     for _ in 0..50 {
-        up = integration_tests::scrape_value(&url, "ollama_up", &[]).await;
         let text = integration_tests::http_request("GET", &url, &[], Vec::new())
             .await
             .body;
-        if String::from_utf8_lossy(&text).contains("ollama_up{") {
+        up_line = String::from_utf8_lossy(&text)
+            .lines()
+            .find(|l| l.starts_with("ollama_up{"))
+            .map(str::to_owned);
+        if up_line.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(up, 0.0);
+    let up_line = up_line.expect("an ollama_up series");
+    assert!(up_line.ends_with(" 0"), "{up_line}");
     // Twenty polls later, still one warning.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (code, log) = llmtel.terminate();

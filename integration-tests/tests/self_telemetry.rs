@@ -66,6 +66,16 @@ service:
         capture.with(|c| c.items.clone())
     );
 
+    // The capture sees a batch before the exporter's runner counts it: wait for the count too.
+    let stats = llmtel.stats().clone();
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while stats
+        .get(Stage::Exporter, "debug/capture", Signal::Traces)
+        .is_none_or(|e| e.sent < expected as u64)
+        && std::time::Instant::now() < end
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let admin = llmtel.listeners().get("admin").unwrap();
     let text = String::from_utf8(
         http_request("GET", &format!("http://{admin}/metrics"), &[], Vec::new())
@@ -110,7 +120,6 @@ service:
     promtool_check_metrics(&text);
 
     // Every span a receiver accepted was exported, dropped or is still queued: here all were exported.
-    let stats = llmtel.stats();
     let accepted: u64 = ["llm_proxy/good", "llm_proxy/bad"]
         .iter()
         .map(|r| {
