@@ -2,12 +2,12 @@
 # Checks llmtel's real NVML path on a machine with an NVIDIA GPU and driver: builds llmtel, runs it with the `gpu`
 # receiver for ~20 s while a small GPU load runs (if PyTorch or nvidia-smi's own load is at hand), scrapes its
 # Prometheus endpoint and prints the hw_gpu_* series. Exits non-zero when no hw_gpu_ series appears.
-#   scripts/gpu-check.sh            # uses target/release/llmtel, building it if missing
+#   scripts/gpu-check.sh            # builds target/release/llmtel (a no-op when up to date)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=target/release/llmtel
-[ -x "$BIN" ] || cargo build --release --bin llmtel
+cargo build --release --bin llmtel   # a no-op when up to date
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv || echo "nvidia-smi not found (NVML may still load)"
 
 DIR=$(mktemp -d)
