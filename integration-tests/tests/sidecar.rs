@@ -700,3 +700,27 @@ async fn a_compressed_stream_passes_unchanged_and_is_not_parsed() {
         "not parsed is not broken"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_while_sending_its_request_is_recorded() {
+    use tokio::io::AsyncWriteExt;
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let addr = sidecar.url.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"model\":")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    let ok = sidecar
+        .capture
+        .wait_for(Duration::from_secs(10), |c| {
+            integration_tests::traces::spans_in(c)
+                .iter()
+                .any(|s| attr_s(s, "error.type") == Some("client_disconnected"))
+        })
+        .await;
+    assert!(ok, "spans: {:?}", sidecar.spans());
+    assert!(emu.requests().is_empty(), "nothing reached the upstream");
+}

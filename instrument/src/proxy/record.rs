@@ -71,9 +71,22 @@ impl Drop for InFlight {
 /// A request as it arrives, before its body is read: the span is open (so upload time counts) but not yet named.
 #[derive(Debug)]
 pub struct Arrival {
-    span: tracing::Span,
+    /// Taken by [`Exchange::start`]; still here on drop means the client left while sending its request.
+    span: Option<tracing::Span>,
     start: Instant,
     start_wall: SystemTime,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            span.record("otel.name", "request");
+            span.set_attribute("error.type", "client_disconnected");
+            span.set_status(Status::error(
+                "the client closed the connection while sending its request",
+            ));
+        }
+    }
 }
 
 impl Arrival {
@@ -88,7 +101,7 @@ impl Arrival {
         // Only fails when the span is not recorded, and then there is nothing to parent.
         let _ = span.set_parent(parent);
         Self {
-            span,
+            span: Some(span),
             start,
             start_wall,
         }
@@ -137,11 +150,10 @@ impl Exchange {
         method: &str,
         path: &str,
     ) -> Self {
-        let Arrival {
-            span,
-            start,
-            start_wall,
-        } = arrival;
+        let mut arrival = arrival;
+        let (start, start_wall) = (arrival.start, arrival.start_wall);
+        // Present by construction: only this function takes it.
+        let span = arrival.span.take().unwrap_or_else(tracing::Span::none);
         let name = match (api, &facts.model) {
             (Some(api), Some(model)) => format!("{} {model}", api.operation()),
             (Some(api), None) => api.operation().to_owned(),
