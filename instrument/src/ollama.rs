@@ -100,7 +100,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         let resp = client
             .get(uri)
             .await
-            .map_err(|e| format!("GET {url}: {}", crate::proxy::error_chain(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", llmtel_pipelines::error_chain(&e)))?;
         let status = resp.status();
         let body = http_body_util::Limited::new(resp.into_body(), 4 << 20)
             .collect()

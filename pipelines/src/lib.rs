@@ -38,3 +38,19 @@ pub use stage::{
     SendError, StartError,
 };
 pub use stats::{Snapshot, Stage, Stats};
+
+/// The message of an error and its causes, each cause once (hyper's errors repeat their source's text), e.g.
+/// `client error (Connect): tcp connect error: Connection refused (os error 111)`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

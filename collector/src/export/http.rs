@@ -106,7 +106,7 @@ impl HttpTransport {
             .request(req)
             .await
             .map_err(|e| Failure::Retryable {
-                message: format!("POST {url}: {}", error_chain(&e)),
+                message: format!("POST {url}: {}", llmtel_pipelines::error_chain(&e)),
                 after: None,
             })?;
         let status = resp.status().as_u16();
@@ -190,15 +190,4 @@ fn error_message(body: &[u8], json: bool) -> String {
     } else {
         text
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -394,21 +394,6 @@ fn error_response(openai: bool, status: StatusCode, message: &str) -> Response<P
     resp
 }
 
-/// The message of an error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -629,7 +614,7 @@ async fn send(
     match tokio::time::timeout(state.response_timeout, state.client.request(up)).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
-            let why = error_chain(&e);
+            let why = llmtel_pipelines::error_chain(&e);
             if state.upstream_warning.allow() {
                 tracing::warn!(upstream = %state.upstream.base, error = %why,
                     "llm_proxy: upstream request failed (clients get 502; logged at most once a minute)");
