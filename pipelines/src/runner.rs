@@ -173,12 +173,7 @@ impl ExporterRunner {
             );
         }
         if done.result.is_ok() {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            stats
-                .last_success_ms
-                .store(now, std::sync::atomic::Ordering::Relaxed);
+            stats.record_success();
         }
         match done.result {
             Ok(Exported {

@@ -120,13 +120,14 @@ impl ComponentStats {
             overflowed: AtomicU64::new(0),
             events: Default::default(),
             // Counted from creation: an exporter that never succeeded is stalled since it started.
-            last_success_ms: AtomicU64::new(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
-            ),
+            last_success_ms: AtomicU64::new(unix_millis()),
             last_warning: LogLimiter::default(),
         }
+    }
+
+    /// Notes that an export just succeeded (what wedge detection measures from).
+    pub fn record_success(&self) {
+        self.last_success_ms.store(unix_millis(), Ordering::Relaxed);
     }
 
     /// Adds `n` to a counter.
@@ -287,9 +288,7 @@ impl Stats {
 
     /// Exporters whose queue is full and that have not exported successfully for `stalled_for`: wedged.
     pub fn wedged_exporters(&self, stalled_for: std::time::Duration) -> Vec<String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = unix_millis();
         let limit = stalled_for.as_millis() as u64;
         let all = self.all.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.queues()
@@ -357,4 +356,15 @@ impl Stats {
             .into_iter()
             .find(|s| s.stage == stage && s.id == id && s.signal == signal)
     }
+}
+
+/// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn unix_millis() -> u64 {
+    unix_nanos() / 1_000_000
 }

@@ -8,7 +8,7 @@
 //! OpenTelemetry Rust SDK records no exemplars, which is why these metrics are derived here and not in the SDK.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use llmtel_config::GenAiMetricsConfig;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 
 use crate::payload::Payload;
 use crate::stage::{BoxFuture, Connector, Inbox, Output};
+use crate::stats::unix_nanos;
 
 /// Token-count buckets the GenAI conventions advise.
 const TOKEN_BUCKETS: &[f64] = &[
@@ -181,12 +182,6 @@ pub struct GenAiMetricsConnector {
     overflow_warned: bool,
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// The value of `key` in `attrs`.
 fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Any> {
     attrs
@@ -261,7 +256,7 @@ impl GenAiMetricsConnector {
 
     /// Takes one batch of spans.
     pub fn add(&mut self, batch: &[ResourceSpans]) {
-        let now = now_ns();
+        let now = unix_nanos();
         for rs in batch {
             let observations: Vec<Observation> = rs
                 .scope_spans
@@ -401,7 +396,7 @@ impl GenAiMetricsConnector {
             tokens: [input, output, reasoning],
             exemplar: Exemplar {
                 filtered_attributes: Vec::new(),
-                time_unix_nano: if time == 0 { now_ns() } else { time },
+                time_unix_nano: if time == 0 { unix_nanos() } else { time },
                 span_id: span.span_id.clone(),
                 trace_id: span.trace_id.clone(),
                 value: None,
@@ -638,7 +633,7 @@ impl Connector for GenAiMetricsConnector {
 impl GenAiMetricsConnector {
     /// Sends the snapshot on; false when the downstream pipelines are gone.
     async fn flush(&self, output: &Output) -> bool {
-        let metrics = self.snapshot(now_ns());
+        let metrics = self.snapshot(unix_nanos());
         if metrics.is_empty() {
             return true;
         }
