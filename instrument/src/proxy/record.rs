@@ -128,14 +128,11 @@ impl Drop for Exchange {
     fn drop(&mut self) {
         if !self.recorded {
             // The handler was dropped while waiting for the upstream: hyper does that when the client leaves.
-            let mut attrs = self.base_attributes();
-            attrs.push(KeyValue::new("error.type", "client_disconnected"));
-            for kv in attrs {
-                self.span.set_attribute(kv.key, kv.value);
-            }
-            self.span.set_status(Status::error(
+            self.record_failure(
+                None,
+                "client_disconnected",
                 "the client closed the connection before the upstream answered; the upstream request was cancelled",
-            ));
+            );
         }
     }
 }
@@ -195,11 +192,18 @@ impl Exchange {
     /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy).
     pub fn fail(mut self, status: u16, error_type: &str, message: &str) {
         self.recorded = true;
+        self.record_failure(Some(status), error_type, message);
+    }
+
+    /// Puts the request's attributes, `error.type` and an Error status on a span that got no response body.
+    fn record_failure(&self, status: Option<u16>, error_type: &str, message: &str) {
         let mut attrs = self.base_attributes();
-        attrs.push(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
+        if let Some(status) = status {
+            attrs.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
         attrs.push(KeyValue::new("error.type", error_type.to_owned()));
         for kv in attrs {
             self.span.set_attribute(kv.key, kv.value);
