@@ -61,8 +61,12 @@ pub fn validate(cfg: &Config, ctx: &mut Ctx) {
             &p.processors,
             &child(&ppath, "processors"),
             ctx,
-            |name, path, ctx| {
-                if lookup(&cfg.processors, name).is_none() {
+            |name, path, ctx| match lookup(&cfg.processors, name) {
+                Some(pc) if !pc.signals().contains(&signal) => {
+                    ctx.error(path, format!("{name:?} cannot process {signal}"));
+                }
+                Some(_) => {}
+                None => {
                     not_defined(name, path, "processors", cfg.processors.keys(), ctx);
                 }
             },

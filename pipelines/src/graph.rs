@@ -22,6 +22,7 @@ use crate::exporters::debug::DebugExporter;
 use crate::payload::{Payload, Signal};
 use crate::processors::attributes::AttributesProcessor;
 use crate::processors::batch::BatchProcessor;
+use crate::processors::metric_transform::MetricTransformProcessor;
 use crate::queue::{QueueSender, Unavailable, deliver, queue};
 use crate::runner::ExporterRunner;
 use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route, StartError};
@@ -67,6 +68,7 @@ fn build_processor(cfg: &ProcessorConfig) -> Box<dyn Processor> {
     match cfg {
         ProcessorConfig::Batch(c) => Box::new(BatchProcessor::new(c.clone())),
         ProcessorConfig::Attributes(c) => Box::new(AttributesProcessor::new(c)),
+        ProcessorConfig::MetricTransform(c) => Box::new(MetricTransformProcessor::new(c)),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod processors {
     pub mod attributes;
     pub mod batch;
+    pub mod metric_transform;
 }
 
 /// Exporters that need no network.

@@ -110,7 +110,7 @@ impl Payload {
 }
 
 /// A level of the OTLP tree that holds countable items and can be cut after `n` of them.
-trait Items: Sized {
+pub(crate) trait Items: Sized {
     fn count(&self) -> usize;
     /// Moves the first `n` items (0 < n < count) into a new value with the same envelope.
     fn split_front(&mut self, n: usize) -> Self;

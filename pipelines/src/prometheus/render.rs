@@ -39,7 +39,17 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         if !f.help.is_empty() {
             let _ = writeln!(out, "# HELP {sample_base} {}", escape_help(&f.help, format));
         }
-        let _ = writeln!(out, "# TYPE {sample_base} {}", f.kind.as_str());
+        // OpenMetrics requires `_total` on counter samples. A counter whose name has none (suffixes turned off)
+        // is served as `unknown` there, so its series keeps the configured name whichever format is asked for.
+        let plain_counter = format == Format::OpenMetrics
+            && f.kind == Kind::Counter
+            && !f.text_sample.ends_with("_total");
+        let kind = if plain_counter {
+            "unknown"
+        } else {
+            f.kind.as_str()
+        };
+        let _ = writeln!(out, "# TYPE {sample_base} {kind}");
         if format == Format::OpenMetrics
             && !f.unit.is_empty()
             && name.ends_with(&format!("_{}", f.unit))
@@ -48,7 +58,7 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
         }
         // Series are kept ordered by their labels: no sort here.
         let series = f.series.iter();
-        let names = Names::new(name, &sample_base, format);
+        let names = Names::new(name, &f.text_sample, format, plain_counter);
         for (_, s) in series {
             render_series(&mut out, &names, s, format);
         }
@@ -87,6 +97,8 @@ pub(crate) fn render(store: &Store, format: Format) -> String {
 struct Names {
     plain: String,
     counter: String,
+    /// A counter served as `unknown` (no exemplars, no `_created`).
+    plain_counter: bool,
     created: String,
     bucket: String,
     sum: String,
@@ -95,14 +107,15 @@ struct Names {
 
 impl Names {
     /// `counter_sample` is the name a counter's samples carry in `format`.
-    fn new(name: &str, counter_sample: &str, format: Format) -> Self {
+    fn new(name: &str, counter_sample: &str, format: Format, plain_counter: bool) -> Self {
         Self {
             plain: name.to_owned(),
-            counter: if format == Format::OpenMetrics {
+            counter: if format == Format::OpenMetrics && !plain_counter {
                 format!("{name}_total")
             } else {
                 counter_sample.to_owned()
             },
+            plain_counter,
             created: format!("{name}_created"),
             bucket: format!("{name}_bucket"),
             sum: format!("{name}_sum"),
@@ -118,15 +131,16 @@ fn render_series(out: &mut String, names: &Names, s: &Series, format: Format) {
     match &s.value {
         Value::Gauge(v) => sample(out, &names.plain, labels, None, *v, None),
         Value::Counter { value, exemplar } => {
+            let typed = om && !names.plain_counter;
             sample(
                 out,
                 &names.counter,
                 labels,
                 None,
                 *value,
-                if om { exemplar.as_ref() } else { None },
+                if typed { exemplar.as_ref() } else { None },
             );
-            if let Some(c) = created {
+            if let Some(c) = created.filter(|_| typed) {
                 sample(out, &names.created, labels, None, c, None);
             }
         }

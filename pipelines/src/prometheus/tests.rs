@@ -513,3 +513,26 @@ fn overflowed_delta_gauges_add_up_and_cumulative_exponential_histograms_do_not_i
         s.render(Format::Text)
     );
 }
+
+#[test]
+fn a_counter_named_without_total_keeps_its_name_in_both_formats() {
+    let s = store(PrometheusExporterConfig {
+        add_metric_suffixes: false,
+        ..Default::default()
+    });
+    let mut batch = delta_sum(5, vec![]);
+    let m = &mut batch[0].scope_metrics[0].metrics[0];
+    m.name = "ollama_token_count".into();
+    s.ingest(&batch);
+    let text = s.render(Format::Text);
+    assert!(
+        text.contains("# TYPE ollama_token_count counter\nollama_token_count 5\n"),
+        "{text}"
+    );
+    let om = s.render(Format::OpenMetrics);
+    assert!(
+        om.contains("# TYPE ollama_token_count unknown\nollama_token_count 5\n"),
+        "OpenMetrics counters must end in _total, so this one is served as unknown: {om}"
+    );
+    assert!(!om.contains("_created") && !om.contains("_total"), "{om}");
+}
