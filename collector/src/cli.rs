@@ -1,4 +1,5 @@
-//! The command line: `llmtel [run] [--config F] [--upstream URL] [--listen ADDR]`, `llmtel validate`, `llmtel print-config`, `llmtel --version`.
+//! The command line: `llmtel [run] [--config F] [--upstream URL] [--listen ADDR]`, `llmtel demo`, `llmtel report`,
+//! `llmtel validate`, `llmtel print-config`, `llmtel --version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,16 @@ pub enum Command {
     Validate,
     /// Print the effective config, every default written out.
     PrintConfig,
+    /// Run llmtel in front of a built-in simulated model server, with a gentle request load: traces and metrics
+    /// within seconds, with no GPU and no Ollama.
+    Demo {
+        /// Seconds between two demo requests.
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        interval: f64,
+    },
+    /// Print, per model and think mode, requests, latency percentiles, time to first token and to the first
+    /// answer token, output tokens/s and the share of time spent thinking.
+    Report(crate::report::ReportArgs),
 }
 
 /// Carries out a parsed command line and returns the process exit status.
@@ -75,24 +86,47 @@ pub fn execute(cli: Cli) -> ExitCode {
         }
         Command::Run => {
             crate::telemetry::init_logs(&cfg);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("llmtel: start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(crate::run(cfg)) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "llmtel could not start");
-                    eprintln!("llmtel: {e}");
-                    ExitCode::FAILURE
-                }
+            run_async(async move { crate::run(cfg).await.map_err(anyhow::Error::from) })
+        }
+        Command::Demo { interval } => {
+            if cli.upstream.is_some() {
+                eprintln!(
+                    "llmtel: --upstream: the demo runs its own simulated model server; run `llmtel --upstream URL` for a real one"
+                );
+                return ExitCode::from(EXIT_BAD_CONFIG);
             }
+            if !(interval.is_finite() && (0.01..=3600.0).contains(&interval)) {
+                eprintln!("llmtel: --interval {interval}: expected seconds from 0.01 to 3600");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+            crate::telemetry::init_logs(&cfg);
+            let opts = crate::demo::DemoOptions {
+                interval: std::time::Duration::from_secs_f64(interval),
+            };
+            run_async(crate::demo::run(cfg, opts))
+        }
+        Command::Report(args) => crate::report::execute(&args),
+    }
+}
+
+/// Runs `main` on a multi-threaded runtime; an error is logged and printed, and the exit status is a failure.
+fn run_async<T>(main: impl std::future::Future<Output = anyhow::Result<T>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("llmtel: start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "llmtel could not start");
+            eprintln!("llmtel: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

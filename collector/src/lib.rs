@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod cli;
+pub mod demo;
 pub mod export;
 pub mod otlp;
 pub mod prometheus;
+pub mod report;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -261,7 +263,7 @@ pub async fn run(cfg: Config) -> Result<ShutdownReport, RunError> {
     Ok(running.stop().await)
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -3,6 +3,7 @@
 //! process a test starts is stopped when its handle drops.
 
 pub mod emulator;
+pub mod gpu;
 pub mod prom;
 pub mod py;
 pub mod sink;

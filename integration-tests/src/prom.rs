@@ -1,5 +1,5 @@
-//! A real Prometheus server for tests: scrapes one target every second on loopback, with exemplar storage on;
-//! stopped (killed) when dropped. Needs `prometheus` and `promtool` on the PATH (`scripts/test.sh` and `.ci/run`
+//! A real Prometheus server for tests: scrapes one target every second on loopback (or runs a given config), with
+//! exemplar storage on; stopped (killed) when dropped. Needs `prometheus` and `promtool` on the PATH (`scripts/test.sh` and `.ci/run`
 //! install the Debian package).
 
 use std::net::SocketAddr;
@@ -34,23 +34,35 @@ pub fn require(program: &str) {
 impl Prometheus {
     /// Starts Prometheus scraping `target` (path `/metrics`) every second.
     pub fn start(target: SocketAddr) -> Prometheus {
-        require("prometheus");
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
+        Self::start_with(
+            &format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: llmtel\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n"
             ),
+            &[],
         )
-        .unwrap();
+    }
+
+    /// Starts Prometheus with `config` as `prometheus.yml`, in a temporary folder that also holds `files`
+    /// (relative path, contents), e.g. the rule files the config names.
+    pub fn start_with(config: &str, files: &[(&str, &str)]) -> Prometheus {
+        require("prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(path, text).unwrap();
+        }
         // A free port: bind 0, read it, release it for Prometheus.
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -89,14 +101,26 @@ impl Prometheus {
 
     /// Runs `query` (instant) and returns the `data.result` array.
     pub async fn query(&self, query: &str) -> serde_json::Value {
+        self.query_answer(query).await["data"]["result"].clone()
+    }
+
+    /// Runs `query` (instant) and returns Prometheus' whole answer (`status`, `error`, `data`).
+    pub async fn query_answer(&self, query: &str) -> serde_json::Value {
         let url = format!(
             "http://{}/api/v1/query?query={}",
             self.addr,
             urlencode(query)
         );
         let body = http_request("GET", &url, &[], Vec::new()).await.body;
+        serde_json::from_slice(&body).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/<path>`'s `data`.
+    pub async fn api(&self, path: &str) -> serde_json::Value {
+        let url = format!("http://{}/api/v1/{path}", self.addr);
+        let body = http_request("GET", &url, &[], Vec::new()).await.body;
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        v["data"]["result"].clone()
+        v["data"].clone()
     }
 
     /// Exemplars of `query` over the last hour.

@@ -1,0 +1,419 @@
+//! The shipped deployment files against the real programs: `promtool` checks and unit-tests the Prometheus config
+//! and alert rules; then a real Prometheus, running the shipped config and rules, scrapes llmtel running the shipped
+//! `config/examples/compat.yaml` in front of the demo's simulated model server (with a steady fake GPU in place of
+//! NVML), and every Grafana panel query, every compatibility query and every metric the rules use returns data.
+//! `llmtel report --prometheus` reads the same Prometheus.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use integration_tests::gpu::SteadyGpuFactory;
+use integration_tests::llmtel_binary;
+use integration_tests::prom::{Prometheus, first_value, require};
+use llmtel_collector::Listeners;
+use llmtel_collector::demo::{load, sim};
+use tokio_util::sync::CancellationToken;
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// `text` with every `(from, to)` replaced; each `from` must occur (so a changed file fails loudly here).
+fn replace_all(mut text: String, pairs: &[(&str, &str)], what: &str) -> String {
+    for (from, to) in pairs {
+        assert!(text.contains(from), "{what} no longer contains {from:?}");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+fn promtool(args: &[&str]) -> String {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("run promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+/// The alert names of the shipped rule file.
+fn alert_names() -> Vec<String> {
+    read("deploy/prometheus/rules/llmtel.rules.yml")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert:"))
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
+    require("promtool");
+    promtool(&["check", "config", "deploy/prometheus/prometheus.yml"]);
+    let rules = promtool(&["check", "rules", "deploy/prometheus/rules/llmtel.rules.yml"]);
+    assert!(!rules.contains("WARNING"), "{rules}");
+    promtool(&[
+        "test",
+        "rules",
+        "deploy/prometheus/rules/llmtel.rules.test.yml",
+    ]);
+    let alerts = alert_names();
+    for required in [
+        "LLMHighRequestLatencyP95",
+        "LLMHighTimeToFirstToken",
+        "LLMErrorRateRising",
+        "GPUMemoryAlmostFull",
+        "GPUTemperatureHigh",
+        "LLMUpstreamDown",
+        "LlmtelRefusingTelemetry",
+        "LlmtelDroppingTelemetry",
+        "LlmtelExporterFailing",
+    ] {
+        assert!(alerts.iter().any(|a| a == required), "{required} missing");
+    }
+    let tests = read("deploy/prometheus/rules/llmtel.rules.test.yml");
+    for a in &alerts {
+        assert!(
+            tests.contains(&format!("alertname: {a}")),
+            "alert {a} has no promtool unit test"
+        );
+    }
+}
+
+/// Every `expr` of the dashboard's panels (rows included), with Grafana's variables filled in as "All" and a
+/// 1-minute rate window.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
+    let mut panels: Vec<&serde_json::Value> = Vec::new();
+    let mut stack: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
+    while let Some(p) = stack.pop() {
+        if let Some(inner) = p["panels"].as_array() {
+            stack.extend(inner);
+        }
+        panels.push(p);
+    }
+    let mut out = Vec::new();
+    for p in panels {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("every target has an expr");
+            let expr = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$model", ".*");
+            assert!(!expr.contains('$'), "unknown variable in {expr}");
+            out.push((p["title"].as_str().unwrap_or("?").to_owned(), expr));
+        }
+    }
+    assert!(out.len() >= 20, "only {} panel queries", out.len());
+    out
+}
+
+/// Metric names the rules' queries use, as Prometheus formatted them: words of ours outside label matchers
+/// (`{…}`) and grouping clauses (`by (…)`, `on (…)`…).
+fn rule_metric_names(rules: &serde_json::Value) -> Vec<String> {
+    const GROUPING: [&str; 6] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let mut names = Vec::new();
+    for g in rules["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            let q: Vec<char> = r["query"].as_str().unwrap().chars().collect();
+            let mut i = 0;
+            let mut last_word = String::new();
+            while i < q.len() {
+                let c = q[i];
+                if c == '{' || (c == '(' && GROUPING.contains(&last_word.as_str())) {
+                    let close = if c == '{' { '}' } else { ')' };
+                    while i < q.len() && q[i] != close {
+                        i += 1;
+                    }
+                    i += 1;
+                    last_word.clear();
+                    continue;
+                }
+                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                    let start = i;
+                    while i < q.len()
+                        && (q[i].is_ascii_alphanumeric() || q[i] == '_' || q[i] == ':')
+                    {
+                        i += 1;
+                    }
+                    last_word = q[start..i].iter().collect();
+                    let ours = ["gen_ai_", "llmtel_", "hw_", "ollama_"]
+                        .iter()
+                        .any(|p| last_word.starts_with(p));
+                    if ours && !names.contains(&last_word) {
+                        names.push(last_word.clone());
+                    }
+                    continue;
+                }
+                if !c.is_whitespace() {
+                    last_word.clear();
+                }
+                i += 1;
+            }
+        }
+    }
+    assert!(
+        names.len() >= 8,
+        "too few metric names found in the rules: {names:?}"
+    );
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus() {
+    require("prometheus");
+    let stop = CancellationToken::new();
+    let sim_addr = sim::start("127.0.0.1:0", stop.clone()).await.unwrap();
+    let sim_url = format!("http://{sim_addr}");
+    let yaml = replace_all(
+        read("config/examples/compat.yaml"),
+        &[
+            ("127.0.0.1:11435", "127.0.0.1:0"),
+            ("127.0.0.1:9464", "127.0.0.1:0"),
+            ("127.0.0.1:9465", "127.0.0.1:0"),
+            ("127.0.0.1:4317", "127.0.0.1:0"),
+            ("127.0.0.1:4318", "127.0.0.1:0"),
+            ("127.0.0.1:8888", "127.0.0.1:0"),
+            ("http://127.0.0.1:11434", &sim_url),
+            (
+                "  genai_metrics:\n",
+                "  genai_metrics: {flush_interval: 1s}\n",
+            ),
+            ("  gpu:\n", "  gpu: {interval: 1s}\n"),
+            ("  ollama:\n", "  ollama:\n    interval: 1s\n"),
+        ],
+        "config/examples/compat.yaml",
+    );
+    let cfg = llmtel_config::parse(&yaml, &|_| None).expect("compat.yaml is valid");
+    let listeners = Listeners::default();
+    let running = llmtel_collector::start(
+        &cfg,
+        &SteadyGpuFactory::new(listeners.clone()),
+        listeners.clone(),
+    )
+    .await
+    .expect("llmtel starts");
+    let addr = |name: &str| {
+        listeners
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not bound"))
+            .to_string()
+    };
+    let (main, compat, admin) = (
+        addr("prometheus prometheus"),
+        addr("prometheus/compat prometheus"),
+        addr("admin"),
+    );
+    let sidecar = listeners.get("llm_proxy listen").expect("sidecar bound");
+
+    let prom_yml = replace_all(
+        read("deploy/prometheus/prometheus.yml"),
+        &[
+            ("scrape_interval: 15s", "scrape_interval: 1s"),
+            ("evaluation_interval: 15s", "evaluation_interval: 1s"),
+            ("127.0.0.1:9464", &main),
+            ("127.0.0.1:8888", &admin),
+            (
+                "  # - job_name: llmtel-compat\n  #   static_configs:\n  #     - targets: [\"127.0.0.1:9465\"]",
+                &format!(
+                    "  - job_name: llmtel-compat\n    static_configs:\n      - targets: [\"{compat}\"]"
+                ),
+            ),
+        ],
+        "deploy/prometheus/prometheus.yml",
+    );
+    let rules_file = read("deploy/prometheus/rules/llmtel.rules.yml");
+    let prom = Prometheus::start_with(&prom_yml, &[("rules/llmtel.rules.yml", &rules_file)]);
+    prom.ready().await;
+
+    let traffic = tokio::spawn(load(sidecar, Duration::from_millis(100), stop.clone()));
+
+    // Rules: all loaded, all healthy.
+    let rules = prom.api("rules").await;
+    let loaded: Vec<&str> = rules["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(loaded.len(), alert_names().len(), "{rules}");
+
+    let mut queries: Vec<(String, String)> = dashboard_queries();
+    for q in [
+        "histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m])) by (le))",
+        "rate(ollama_token_count{direction=\"output\"}[1m])",
+        "sum(increase(ollama_generate_duration_seconds_count[1m]))",
+        "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"}",
+        "DCGM_FI_DEV_MEM_COPY_UTIL{gpu=\"0\"}",
+        "DCGM_FI_DEV_FB_USED{gpu=\"0\"}",
+        "DCGM_FI_DEV_FB_FREE{gpu=\"0\"}",
+    ] {
+        queries.push(("compat".to_owned(), q.to_owned()));
+    }
+    for name in rule_metric_names(&rules) {
+        queries.push((
+            "rules".to_owned(),
+            format!("group({{__name__=\"{name}\"}})"),
+        ));
+    }
+
+    // Everything must return data once two scrapes after the first requests have happened.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut empty: Vec<(String, String)>;
+    loop {
+        empty = Vec::new();
+        for (title, q) in &queries {
+            let answer = prom.query_answer(q).await;
+            assert_eq!(answer["status"], "success", "{title}: {q}: {answer}");
+            if answer["data"]["result"]
+                .as_array()
+                .is_none_or(|a| a.is_empty())
+            {
+                empty.push((title.clone(), q.clone()));
+            }
+        }
+        if empty.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        empty.is_empty(),
+        "queries without data after 90 s: {empty:#?}"
+    );
+
+    // The compatibility names carry the values and labels the guide's and DCGM's users expect.
+    let util = prom.query("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"}").await;
+    assert_eq!(first_value(&util), Some(42.0), "{util}");
+    assert_eq!(util[0]["metric"]["UUID"], "GPU-test-0", "{util}");
+    assert_eq!(util[0]["metric"]["modelName"], "NVIDIA H100 80GB HBM3");
+    let fb = first_value(&prom.query("DCGM_FI_DEV_FB_USED").await).unwrap();
+    assert!((fb - 60e9 / 1048576.0).abs() < 0.01, "{fb} MiB");
+    let tokens = prom.query("sum by (direction) (ollama_token_count)").await;
+    let directions: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metric"]["direction"].as_str().unwrap())
+        .collect();
+    assert!(
+        directions.contains(&"input") && directions.contains(&"output") && directions.len() == 2,
+        "{tokens}"
+    );
+    let p95 = first_value(
+        &prom
+            .query("histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m])) by (le))")
+            .await,
+    )
+    .unwrap();
+    assert!(
+        p95 > 0.1 && p95 < 30.0,
+        "P95 {p95} s: the demo's requests take 0.3–6 s"
+    );
+    let rules_now = prom.api("rules").await;
+    let unhealthy: Vec<String> = rules_now["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .filter(|r| r["health"] != "ok")
+        .map(|r| format!("{}: {} {}", r["name"], r["health"], r["lastError"]))
+        .collect();
+    assert!(unhealthy.is_empty(), "{unhealthy:?}");
+
+    // The report over the same Prometheus: a row per model and think mode, thinking only where it thinks.
+    let out = Command::new(llmtel_binary())
+        .args([
+            "report",
+            "--prometheus",
+            &format!("http://{}", prom.addr),
+            "--window",
+            "5m",
+        ])
+        .output()
+        .expect("run llmtel report");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |model: &str, think: &str| {
+        table
+            .lines()
+            .find(|l| {
+                let mut cells = l.split_whitespace();
+                cells.next() == Some(model) && cells.next() == Some(think)
+            })
+            .unwrap_or_else(|| panic!("no row for {model} {think}:\n{table}"))
+            .to_owned()
+    };
+    let thinking_share = |line: &str| -> f64 {
+        line.split_whitespace()
+            .last()
+            .and_then(|c| c.strip_suffix('%'))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no share in {line:?}"))
+    };
+    assert!(thinking_share(&row("qwen3:14b", "on")) > 20.0, "{table}");
+    assert_eq!(thinking_share(&row("qwen3:14b", "off")), 0.0, "{table}");
+    assert_eq!(
+        thinking_share(&row("llama3.2:3b", "default")),
+        0.0,
+        "{table}"
+    );
+
+    stop.cancel();
+    let _ = traffic.await;
+    running.stop().await;
+}
+
+#[test]
+fn the_dashboard_passes_its_layout_checks() {
+    // Unique panel ids, no overlapping panels, units, descriptions, the data source variable on every target,
+    // only the `$model` and `$__rate_interval` variables (the query test above substitutes exactly those).
+    let out = Command::new("python3")
+        .arg(repo("deploy/grafana/check_dashboard.py"))
+        .arg(repo("deploy/grafana/llmtel.json"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
+    let latency_exemplars = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["title"].as_str().is_some_and(|t| t.contains("latency")))
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .all(|t| t["exemplar"] == true);
+    assert!(
+        latency_exemplars,
+        "latency panels show exemplars (links to traces)"
+    );
+}
