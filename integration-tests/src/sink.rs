@@ -381,7 +381,7 @@ impl Sink {
 }
 
 /// Serves every connection in a task of its own set, so that dropping this future aborts them all.
-async fn serve<S>(listener: TcpListener, service: S, tls: Option<tokio_rustls::TlsAcceptor>)
+pub async fn serve<S>(listener: TcpListener, service: S, tls: Option<tokio_rustls::TlsAcceptor>)
 where
     S: tower::Service<http::Request<hyper::body::Incoming>> + Clone + Send + 'static,
     S::Response: IntoResponse,
