@@ -134,6 +134,10 @@ pub async fn start(addr: &str, stop: CancellationToken) -> std::io::Result<Socke
         )
         .route("/", get(|| async { "Ollama is running (llmtel demo)" }));
     tokio::spawn(async move {
+        // TCP_NODELAY, as a real model server streams: Nagle's algorithm would hold tokens back behind ACKs.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::warn!(error = %e, "demo model server stopped");

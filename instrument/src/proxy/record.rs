@@ -244,14 +244,16 @@ impl Exchange {
         seen.parsed = parse.is_some();
         let ending = loop {
             match rx.recv().await {
-                Some(TapEvent::Chunk(at, bytes)) => {
-                    seen.bytes += bytes.len() as u64;
-                    seen.last_chunk = Some(at);
-                    if let Some(api) = parse {
-                        splitter.push(&bytes, &mut |s| match s {
-                            Split::Frame(raw) => seen.frame(api, framing, at, raw),
-                            Split::TooLong => seen.error(ParseError::TooLong(MAX_FRAME)),
-                        });
+                Some(TapEvent::Chunks(chunks)) => {
+                    for (at, bytes) in chunks {
+                        seen.bytes += bytes.len() as u64;
+                        seen.last_chunk = Some(at);
+                        if let Some(api) = parse {
+                            splitter.push(&bytes, &mut |s| match s {
+                                Split::Frame(raw) => seen.frame(api, framing, at, raw),
+                                Split::TooLong => seen.error(ParseError::TooLong(MAX_FRAME)),
+                            });
+                        }
                     }
                 }
                 Some(TapEvent::End(at, ending)) => break (at, ending),

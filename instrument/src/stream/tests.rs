@@ -190,3 +190,82 @@ fn a_whole_body_is_one_frame_even_pretty_printed() {
     assert_eq!(d.usage.input, Some(3));
     assert_eq!(frames(Framing::Whole, &[body], 8), vec!["<too long>"]);
 }
+
+#[test]
+fn the_fast_decoder_agrees_with_the_general_one() {
+    let frames: &[(bool, &str)] = &[
+        (
+            false,
+            r#"{"model":"qwen3:14b","created_at":"x","message":{"role":"assistant","content":"","thinking":"Let me"},"done":false}"#,
+        ),
+        (
+            false,
+            r#"{"model":"qwen3:14b","message":{"role":"assistant","content":"Hi \"there\" \u00e9"},"done":false}"#,
+        ),
+        (
+            false,
+            r#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":{}}}]},"done":false}"#,
+        ),
+        (
+            false,
+            r#"{"model":"m","created_at":"x","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":5,"load_duration":1,"prompt_eval_count":12,"prompt_eval_duration":2,"eval_count":34,"eval_duration":3}"#,
+        ),
+        (
+            false,
+            r#"{"model":"m","response":"ok","thinking":"hm","done":false}"#,
+        ),
+        (false, r#"{"error":"model \"x\" not found"}"#),
+        (false, r#"{"error":{"message":"boom","type":"x"}}"#),
+        (
+            false,
+            r#"{"error":null,"done":null,"model":"m","message":{"content":null}}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[{"index":0,"delta":{"reasoning":"r1"},"finish_reason":null}]}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":null,"reasoning_content":"r2"}}]}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"id":"t"}]},"finish_reason":"tool_calls"}]}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":4}}}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[{"message":{"role":"assistant","content":"whole","reasoning_content":"why"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+        ),
+        (
+            true,
+            r#"{"id":"c1","model":"m","choices":[{"text":"t","reasoning":"r","finish_reason":"length"}],"usage":null}"#,
+        ),
+        (true, r#"{"error":{"message":"bad","code":400}}"#),
+        (true, r#"{"id":"c1","choices":[{"delta":{}}],"usage":{}}"#),
+    ];
+    for (openai, frame) in frames {
+        let typed: Typed<'_> =
+            serde_json::from_str(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+        let v: Value = serde_json::from_str(frame).unwrap();
+        let (fast, general) = if *openai {
+            (typed.openai(), decode_openai(&v))
+        } else {
+            (typed.ollama(), decode_ollama(&v))
+        };
+        assert_eq!(fast, general, "{frame}");
+    }
+    // A field of another type: the fast path refuses, and decode_frame still reads the rest.
+    let odd = br#"{"model":"m","message":{"content":"x"},"eval_count":1.5,"done":true}"#;
+    assert!(serde_json::from_slice::<Typed<'_>>(odd).is_err());
+    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, odd)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.content.as_str(), d.done, d.usage.output),
+        ("x", true, None)
+    );
+}

@@ -22,6 +22,7 @@ pub(crate) mod naming;
 mod render;
 mod store;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,9 @@ pub struct PromStore {
     inner: Arc<Mutex<Store>>,
     expiry_interval: Duration,
     enable_open_metrics: bool,
+    /// Length of the last rendering in each format: the next one reserves that much at once instead of growing
+    /// (and copying) its buffer several times.
+    last_len: Arc<[AtomicUsize; 2]>,
 }
 
 /// What an ingest did besides storing.
@@ -57,6 +61,7 @@ impl PromStore {
             expiry_interval: store.expiry_interval(),
             enable_open_metrics: cfg.enable_open_metrics,
             inner: Arc::new(Mutex::new(store)),
+            last_len: Arc::default(),
         }
     }
 
@@ -106,8 +111,12 @@ impl PromStore {
 
     /// The exposition in `format`.
     pub fn render(&self, format: Format) -> String {
+        let slot = &self.last_len[usize::from(format == Format::OpenMetrics)];
+        let hint = slot.load(Ordering::Relaxed);
         let store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        render::render(&store, format)
+        let out = render::render(&store, format, hint + hint / 16);
+        slot.store(out.len(), Ordering::Relaxed);
+        out
     }
 }
 

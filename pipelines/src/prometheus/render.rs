@@ -24,8 +24,10 @@ impl Format {
     }
 }
 
-pub(crate) fn render(store: &Store, format: Format) -> String {
-    let mut out = String::with_capacity(128 * store.series_count() + 256);
+/// `capacity`: the expected output length (the last rendering's), or 0 to estimate from the series count.
+pub(crate) fn render(store: &Store, format: Format, capacity: usize) -> String {
+    let estimate = 128 * store.series_count() + 256;
+    let mut out = String::with_capacity(capacity.max(estimate));
     let mut names: Vec<&String> = store.families.keys().collect();
     names.sort();
     for name in names {
@@ -204,13 +206,16 @@ fn histogram(
         }
     };
     let mut cumulative = 0u64;
+    let mut le = String::with_capacity(24);
     for (i, bound) in h.bounds.iter().enumerate() {
         cumulative = cumulative.saturating_add(h.counts.get(i).copied().unwrap_or(0));
+        le.clear();
+        push_f64(&mut le, *bound);
         sample(
             out,
             &names.bucket,
             labels,
-            Some(("le", &fmt_f64(*bound))),
+            Some(("le", &le)),
             cumulative as f64,
             exemplar(i),
         );

@@ -1,5 +1,6 @@
 //! Pipeline throughput: OTLP/gRPC trace exports of 100 spans each into llmtel and into rotel, each forwarding over
-//! OTLP/gRPC (no compression) to the same counting sink in this process; the same load generator drives both.
+//! OTLP/gRPC with gzip (both programs' default; this rotel build compresses even when told not to) to the same
+//! counting sink in this process; the same load generator drives both.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,7 +63,9 @@ impl Sink {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let routes = tonic::service::Routes::new(
-                    TraceServiceServer::new(svc).max_decoding_message_size(64 << 20),
+                    TraceServiceServer::new(svc)
+                        .max_decoding_message_size(64 << 20)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                 )
                 .prepare();
                 integration_tests::sink::serve(listener, routes, None).await;
@@ -218,13 +221,13 @@ pub fn drive(
     })
 }
 
-/// llmtel: OTLP gRPC in, batch, OTLP gRPC out (no compression) to `sink`.
+/// llmtel: OTLP gRPC in, batch, OTLP gRPC out (gzip, the default) to `sink`.
 pub fn start_llmtel(llmtel: &Path, dir: &Path, sink: SocketAddr) -> (Proc, SocketAddr) {
     let listen = free_addr();
     let cfg = format!(
         "receivers:\n  otlp: {{protocols: {{grpc: {{endpoint: \"{listen}\"}}}}}}\n\
          processors:\n  batch:\n\
-         exporters:\n  otlp: {{endpoint: \"http://{sink}\", compression: none}}\n\
+         exporters:\n  otlp: {{endpoint: \"http://{sink}\"}}\n\
          service:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}\n\
          \x20 telemetry: {{admin: {{enabled: false}}}}\n"
     );
@@ -234,7 +237,7 @@ pub fn start_llmtel(llmtel: &Path, dir: &Path, sink: SocketAddr) -> (Proc, Socke
     (p, listen)
 }
 
-/// rotel: OTLP gRPC in, its default batching, OTLP gRPC out (no compression) to `sink`.
+/// rotel: OTLP gRPC in, its default batching, OTLP gRPC out (gzip, the default) to `sink`.
 pub fn start_rotel(rotel: &Path, sink: SocketAddr) -> (Proc, SocketAddr) {
     let grpc = free_addr();
     let http = free_addr();
@@ -254,8 +257,6 @@ pub fn start_rotel(rotel: &Path, sink: SocketAddr) -> (Proc, SocketAddr) {
             &e,
             "--otlp-exporter-protocol",
             "grpc",
-            "--otlp-exporter-compression",
-            "none",
         ],
         &[],
     );

@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 /// A child process; killed (with its process group's children it spawned, e.g. nginx workers) when dropped.
 pub struct Proc {
-    pub name: &'static str,
     child: Child,
 }
 
 impl Proc {
     /// Starts `program args…`, output to /dev/null unless `LLMTEL_BENCH_VERBOSE` is set.
-    pub fn spawn(name: &'static str, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    pub fn spawn(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let verbose = std::env::var_os("LLMTEL_BENCH_VERBOSE").is_some();
         let out = || {
             if verbose {
@@ -30,7 +29,7 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {name} ({}): {e}", program.display()));
-        Proc { name, child }
+        Proc { child }
     }
 
     pub fn pid(&self) -> u32 {

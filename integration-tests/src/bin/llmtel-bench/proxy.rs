@@ -35,6 +35,10 @@ pub fn start_upstream() -> SocketAddr {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             let app = axum::Router::new().route("/api/chat", axum::routing::post(chat));
+            // Without TCP_NODELAY, Nagle's algorithm holds small chunks back behind delayed ACKs (tens of ms).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).await;
         });
     });
@@ -121,9 +125,11 @@ pub fn run_clients(
         .build()
         .expect("runtime");
     rt.block_on(async move {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(concurrency)
-            .build_http();
+            .build(connector);
         let total_chunks = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
