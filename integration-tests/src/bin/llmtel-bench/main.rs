@@ -168,7 +168,7 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
                 us(d),
                 us(n - d),
                 us(l - d),
-                (l - d).max(1.0) / (n - d).max(1.0)
+                l / n
             );
             (n - d, l - d)
         };
@@ -177,6 +177,9 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
         let (n99, l99) = row("chunk delay p99", &|s| quantile(&mut s.chunk_us, 0.99));
         worst_gap = worst_gap.max(l99 - n99);
     }
+    println!(
+        "  (direct: measured; nginx + / llmtel +: time added to direct; llmtel/nginx: ratio of the totals)"
+    );
     let ((d_sat, _), (n_sat, n_cpu), (l_sat, l_cpu)) =
         (saturation[0], saturation[1], saturation[2]);
     println!(
