@@ -224,7 +224,7 @@ fn bench_pipeline(llmtel: &Path, rotel: &Path, dir: &Path, verdicts: &mut Verdic
         let max = pipeline::drive(addr, &p, &sink, 8, None, 5.0);
         drop(p);
         let (p, addr) = start();
-        let fixed = pipeline::drive(addr, &p, &sink, 1, Some(100), 8.0);
+        let fixed = pipeline::drive(addr, &p, &sink, 1, Some(100), 15.0);
         println!(
             "  {name:<7} max {:>9.0} spans/s (cpu {:>4.0}%, rss {:>6.1} MiB, refused {}) | at 10k spans/s: delivered {:>7.0}/s, cpu {:>5.1}%, rss {:>5.1} MiB",
             max.delivered_per_s,
