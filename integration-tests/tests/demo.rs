@@ -5,25 +5,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::{LlmtelProcess, http_request, llmtel_binary, write_temp};
-
-/// The built-in config, every listener on a free port.
-fn default_config_on_free_ports() -> String {
-    let mut yaml = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/src/default.yaml"),
-    )
-    .unwrap();
-    for port in ["11435", "9464", "4317", "4318", "8888"] {
-        let from = format!("127.0.0.1:{port}");
-        assert!(yaml.contains(&from), "default.yaml no longer has {from}");
-        yaml = yaml.replace(&from, "127.0.0.1:0");
-    }
-    yaml
-}
+use integration_tests::{
+    LlmtelProcess, default_config_on_port_zero, http_request, llmtel_binary, write_temp,
+};
 
 #[tokio::test]
 async fn the_demo_shows_traces_and_metrics_within_ten_seconds_and_the_report_reads_them() {
-    let file = write_temp(&default_config_on_free_ports());
+    let file = write_temp(&default_config_on_port_zero());
     let llmtel = LlmtelProcess::spawn(&["demo", "--config", file.path().to_str().unwrap()]);
     let started = Instant::now();
     let metrics = format!(

@@ -306,17 +306,13 @@ fn bench_expo(verdicts: &mut Verdicts) {
     }
 }
 
-fn default_config_on_free_ports(dir: &Path) -> String {
-    let mut yaml = include_str!("../../../../config/src/default.yaml").to_owned();
-    for port in ["11435", "9464", "4317", "4318", "8888"] {
-        yaml = yaml.replace(&format!("127.0.0.1:{port}"), &free_addr().to_string());
-    }
-    write(dir, "llmtel-default.yaml", &yaml)
-}
-
 fn bench_idle(args: &Args, dir: &Path, verdicts: &mut Verdicts) {
     println!("\n== idle resident memory, 5 s after start, nothing sent");
-    let cfg = default_config_on_free_ports(dir);
+    let cfg = write(
+        dir,
+        "llmtel-default.yaml",
+        &integration_tests::default_config_on_port_zero(),
+    );
     let llmtel = Proc::spawn("llmtel", &args.llmtel, &["--config", &cfg], &[]);
     std::thread::sleep(Duration::from_secs(5));
     let l = llmtel.rss_kib() as f64 / 1024.0;
