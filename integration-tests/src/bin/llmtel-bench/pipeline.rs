@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-use crate::procs::{Proc, free_addr, wait_listening, write};
+use crate::procs::{Proc, free_addr, serve_on_own_thread, wait_listening, write};
 
 /// Counts the spans it receives.
 #[derive(Clone, Default)]
@@ -43,7 +43,7 @@ impl TraceService for Counter {
     }
 }
 
-/// The counting sink, on its own single-threaded runtime.
+/// The counting sink, on its own thread.
 pub struct Sink {
     pub addr: SocketAddr,
     count: Arc<AtomicU64>,
@@ -53,25 +53,15 @@ impl Sink {
     pub fn start() -> Sink {
         let count = Arc::new(AtomicU64::new(0));
         let svc = Counter(count.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let routes = tonic::service::Routes::new(
-                    TraceServiceServer::new(svc)
-                        .max_decoding_message_size(64 << 20)
-                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
-                )
-                .prepare();
-                integration_tests::sink::serve(listener, routes, None).await;
-            });
+        let addr = serve_on_own_thread("sink", |listener| async move {
+            let routes = tonic::service::Routes::new(
+                TraceServiceServer::new(svc)
+                    .max_decoding_message_size(64 << 20)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
+            .prepare();
+            integration_tests::sink::serve(listener, routes, None).await;
         });
-        let addr = rx.recv().expect("sink address");
         Sink { addr, count }
     }
 

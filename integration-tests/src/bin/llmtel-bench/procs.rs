@@ -154,3 +154,28 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path.display().to_string()
 }
+
+/// Serves on a loopback port from a thread of its own with a single-threaded runtime, so the harness's servers
+/// (upstream, sink) do not share a scheduler with its load generators; returns the bound address.
+pub fn serve_on_own_thread<F, Fut>(what: &'static str, serve: F) -> SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| panic!("{what}: bind 127.0.0.1:0: {e}"));
+            tx.send(listener.local_addr().expect("bound address"))
+                .expect("the caller waits for the address");
+            serve(listener).await;
+        });
+    });
+    rx.recv().unwrap_or_else(|_| panic!("{what} did not start"))
+}

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::procs::{Proc, free_addr, wait_listening, write};
+use crate::procs::{Proc, free_addr, serve_on_own_thread, wait_listening, write};
 
 fn now_ns() -> u64 {
     SystemTime::now()
@@ -23,26 +23,16 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Starts the upstream on its own single-threaded runtime; returns its address.
+/// Starts the upstream on its own thread; returns its address.
 pub fn start_upstream() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = axum::Router::new().route("/api/chat", axum::routing::post(chat));
-            // Without TCP_NODELAY, Nagle's algorithm holds small chunks back behind delayed ACKs (tens of ms).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, app).await;
+    serve_on_own_thread("upstream", |listener| async move {
+        let app = axum::Router::new().route("/api/chat", axum::routing::post(chat));
+        // Without TCP_NODELAY, Nagle's algorithm holds small chunks back behind delayed ACKs (tens of ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
         });
-    });
-    rx.recv().expect("upstream address")
+        let _ = axum::serve(listener, app).await;
+    })
 }
 
 /// Streams `x-bench-chunks` NDJSON chunks (first half reasoning, then answer), `x-bench-interval-us` apart.
