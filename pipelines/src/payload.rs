@@ -1,6 +1,7 @@
 //! The one data model inside the pipeline: OTLP protobuf messages (`opentelemetry-proto`'s prost types), one
 //! signal per batch. Items are counted the way the Collector counts them: spans, metric data points, log records.
 
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
@@ -276,6 +277,40 @@ impl Items for Metric {
             metadata: self.metadata.clone(),
             data,
         }
+    }
+}
+
+/// An attribute value as label text: strings as they are, other scalars printed, arrays and maps as JSON.
+pub(crate) fn any_to_string(v: Option<&AnyValue>) -> String {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(any_value::Value::BytesValue(b)) => hex::encode(b),
+        Some(any_value::Value::ArrayValue(a)) => {
+            let items: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| serde_json::Value::String(any_to_string(Some(v))).to_string())
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+        Some(any_value::Value::KvlistValue(kv)) => {
+            let items: Vec<String> = kv
+                .values
+                .iter()
+                .map(|kv| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(kv.key.clone()),
+                        serde_json::Value::String(any_to_string(kv.value.as_ref()))
+                    )
+                })
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        _ => String::new(),
     }
 }
 

@@ -21,7 +21,7 @@ use llmtel_config::{
     Aggregation, Extract, MetricTransform, MetricTransformConfig, TransformAction,
 };
 
-use crate::payload::Payload;
+use crate::payload::{Payload, any_to_string};
 use crate::stage::Processor;
 
 /// A metric name, or a prefix when written with a trailing `*`.
@@ -150,23 +150,12 @@ fn apply(t: &MetricTransform, m: &mut Metric) {
     }
 }
 
-fn string_value(v: Option<&AnyValue>) -> Option<String> {
-    match v?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
 fn matches_labels(attrs: &[KeyValue], want: &BTreeMap<String, Vec<String>>) -> bool {
     want.iter().all(|(key, values)| {
         attrs
             .iter()
             .find(|kv| &kv.key == key)
-            .and_then(|kv| string_value(kv.value.as_ref()))
-            .is_some_and(|v| values.contains(&v))
+            .is_some_and(|kv| values.contains(&any_to_string(kv.value.as_ref())))
     })
 }
 
@@ -276,16 +265,12 @@ fn extract(data: &mut Data, what: Extract) {
     });
 }
 
-/// A label set as sorted `(key, value text)` pairs, so the order labels come in does not matter.
+/// A label set as sorted `(key, value text)` pairs (the text the Prometheus exporter gives the value), so the order
+/// labels come in does not matter.
 fn label_key(attrs: &[KeyValue]) -> Vec<(String, String)> {
     let mut key: Vec<(String, String)> = attrs
         .iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                string_value(kv.value.as_ref()).unwrap_or_default(),
-            )
-        })
+        .map(|kv| (kv.key.clone(), any_to_string(kv.value.as_ref())))
         .collect();
     key.sort();
     key

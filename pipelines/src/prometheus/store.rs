@@ -7,7 +7,9 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use llmtel_config::PrometheusExporterConfig;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+
+use crate::payload::any_to_string;
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, metric,
     number_data_point,
@@ -725,38 +727,4 @@ fn normalize(mut labels: Labels) -> Labels {
     labels.sort_by(|a, b| a.0.cmp(&b.0));
     labels.dedup_by(|later, earlier| later.0 == earlier.0);
     labels
-}
-
-/// An attribute value as label text: strings as they are, other scalars printed, arrays and maps as JSON.
-pub(crate) fn any_to_string(v: Option<&AnyValue>) -> String {
-    match v.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(any_value::Value::BytesValue(b)) => hex::encode(b),
-        Some(any_value::Value::ArrayValue(a)) => {
-            let items: Vec<String> = a
-                .values
-                .iter()
-                .map(|v| serde_json::Value::String(any_to_string(Some(v))).to_string())
-                .collect();
-            format!("[{}]", items.join(","))
-        }
-        Some(any_value::Value::KvlistValue(kv)) => {
-            let items: Vec<String> = kv
-                .values
-                .iter()
-                .map(|kv| {
-                    format!(
-                        "{}:{}",
-                        serde_json::Value::String(kv.key.clone()),
-                        serde_json::Value::String(any_to_string(kv.value.as_ref()))
-                    )
-                })
-                .collect();
-            format!("{{{}}}", items.join(","))
-        }
-        _ => String::new(),
-    }
 }

@@ -102,7 +102,7 @@ fn label(attrs: &[KeyValue], key: &str) -> Option<String> {
     attrs
         .iter()
         .find(|kv| kv.key == key)
-        .and_then(|kv| string_value(kv.value.as_ref()))
+        .map(|kv| any_to_string(kv.value.as_ref()))
 }
 
 fn keys(attrs: &[KeyValue]) -> Vec<&str> {
