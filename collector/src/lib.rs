@@ -137,7 +137,7 @@ impl Factory for CollectorFactory {
         id: &ComponentId,
         cfg: &ExporterConfig,
     ) -> Result<Box<dyn Exporter>, BuildError> {
-        use llmtel_config::otlp::Protocol;
+        use llmtel_config::otlp_exporters::Protocol;
         match cfg {
             ExporterConfig::Otlp(c) => {
                 Ok(Box::new(export::OtlpExporter::new(id, Protocol::Grpc, c)?))

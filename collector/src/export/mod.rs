@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
-use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig};
+use llmtel_config::otlp_exporters::{
+    Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig,
+};
 use llmtel_pipelines::stats::LogLimiter;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
 
@@ -217,7 +219,7 @@ mod tests {
             };
             cfg.headers.insert(
                 "api-key".into(),
-                llmtel_config::otlp::Secret("s3cret-value".into()),
+                llmtel_config::otlp_exporters::Secret("s3cret-value".into()),
             );
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
