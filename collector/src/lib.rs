@@ -4,11 +4,12 @@
 pub mod admin;
 pub mod cli;
 pub mod demo;
-pub mod export;
-pub mod otlp;
+pub mod exporters;
 pub mod prometheus;
+pub mod receivers;
 pub mod report;
 pub mod telemetry;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,7 +73,7 @@ impl CollectorFactory {
 
     /// TLS settings (system roots) for receivers that poll or proxy to `https://` servers.
     fn tls(&self, id: &ComponentId) -> Result<Arc<rustls::ClientConfig>, BuildError> {
-        export::tls::client_config(None).map_err(|e| BuildError::Component {
+        tls::client_config(None).map_err(|e| BuildError::Component {
             component: id.to_string(),
             message: e,
         })
@@ -100,7 +101,7 @@ impl Factory for CollectorFactory {
         cfg: &ReceiverConfig,
     ) -> Result<Box<dyn Receiver>, BuildError> {
         match cfg {
-            ReceiverConfig::Otlp(c) => Ok(Box::new(otlp::OtlpReceiver::new(
+            ReceiverConfig::Otlp(c) => Ok(Box::new(receivers::otlp::OtlpReceiver::new(
                 id,
                 c,
                 self.listeners.clone(),
@@ -139,12 +140,16 @@ impl Factory for CollectorFactory {
     ) -> Result<Box<dyn Exporter>, BuildError> {
         use llmtel_config::otlp_exporters::Protocol;
         match cfg {
-            ExporterConfig::Otlp(c) => {
-                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Grpc, c)?))
-            }
-            ExporterConfig::OtlpHttp(c) => {
-                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Http, c)?))
-            }
+            ExporterConfig::Otlp(c) => Ok(Box::new(exporters::otlp::OtlpExporter::new(
+                id,
+                Protocol::Grpc,
+                c,
+            )?)),
+            ExporterConfig::OtlpHttp(c) => Ok(Box::new(exporters::otlp::OtlpExporter::new(
+                id,
+                Protocol::Http,
+                c,
+            )?)),
             ExporterConfig::Prometheus(c) => {
                 Ok(Box::new(prometheus::build(id, c, &self.listeners)?))
             }

@@ -9,7 +9,6 @@
 mod grpc;
 mod http;
 pub(crate) mod retry;
-pub(crate) mod tls;
 
 use std::io::Write;
 use std::time::Duration;
@@ -21,6 +20,8 @@ use llmtel_config::otlp_exporters::{
 };
 use llmtel_pipelines::stats::LogLimiter;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
+
+use crate::tls;
 
 use retry::{Backoff, Failure};
 
