@@ -5,7 +5,6 @@ pub mod admin;
 pub mod cli;
 pub mod demo;
 pub mod exporters;
-pub mod prometheus;
 pub mod receivers;
 pub mod report;
 pub mod telemetry;
@@ -150,9 +149,11 @@ impl Factory for CollectorFactory {
                 Protocol::Http,
                 c,
             )?)),
-            ExporterConfig::Prometheus(c) => {
-                Ok(Box::new(prometheus::build(id, c, &self.listeners)?))
-            }
+            ExporterConfig::Prometheus(c) => Ok(Box::new(exporters::prometheus::build(
+                id,
+                c,
+                &self.listeners,
+            )?)),
             other => llmtel_pipelines::builtin_exporter(id, other),
         }
     }

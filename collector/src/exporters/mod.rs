@@ -4,3 +4,4 @@
 //! [`crate::factory`] builds them all from config.
 
 pub mod otlp;
+pub mod prometheus;

@@ -3,4 +3,3 @@
 //! `collector` crate, which owns the network edges.
 
 pub mod debug;
-pub mod prometheus;

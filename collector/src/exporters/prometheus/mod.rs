@@ -2,13 +2,16 @@
 //! endpoint renders on each scrape, and removes stale series on a timer of its own (not only when scraped, so memory
 //! stays bounded when nobody scrapes).
 
+mod server;
+
 use llmtel_config::PrometheusExporterConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::payload::Payload;
-use crate::prometheus::PromStore;
-use crate::stage::{BoxFuture, ExportError, Exported, Exporter};
-use crate::stats::LogLimiter;
+use llmtel_pipelines::prometheus::PromStore;
+use llmtel_pipelines::stats::LogLimiter;
+use llmtel_pipelines::{BoxFuture, ExportError, Exported, Exporter, Payload};
+
+pub use server::{PrometheusEndpoint, build};
 
 /// The `prometheus` exporter.
 #[derive(Debug)]

@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use llmtel_config::{ComponentId, PrometheusExporterConfig};
-use llmtel_pipelines::exporters::prometheus::PrometheusExporter;
 use llmtel_pipelines::prometheus::PromStore;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload};
 use tokio_util::sync::CancellationToken;
 
+use super::PrometheusExporter;
 use crate::Listeners;
 
 /// The exporter together with the endpoint serving its store.
