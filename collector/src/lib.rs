@@ -149,11 +149,9 @@ impl Factory for CollectorFactory {
                 Protocol::Http,
                 c,
             )?)),
-            ExporterConfig::Prometheus(c) => Ok(Box::new(exporters::prometheus::build(
-                id,
-                c,
-                &self.listeners,
-            )?)),
+            ExporterConfig::Prometheus(c) => Ok(Box::new(
+                exporters::prometheus::PrometheusExporter::new(id, c, &self.listeners)?,
+            )),
             other => llmtel_pipelines::builtin_exporter(id, other),
         }
     }

@@ -1,59 +1,99 @@
-//! Exporter `prometheus`: puts every metric that reaches it into a [`PromStore`], which the collector's HTTP
-//! endpoint renders on each scrape, and removes stale series on a timer of its own (not only when scraped, so memory
-//! stays bounded when nobody scrapes).
+//! Exporter `prometheus`: every metric batch that reaches it (from its queue in the pipeline engine) goes into its
+//! [`SeriesStore`], the OTLP → Prometheus translation in `llmtel-pipelines`; its own HTTP endpoint ([`server`],
+//! `GET /metrics`, default `127.0.0.1:9464`) renders the store for each scrape. Stale series are removed on a timer
+//! of the exporter's own, not only when scraped, so memory stays bounded when nobody scrapes.
+//!
+//! The exporter owns all three (store, timer, server); the store sits behind one mutex shared by `export` (ingest),
+//! the timer (expire) and the server (render), each holding it only for that one call.
 
 mod server;
 
-use llmtel_config::PrometheusExporterConfig;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use llmtel_config::{ComponentId, PrometheusExporterConfig};
+use llmtel_pipelines::prometheus::SeriesStore;
+use llmtel_pipelines::stats::LogLimiter;
+use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload};
 use tokio_util::sync::CancellationToken;
 
-use llmtel_pipelines::prometheus::PromStore;
-use llmtel_pipelines::stats::LogLimiter;
-use llmtel_pipelines::{BoxFuture, ExportError, Exported, Exporter, Payload};
+use crate::Listeners;
 
-pub use server::{PrometheusEndpoint, build};
+/// The store, shared by the exporter, its expiry timer and its endpoint.
+#[derive(Debug, Clone)]
+struct Shared(Arc<Mutex<SeriesStore>>);
+
+impl Shared {
+    /// The store, locked. A poisoned lock is taken over: the store is plain data that can still be served, and
+    /// failing every later export and scrape because of one panic would be worse.
+    fn lock(&self) -> MutexGuard<'_, SeriesStore> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// The `prometheus` exporter.
 #[derive(Debug)]
 pub struct PrometheusExporter {
     id: String,
-    store: PromStore,
+    store: Shared,
+    /// Stops the endpoint and the expiry timer.
     stop: CancellationToken,
     conflict_log: LogLimiter,
 }
 
 impl PrometheusExporter {
-    /// An exporter writing into `store`. Must be created inside a tokio runtime (it starts the expiry timer).
-    pub fn new(id: &str, cfg: &PrometheusExporterConfig, store: PromStore) -> Self {
-        let _ = cfg;
+    /// Binds the endpoint (a taken address fails the start with a clear error), records the bound address in
+    /// `listeners` as `"<id> prometheus"`, and starts serving it and the expiry timer. Must be called inside a tokio
+    /// runtime.
+    pub fn new(
+        id: &ComponentId,
+        cfg: &PrometheusExporterConfig,
+        listeners: &Listeners,
+    ) -> Result<Self, BuildError> {
+        let err = |message: String| BuildError::Component {
+            component: format!("exporters.{id}"),
+            message,
+        };
+        let listener = server::bind(cfg.endpoint.as_str()).map_err(err)?;
+        let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
+        tracing::info!(exporter = %id, endpoint = %local, "prometheus exporter listening on /metrics");
+        listeners.record(&format!("{id} prometheus"), local);
+
+        let store = Shared(Arc::new(Mutex::new(SeriesStore::new(cfg))));
         let stop = CancellationToken::new();
-        let (timer_store, timer_stop) = (store.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(timer_store.expiry_interval());
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        timer_store.expire(std::time::Instant::now());
-                    }
-                    () = timer_stop.cancelled() => break,
-                }
-            }
-        });
-        Self {
-            id: id.to_owned(),
+        server::spawn(id.to_string(), listener, store.clone(), stop.clone());
+        spawn_expiry(store.clone(), stop.clone());
+        Ok(Self {
+            id: id.to_string(),
             store,
             stop,
             conflict_log: LogLimiter::default(),
-        }
+        })
     }
+}
+
+/// Removes stale series every `expiry_interval` until `stop`.
+fn spawn_expiry(store: Shared, stop: CancellationToken) {
+    let interval = store.lock().expiry_interval();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    store.lock().expire(Instant::now());
+                }
+                () = stop.cancelled() => break,
+            }
+        }
+    });
 }
 
 impl Exporter for PrometheusExporter {
     fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
         let result = match batch {
             Payload::Metrics(resources) => {
-                let r = self.store.ingest(&resources);
+                let r = self.store.lock().ingest(&resources);
                 if r.rejected > 0 && self.conflict_log.allow() {
                     tracing::warn!(
                         exporter = %self.id,
