@@ -3,10 +3,9 @@
 
 pub mod admin;
 pub mod cli;
-pub mod demo;
+pub mod commands;
 pub mod exporters;
 pub mod receivers;
-pub mod report;
 pub mod telemetry;
 mod tls;
 
