@@ -20,9 +20,11 @@
 //! runs expiry on a timer whether or not anyone scrapes, and serves [`SeriesStore::render`] on `GET /metrics`.
 
 pub(crate) mod expo;
+mod labels;
 pub(crate) mod naming;
 mod render;
 mod store;
+mod value;
 
 use std::time::{Duration, Instant};
 
