@@ -8,7 +8,7 @@
 //!   `service.instance.id`, the other resource attributes in one `target_info` per job/instance;
 //! - gauges; cumulative sums (monotonic → counters, others → gauges); delta sums and delta histograms accumulated
 //!   into cumulative; classic histograms with cumulative `le` buckets; exponential histograms converted to classic
-//!   buckets (see [`expo`]); summaries; a TYPE conflict drops the later metric's points (counted), a HELP conflict
+//!   buckets (see `expo.rs`); summaries; a TYPE conflict drops the later metric's points (counted), a HELP conflict
 //!   keeps the first HELP;
 //! - exemplars (`trace_id`, `span_id`, value, time) on counters and histogram buckets, in OpenMetrics only.
 //!

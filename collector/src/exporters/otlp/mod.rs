@@ -2,7 +2,7 @@
 //! OpenTelemetry Collector, Tempo, Jaeger, Mimir or vendor backend.
 //!
 //! Each batch is encoded (and compressed) once; every attempt sends the same bytes. Failures are classified by the
-//! OTLP spec's rules ([`retry`]) and retried with backoff; permanent failures give up at once with the server's
+//! OTLP spec's rules (`retry.rs`) and retried with backoff; permanent failures give up at once with the server's
 //! message. Partial successes count the rejected items and are not retried. Headers (API keys) are sent, never
 //! logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
 

@@ -1,5 +1,5 @@
 //! Exporter `prometheus`: every metric batch that reaches it (from its queue in the pipeline engine) goes into its
-//! [`SeriesStore`], the OTLP → Prometheus translation in `llmtel-pipelines`; its own HTTP endpoint ([`server`],
+//! [`SeriesStore`], the OTLP → Prometheus translation in `llmtel-pipelines`; its own HTTP endpoint (`server.rs`,
 //! `GET /metrics`, default `127.0.0.1:9464`) renders the store for each scrape. Stale series are removed on a timer
 //! of the exporter's own, not only when scraped, so memory stays bounded when nobody scrapes.
 //!
