@@ -483,3 +483,12 @@ service: {pipelines: {traces: {receivers: [llm_proxy], exporters: [debug]}}}
         .unwrap_err();
     assert_eq!(err, "--listen: the config has no llm_proxy receiver");
 }
+
+#[test]
+fn signal_index_is_the_position_in_all() {
+    for (i, s) in Signal::ALL.into_iter().enumerate() {
+        assert_eq!(s.index(), i, "{s}");
+        assert_eq!(Signal::from_index(i), Some(s));
+    }
+    assert_eq!(Signal::from_index(Signal::ALL.len()), None);
+}

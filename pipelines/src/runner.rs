@@ -153,12 +153,7 @@ impl ExporterRunner {
     }
 
     fn stats(&self, signal: Signal) -> &ComponentStats {
-        let i = match signal {
-            Signal::Traces => 0,
-            Signal::Metrics => 1,
-            Signal::Logs => 2,
-        };
-        &self.per_signal[i]
+        &self.per_signal[signal.index()]
     }
 
     fn record(&self, done: Done) {
