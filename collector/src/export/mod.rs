@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
-use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig};
+use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol};
 use llmtel_pipelines::stats::LogLimiter;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
 
-use retry::{Backoff, Failure};
+use retry::{Backoff, Failure, RetryPolicy};
 
 /// One attempt's good outcome: items the server rejected (partial success) and its message.
 #[derive(Debug, Default)]
@@ -82,7 +82,7 @@ enum Transport {
 pub struct OtlpExporter {
     id: String,
     transport: Transport,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     timeout: Duration,
     partial_log: LogLimiter,
     retry_log: LogLimiter,
@@ -100,6 +100,7 @@ impl OtlpExporter {
             component: format!("exporters.{id}"),
             message,
         };
+        let retry = RetryPolicy::try_new(&cfg.retry_on_failure).map_err(|e| err(e.to_string()))?;
         let tls = tls::client_config(cfg.tls.ca_file.as_deref()).map_err(err)?;
         let transport = match protocol {
             Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(cfg, tls).map_err(err)?),
@@ -110,7 +111,7 @@ impl OtlpExporter {
         Ok(Self {
             id: id.to_string(),
             transport,
-            retry: cfg.retry_on_failure.clone(),
+            retry,
             timeout: cfg.timeout.get(),
             partial_log: LogLimiter::default(),
             retry_log: LogLimiter::default(),
