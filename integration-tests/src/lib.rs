@@ -194,6 +194,8 @@ pub fn llmtel_binary() -> PathBuf {
 pub struct LlmtelProcess {
     child: Option<Child>,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread copying stderr into `lines`; it ends when the process has exited and the pipe is drained.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LlmtelProcess {
@@ -210,7 +212,7 @@ impl LlmtelProcess {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("llmtel is ready") {
                     let _ = ready_tx.send(());
@@ -221,6 +223,7 @@ impl LlmtelProcess {
         let me = Self {
             child: Some(child),
             lines,
+            reader: Some(reader),
         };
         if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
             panic!("llmtel did not become ready; its log:\n{}", me.log());
@@ -281,8 +284,11 @@ impl LlmtelProcess {
                 }
             }
         };
-        // Let the reader thread take the last lines.
-        std::thread::sleep(Duration::from_millis(100));
+        // The process has exited, so its stderr reaches end of file: once the reader thread ends, it has taken
+        // every last line.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         (code, self.log())
     }
 }
@@ -296,15 +302,131 @@ impl Drop for LlmtelProcess {
     }
 }
 
+/// Polls `done` every 20 ms until it holds, and panics naming `what` if `timeout` passes first: how a test waits
+/// for something to happen, instead of sleeping for a time that is enough on a fast machine.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_until`] for a condition that needs I/O to check (a scrape, a query).
+pub async fn wait_until_async<F, Fut>(what: &str, timeout: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    while !done().await {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether everything `receiver` accepted has gone all the way through `pipeline` (taken from its queue, handed on
+/// by its processors) and is done at each of `exporters` (sent, failed or dropped), by the counters in `stats`.
+/// Then nothing of it is queued, in an export or waiting for a retry, so what a backend has received is final.
+/// For pipelines whose processors keep item counts (none, or `batch`).
+pub fn exports_settled(
+    stats: &llmtel_pipelines::Stats,
+    receiver: &str,
+    pipeline: &str,
+    exporters: &[&str],
+) -> bool {
+    use llmtel_pipelines::Stage;
+    let signal = llmtel_config::ServiceConfig::pipeline_signal(pipeline).unwrap_or(Signal::Traces);
+    let (Some(r), Some(p)) = (
+        stats.get(Stage::Receiver, receiver, signal),
+        stats.get(Stage::Pipeline, pipeline, signal),
+    ) else {
+        return false;
+    };
+    // The receiver counts a batch once it is queued, before its client hears so: compared with the pipeline's
+    // counts it cannot make an unfinished pipeline look finished.
+    p.accepted == r.accepted
+        && p.sent == r.accepted
+        && exporters.iter().all(|e| {
+            stats
+                .get(Stage::Exporter, e, signal)
+                .is_some_and(|x| x.sent + x.failed + x.dropped == r.accepted)
+        })
+}
+
+/// [`exports_settled`] read from the admin endpoint's `/metrics` at `admin` (for llmtel as a child process).
+pub async fn exports_settled_at(
+    admin: SocketAddr,
+    receiver: &str,
+    pipeline: &str,
+    exporters: &[&str],
+) -> bool {
+    let signal = llmtel_config::ServiceConfig::pipeline_signal(pipeline).unwrap_or(Signal::Traces);
+    let url = format!("http://{admin}/metrics");
+    let Ok(answer) = try_http_request("GET", &url, &[], Vec::new()).await else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&answer.body);
+    let signal = format!("signal=\"{}\"", signal.as_str());
+    let value = |name: &str, label: String| sample_value(&text, name, &[&label, &signal]);
+    let accepted = value(
+        "llmtel_receiver_accepted_items_total",
+        format!("receiver=\"{receiver}\""),
+    );
+    let pipeline = format!("pipeline=\"{pipeline}\"");
+    let taken = value("llmtel_pipeline_accepted_items_total", pipeline.clone());
+    let handed_on = value("llmtel_pipeline_sent_items_total", pipeline);
+    let Some(accepted) = accepted else {
+        return false;
+    };
+    taken == Some(accepted)
+        && handed_on == Some(accepted)
+        && exporters.iter().all(|e| {
+            let done: Option<f64> = ["sent", "failed", "dropped"]
+                .iter()
+                .map(|what| {
+                    value(
+                        &format!("llmtel_exporter_{what}_items_total"),
+                        format!("exporter=\"{e}\""),
+                    )
+                })
+                .sum();
+            done == Some(accepted)
+        })
+}
+
 /// The value of the first sample in a Prometheus text exposition at `url` whose line starts with `name{` and
-/// contains every one of `labels` (e.g. `signal="traces"`); 0 when there is none.
-pub async fn scrape_value(url: &str, name: &str, labels: &[&str]) -> f64 {
+/// contains every one of `labels` (e.g. `signal="traces"`). A series that is not there is an `Err` naming it and
+/// showing what was there, so a renamed metric fails the test instead of reading as 0; a test that accepts an
+/// absent series says so with [`scrape_value_or_zero`].
+pub async fn scrape_value(url: &str, name: &str, labels: &[&str]) -> Result<f64, String> {
     let body = http_request("GET", url, &[], Vec::new()).await.body;
     let text = String::from_utf8_lossy(&body);
+    sample_value(&text, name, labels).ok_or_else(|| {
+        format!(
+            "no series {name}{{{}}} at {url}; the exposition:\n{text}",
+            labels.join(",")
+        )
+    })
+}
+
+/// [`scrape_value`] for a counter that may not be exported until it first counts: absent reads as 0.
+pub async fn scrape_value_or_zero(url: &str, name: &str, labels: &[&str]) -> f64 {
+    scrape_value(url, name, labels).await.unwrap_or(0.0)
+}
+
+/// The value of the first sample in exposition `text` named `name` with every one of `labels`, if any.
+pub fn sample_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let prefix = format!("{name}{{");
     text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|lab| l.contains(lab)))
+        .filter(|l| l.starts_with(&prefix) && labels.iter().all(|lab| l.contains(lab)))
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// An OTLP trace export request of `n` valid spans; `batch` makes the span ids unique across requests.
@@ -447,4 +569,25 @@ pub async fn raw_upstream(response: &'static [u8]) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_series_is_none_not_zero() {
+        let text =
+            "# TYPE x_total counter\nx_total{signal=\"traces\"} 0\nx_total{signal=\"logs\"} 4\n";
+        assert_eq!(
+            sample_value(text, "x_total", &["signal=\"traces\""]),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample_value(text, "x_total", &["signal=\"logs\""]),
+            Some(4.0)
+        );
+        assert_eq!(sample_value(text, "x_total", &["signal=\"metrics\""]), None);
+        assert_eq!(sample_value(text, "y_total", &[]), None, "a renamed metric");
+    }
 }

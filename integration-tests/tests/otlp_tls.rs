@@ -78,7 +78,15 @@ service:
                 .await;
             assert!(ok, "{exporter} over TLS with the CA file: nothing arrived");
         } else {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // The exporter gives up after max_elapsed_time (1 s) and counts the batch as failed: from then on
+            // nothing more of it can reach the backend.
+            let stats = llmtel.stats().clone();
+            integration_tests::wait_until(
+                &format!("{exporter} to give up on the batch"),
+                Duration::from_secs(10),
+                || integration_tests::exports_settled(&stats, "otlp", "traces", &[exporter]),
+            )
+            .await;
             assert_eq!(
                 sink.state.grpc_items() + sink.state.http_items(),
                 before,

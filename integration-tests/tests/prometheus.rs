@@ -284,7 +284,14 @@ async fn promtool_accepts_both_the_sdk_output_and_overflow_and_expiry_work_witho
     raw.export(request(vec![gauge(&["a", "b", "c", "d", "e"])]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both exports were accepted; wait until the exporter has taken in (and counted) all they held.
+    let stats = llmtel.stats().clone();
+    integration_tests::wait_until(
+        "the prometheus exporter to take every accepted data point",
+        Duration::from_secs(10),
+        || integration_tests::exports_settled(&stats, "otlp", "metrics", &["prometheus"]),
+    )
+    .await;
 
     let text = String::from_utf8(
         http_request("GET", &metrics_url, &[], Vec::new())
@@ -313,7 +320,8 @@ async fn promtool_accepts_both_the_sdk_output_and_overflow_and_expiry_work_witho
         "llmtel_exporter_overflowed_items_total",
         &["signal=\"metrics\""],
     )
-    .await;
+    .await
+    .expect("llmtel reports its exporters' overflowed items for metrics");
     assert_eq!(overflowed, 3.0);
 
     // OpenMetrics when asked, ending in # EOF.
