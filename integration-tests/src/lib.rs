@@ -2,6 +2,7 @@
 //! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
 //! process a test starts is stopped when its handle drops.
 
+pub mod compliance;
 pub mod emulator;
 pub mod gpu;
 pub mod prom;
