@@ -1,6 +1,10 @@
 //! Support for llmtel's end-to-end tests: a capturing exporter that can be held shut, llmtel in-process with it,
 //! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
 //! process a test starts is stopped when its handle drops.
+//!
+//! A fixture that cannot do its job (a port, a process, a file it needs) fails the test that uses it: it panics
+//! saying what it was doing and why, as a failed assertion would, instead of handing every test an error to
+//! unwrap. Nothing here unwraps silently; shared state survives a panicking test thread (see [`lock`]).
 
 pub mod compliance;
 pub mod emulator;
@@ -16,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +31,12 @@ use llmtel_pipelines::{
     BoxFuture, BuildError, ExportError, Exported, Exporter, Factory, Payload, Receiver, Signal,
 };
 use tokio::sync::Semaphore;
+
+/// Locks `m`, also after a test thread panicked while holding it: what it guards is counts and logs, still worth
+/// reading for the failure message.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What a [`Capture`] exporter has seen.
 #[derive(Debug, Default)]
@@ -62,9 +72,7 @@ impl Capture {
 
     /// Items of `signal` seen so far.
     pub fn items(&self, signal: Signal) -> usize {
-        self.seen
-            .lock()
-            .unwrap()
+        lock(&self.seen)
             .items
             .get(signal.as_str())
             .copied()
@@ -73,7 +81,7 @@ impl Capture {
 
     /// Runs `f` over what was captured.
     pub fn with<T>(&self, f: impl FnOnce(&Captured) -> T) -> T {
-        f(&self.seen.lock().unwrap())
+        f(&lock(&self.seen))
     }
 
     /// Waits until `done` holds or `timeout` passes; returns whether it held.
@@ -98,7 +106,7 @@ impl Exporter for Capture {
                     .map_err(|e| ExportError(e.to_string()))?
                     .forget();
             }
-            let mut seen = self.seen.lock().unwrap();
+            let mut seen = lock(&self.seen);
             *seen.items.entry(batch.signal().as_str()).or_default() += batch.item_count();
             seen.batches.push(batch);
             Ok(Exported::default())
@@ -145,7 +153,7 @@ pub async fn start_in_process(yaml: &str, capture: &Capture) -> Running {
     };
     llmtel_collector::start(&cfg, &factory, listeners)
         .await
-        .expect("llmtel starts")
+        .unwrap_or_else(|e| panic!("llmtel did not start: {e}"))
 }
 
 /// llmtel's built-in config with every listener on port 0, so a test or benchmark can run it beside anything.
@@ -164,8 +172,8 @@ pub fn write_temp(text: &str) -> tempfile::NamedTempFile {
     let f = tempfile::Builder::new()
         .suffix(".yaml")
         .tempfile()
-        .expect("create a temporary file");
-    std::fs::write(f.path(), text).expect("write the temporary file");
+        .unwrap_or_else(|e| panic!("create a temporary file: {e}"));
+    std::fs::write(f.path(), text).unwrap_or_else(|e| panic!("write {}: {e}", f.path().display()));
     f
 }
 
@@ -182,11 +190,13 @@ pub fn llmtel_binary() -> PathBuf {
             "llmtel",
         ])
         .status()
-        .expect("run cargo build");
+        .unwrap_or_else(|e| panic!("run cargo build: {e}"));
     assert!(status.success(), "cargo build of llmtel failed");
     // The test executable lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test's own path: {e}"));
+    let Some(dir) = exe.parent().and_then(|d| d.parent()) else {
+        panic!("{} is not in target/<profile>/deps/", exe.display());
+    };
     dir.join("llmtel")
 }
 
@@ -208,8 +218,10 @@ impl LlmtelProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn llmtel");
-        let stderr = child.stderr.take().expect("stderr piped");
+            .unwrap_or_else(|e| panic!("spawn llmtel: {e}"));
+        let Some(stderr) = child.stderr.take() else {
+            unreachable!("stderr is piped above");
+        };
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let sink = lines.clone();
@@ -218,7 +230,7 @@ impl LlmtelProcess {
                 if line.contains("llmtel is ready") {
                     let _ = ready_tx.send(());
                 }
-                sink.lock().unwrap().push(line);
+                lock(&sink).push(line);
             }
         });
         let me = Self {
@@ -250,27 +262,33 @@ impl LlmtelProcess {
 
     /// Everything it logged so far.
     pub fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        lock(&self.lines).join("\n")
     }
 
     /// The address logged by the line containing `what` (e.g. "otlp grpc receiver listening").
     pub fn endpoint(&self, what: &str) -> SocketAddr {
-        let lines = self.lines.lock().unwrap();
+        let lines = lock(&self.lines);
         let line = lines
             .iter()
             .find(|l| l.contains(what))
             .unwrap_or_else(|| panic!("no log line with {what:?}"));
-        let addr = line
+        let Some(addr) = line
             .split("endpoint=")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
-            .expect("endpoint field");
-        addr.trim_matches('"').parse().expect("socket address")
+        else {
+            panic!("no endpoint field in {line:?}");
+        };
+        let addr = addr.trim_matches('"');
+        addr.parse()
+            .unwrap_or_else(|e| panic!("endpoint {addr:?} in {line:?}: {e}"))
     }
 
     /// Sends SIGTERM and waits up to 20 s for the exit status.
     pub fn terminate(mut self) -> (Option<i32>, String) {
-        let mut child = self.child.take().expect("running");
+        let Some(mut child) = self.child.take() else {
+            unreachable!("only terminate and drop take the child, and both end the process handle");
+        };
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let end = Instant::now() + Duration::from_secs(20);
@@ -559,8 +577,12 @@ impl opentelemetry_http::HttpClient for SdkHttpClient {
 /// head and body) and closes it: for upstreams that misbehave in ways no real server library allows.
 pub async fn raw_upstream(response: &'static [u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind a raw upstream on 127.0.0.1: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("the raw upstream's address: {e}"));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let mut buf = vec![0u8; 65536];

@@ -1,6 +1,9 @@
 //! Forwarding to an `https://` backend whose certificate is signed by a private CA: trusted through `tls.ca_file`,
 //! refused without it.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::sink::Sink;

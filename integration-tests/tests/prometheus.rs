@@ -2,6 +2,9 @@
 //! a real Prometheus scraping llmtel, queries answered from what it scraped; promtool accepting the exposition;
 //! expiry without scrapes and the overflow series past the cardinality cap.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::prom::{Prometheus, first_value, require};

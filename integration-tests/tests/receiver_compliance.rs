@@ -2,6 +2,9 @@
 //! refuses when its pipeline is full and loses nothing silently, stops cleanly, and fails clearly without what it
 //! needs (a free port, or its source). A new receiver gets a [`Subject`] here.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
