@@ -101,6 +101,12 @@ impl OtlpExporter {
             message,
         };
         let retry = RetryPolicy::try_new(&cfg.retry_on_failure).map_err(|e| err(e.to_string()))?;
+        // A zero time limit would fail every attempt before it is sent.
+        if cfg.timeout.get().is_zero() {
+            return Err(err(
+                "timeout: 0s: expected a time limit above zero".to_owned()
+            ));
+        }
         let tls = tls::client_config(cfg.tls.ca_file.as_deref()).map_err(err)?;
         let transport = match protocol {
             Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(cfg, tls).map_err(err)?),
