@@ -60,7 +60,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         || "<built-in default>".to_owned(),
         |p| p.display().to_string(),
     );
-    let mut cfg = match llmtel_config::load(path) {
+    let cfg = match llmtel_config::load(path) {
         Ok(cfg) => cfg,
         Err(e @ llmtel_config::LoadError::Invalid { .. }) => {
             eprintln!("llmtel: {e}");
@@ -71,10 +71,13 @@ pub fn execute(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    if let Err(e) = cfg.override_llm_proxy(cli.listen.as_deref(), cli.upstream.as_deref()) {
-        eprintln!("llmtel: {e}");
-        return ExitCode::from(EXIT_BAD_CONFIG);
-    }
+    let cfg = match cfg.override_llm_proxy(cli.listen.as_deref(), cli.upstream.as_deref()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("llmtel: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => {
             println!("{origin}: valid");

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use llmtel_config::Config;
+use llmtel_config::ValidConfig;
 use llmtel_pipelines::{BuildError, Factory, ShutdownReport, Stats, Topology};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +86,7 @@ pub struct Running {
 
 /// Starts everything `cfg` describes with `factory` and returns once every listener is bound.
 pub async fn start(
-    cfg: &Config,
+    cfg: &ValidConfig,
     factory: &dyn Factory,
     listeners: Listeners,
 ) -> Result<Running, RunError> {
@@ -164,7 +164,7 @@ impl Running {
 }
 
 /// Runs `cfg` until SIGINT or SIGTERM, then stops gracefully.
-pub async fn run(cfg: Config) -> Result<ShutdownReport, RunError> {
+pub async fn run(cfg: ValidConfig) -> Result<ShutdownReport, RunError> {
     let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
     let running = start(&cfg, &factory, factory.listeners.clone()).await?;
     wait_for_signal().await;

@@ -23,8 +23,23 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// All signals.
+    /// All signals, in [`Signal::index`] order.
     pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The signal's position in [`Signal::ALL`]: the index of per-signal arrays (counters, URLs) and the byte
+    /// that names the signal in a persistent-queue file, so that all of them agree on one order.
+    pub const fn index(self) -> usize {
+        match self {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+        }
+    }
+
+    /// The signal at `index` in [`Signal::ALL`], if there is one.
+    pub fn from_index(index: usize) -> Option<Signal> {
+        Signal::ALL.get(index).copied()
+    }
 
     /// The word used in pipeline ids.
     pub fn as_str(self) -> &'static str {

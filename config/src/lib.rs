@@ -18,6 +18,7 @@ pub mod types;
 mod validate;
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 pub use components::*;
@@ -75,13 +76,23 @@ impl std::error::Error for LoadError {
     }
 }
 
+/// A config that passed every check: each section's own (ranges, relations between fields) and the whole-config
+/// ones (pipelines name defined components of the right signal, no connector cycle, no two listeners on one
+/// address).
+///
+/// Only [`parse`], [`load`] and [`validate`] make one, so whatever is built from it (the pipeline graph, its
+/// stages) may rely on those checks instead of trusting a caller. Read it through `Deref`; to change it, take the
+/// [`Config`] out with [`ValidConfig::into_inner`], edit it and [`validate`] it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidConfig(Config);
+
 /// Loads the config from `path`, or the built-in default when `path` is `None`, using the process environment.
-pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
+pub fn load(path: Option<&Path>) -> Result<ValidConfig, LoadError> {
     load_with_env(path, &env::process_env)
 }
 
 /// [`load`] with an injected environment.
-pub fn load_with_env(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Config, LoadError> {
+pub fn load_with_env(path: Option<&Path>, env: EnvLookup<'_>) -> Result<ValidConfig, LoadError> {
     match path {
         None => parse_with(DEFAULT_CONFIG_YAML, env, true).map_err(|errors| LoadError::Invalid {
             origin: "<built-in default>".to_owned(),
@@ -101,13 +112,38 @@ pub fn load_with_env(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Config, 
 }
 
 /// Parses and validates config text (as a config file). Returns every error found.
-pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
+pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<ValidConfig, Vec<ConfigError>> {
     parse_with(text, env, false)
+}
+
+/// Checks a config that was edited after parsing (a test setting ports to 0, a command-line override) as
+/// [`parse`] would have checked it, and returns every error found.
+pub fn validate(cfg: Config) -> Result<ValidConfig, Vec<ConfigError>> {
+    let mut ctx = Ctx::default();
+    // Each section's own checks run as it is decoded. Decoding the config's serialised form runs them on the
+    // values as they are now; `${ENV}` and `OTEL_*` were applied when the config was first parsed and are not
+    // applied again. Secrets serialise as "[REDACTED]", a value no check looks into.
+    match serde_json::to_value(&cfg) {
+        Ok(value) => {
+            let _ = Config::decode(&value, "", &mut ctx);
+        }
+        Err(e) => ctx.error("", format!("cannot check the config: {e}")),
+    }
+    validate::validate(&cfg, &mut ctx);
+    if ctx.has_errors() {
+        Err(ctx.into_errors())
+    } else {
+        Ok(ValidConfig(cfg))
+    }
 }
 
 /// Parses and validates config text; `builtin` says whether it is the built-in config, which
 /// `OTEL_EXPORTER_OTLP_*` variables extend with exporters (see [`otlp`]).
-fn parse_with(text: &str, env: EnvLookup<'_>, builtin: bool) -> Result<Config, Vec<ConfigError>> {
+fn parse_with(
+    text: &str,
+    env: EnvLookup<'_>,
+    builtin: bool,
+) -> Result<ValidConfig, Vec<ConfigError>> {
     let mut value: serde_json::Value = match serde_saphyr::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -129,7 +165,7 @@ fn parse_with(text: &str, env: EnvLookup<'_>, builtin: bool) -> Result<Config, V
     if ctx.has_errors() {
         Err(ctx.into_errors())
     } else {
-        Ok(cfg)
+        Ok(ValidConfig(cfg))
     }
 }
 
@@ -150,6 +186,47 @@ fn apply_otel_resource(resource: &mut components::Attributes, env: EnvLookup<'_>
     from_env.push(("service.name".to_owned(), "llmtel".to_owned()));
     for (k, v) in from_env {
         resource.entry(k).or_insert(v);
+    }
+}
+
+// === impl ValidConfig ===
+
+impl ValidConfig {
+    /// The config, to edit; [`validate`] it again to use it.
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+
+    /// [`Config::override_llm_proxy`] (what `llmtel --listen` and `--upstream` do), then the checks again: a new
+    /// listen address may collide with another listener.
+    pub fn override_llm_proxy(
+        self,
+        listen: Option<&str>,
+        upstream: Option<&str>,
+    ) -> Result<ValidConfig, String> {
+        if listen.is_none() && upstream.is_none() {
+            return Ok(self);
+        }
+        let mut cfg = self.0;
+        cfg.override_llm_proxy(listen, upstream)?;
+        validate(cfg).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!("with --listen/--upstream applied: {}", list.join("; "))
+        })
+    }
+}
+
+impl Deref for ValidConfig {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl AsRef<Config> for ValidConfig {
+    fn as_ref(&self) -> &Config {
+        &self.0
     }
 }
 

@@ -449,7 +449,7 @@ service: {pipelines: {traces: {receivers: [llm_proxy], exporters: [debug]}}}
         "{joined}"
     );
 
-    let mut cfg = load_with_env(None, &no_env).unwrap();
+    let mut cfg = load_with_env(None, &no_env).unwrap().into_inner();
     cfg.override_llm_proxy(Some("0.0.0.0:9000"), Some("https://[::1]:8443/prefix/"))
         .unwrap();
     let ReceiverConfig::LlmProxy(p) = &cfg.receivers[&ComponentId::parse("llm_proxy").unwrap()]
@@ -477,9 +477,99 @@ service: {pipelines: {traces: {receivers: [llm_proxy], exporters: [debug]}}}
         "receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n",
         &no_env,
     )
-    .unwrap();
+    .unwrap()
+    .into_inner();
     let err = none
         .override_llm_proxy(Some("127.0.0.1:1"), None)
         .unwrap_err();
     assert_eq!(err, "--listen: the config has no llm_proxy receiver");
+}
+
+#[test]
+fn signal_index_is_the_position_in_all() {
+    for (i, s) in Signal::ALL.into_iter().enumerate() {
+        assert_eq!(s.index(), i, "{s}");
+        assert_eq!(Signal::from_index(i), Some(s));
+    }
+    assert_eq!(Signal::from_index(Signal::ALL.len()), None);
+}
+
+#[test]
+fn validate_accepts_what_parse_made_and_catches_what_an_edit_broke() {
+    let cfg = load_with_env(None, &no_env).unwrap();
+    assert_eq!(validate(cfg.clone().into_inner()).unwrap(), cfg);
+
+    let mut edited = cfg.clone().into_inner();
+    let batch = ComponentId::parse("batch").unwrap();
+    let Some(ProcessorConfig::Batch(b)) = edited.processors.get_mut(&batch) else {
+        panic!("the default config has a batch processor");
+    };
+    b.send_batch_size = 0;
+    edited
+        .service
+        .pipelines
+        .get_mut("traces")
+        .unwrap()
+        .queue_size = 0;
+    let errs: Vec<String> = validate(edited)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            "service.pipelines.traces.queue_size: 0: expected at least 1",
+            "processors.batch.send_batch_size: 0: expected at least 1",
+        ],
+        "the section checks run on edited values, with their paths"
+    );
+
+    let mut edited = cfg.into_inner();
+    edited
+        .service
+        .pipelines
+        .get_mut("traces")
+        .unwrap()
+        .receivers = vec!["otlp2".to_owned()];
+    let errs = validate(edited).unwrap_err();
+    assert!(
+        errs.iter().any(|e| e
+            .to_string()
+            .starts_with("service.pipelines.traces.receivers[0]: \"otlp2\" is not defined")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn every_shipped_example_passes_validate_again_unchanged() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let cfg = load_with_env(Some(&path), &no_env).unwrap();
+            let again = validate(cfg.clone().into_inner())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert_eq!(again, cfg, "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn a_listen_override_that_collides_is_refused_with_the_paths() {
+    let cfg = load_with_env(None, &no_env).unwrap();
+    let err = cfg
+        .clone()
+        .override_llm_proxy(Some("127.0.0.1:4317"), None)
+        .unwrap_err();
+    assert!(
+        err.contains("receivers.otlp.protocols.grpc.endpoint: \"127.0.0.1:4317\" is already used by receivers.llm_proxy.listen"),
+        "{err}"
+    );
+    let moved = cfg.override_llm_proxy(Some("127.0.0.1:0"), None).unwrap();
+    let ReceiverConfig::LlmProxy(p) = &moved.receivers[&ComponentId::parse("llm_proxy").unwrap()]
+    else {
+        panic!("the default config has an llm_proxy");
+    };
+    assert_eq!(p.listen.as_str(), "127.0.0.1:0");
 }

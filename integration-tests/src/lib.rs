@@ -1,7 +1,12 @@
 //! Support for llmtel's end-to-end tests: a capturing exporter that can be held shut, llmtel in-process with it,
 //! the real `llmtel` binary as a child process, and a small HTTP client. Every listener is `127.0.0.1:0`; every
 //! process a test starts is stopped when its handle drops.
+//!
+//! A fixture that cannot do its job (a port, a process, a file it needs) fails the test that uses it: it panics
+//! saying what it was doing and why, as a failed assertion would, instead of handing every test an error to
+//! unwrap. Nothing here unwraps silently; shared state survives a panicking test thread (see [`lock`]).
 
+pub mod compliance;
 pub mod emulator;
 pub mod gpu;
 pub mod prom;
@@ -15,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +31,12 @@ use llmtel_pipelines::{
     BoxFuture, BuildError, ExportError, Exported, Exporter, Factory, Payload, Receiver, Signal,
 };
 use tokio::sync::Semaphore;
+
+/// Locks `m`, also after a test thread panicked while holding it: what it guards is counts and logs, still worth
+/// reading for the failure message.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What a [`Capture`] exporter has seen.
 #[derive(Debug, Default)]
@@ -61,9 +72,7 @@ impl Capture {
 
     /// Items of `signal` seen so far.
     pub fn items(&self, signal: Signal) -> usize {
-        self.seen
-            .lock()
-            .unwrap()
+        lock(&self.seen)
             .items
             .get(signal.as_str())
             .copied()
@@ -72,7 +81,7 @@ impl Capture {
 
     /// Runs `f` over what was captured.
     pub fn with<T>(&self, f: impl FnOnce(&Captured) -> T) -> T {
-        f(&self.seen.lock().unwrap())
+        f(&lock(&self.seen))
     }
 
     /// Waits until `done` holds or `timeout` passes; returns whether it held.
@@ -97,7 +106,7 @@ impl Exporter for Capture {
                     .map_err(|e| ExportError(e.to_string()))?
                     .forget();
             }
-            let mut seen = self.seen.lock().unwrap();
+            let mut seen = lock(&self.seen);
             *seen.items.entry(batch.signal().as_str()).or_default() += batch.item_count();
             seen.batches.push(batch);
             Ok(Exported::default())
@@ -144,7 +153,7 @@ pub async fn start_in_process(yaml: &str, capture: &Capture) -> Running {
     };
     llmtel_collector::start(&cfg, &factory, listeners)
         .await
-        .expect("llmtel starts")
+        .unwrap_or_else(|e| panic!("llmtel did not start: {e}"))
 }
 
 /// llmtel's built-in config with every listener on port 0, so a test or benchmark can run it beside anything.
@@ -163,8 +172,8 @@ pub fn write_temp(text: &str) -> tempfile::NamedTempFile {
     let f = tempfile::Builder::new()
         .suffix(".yaml")
         .tempfile()
-        .expect("create a temporary file");
-    std::fs::write(f.path(), text).expect("write the temporary file");
+        .unwrap_or_else(|e| panic!("create a temporary file: {e}"));
+    std::fs::write(f.path(), text).unwrap_or_else(|e| panic!("write {}: {e}", f.path().display()));
     f
 }
 
@@ -181,11 +190,13 @@ pub fn llmtel_binary() -> PathBuf {
             "llmtel",
         ])
         .status()
-        .expect("run cargo build");
+        .unwrap_or_else(|e| panic!("run cargo build: {e}"));
     assert!(status.success(), "cargo build of llmtel failed");
     // The test executable lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test's own path: {e}"));
+    let Some(dir) = exe.parent().and_then(|d| d.parent()) else {
+        panic!("{} is not in target/<profile>/deps/", exe.display());
+    };
     dir.join("llmtel")
 }
 
@@ -194,6 +205,8 @@ pub fn llmtel_binary() -> PathBuf {
 pub struct LlmtelProcess {
     child: Option<Child>,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread copying stderr into `lines`; it ends when the process has exited and the pipe is drained.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LlmtelProcess {
@@ -205,22 +218,25 @@ impl LlmtelProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn llmtel");
-        let stderr = child.stderr.take().expect("stderr piped");
+            .unwrap_or_else(|e| panic!("spawn llmtel: {e}"));
+        let Some(stderr) = child.stderr.take() else {
+            unreachable!("stderr is piped above");
+        };
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("llmtel is ready") {
                     let _ = ready_tx.send(());
                 }
-                sink.lock().unwrap().push(line);
+                lock(&sink).push(line);
             }
         });
         let me = Self {
             child: Some(child),
             lines,
+            reader: Some(reader),
         };
         if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
             panic!("llmtel did not become ready; its log:\n{}", me.log());
@@ -246,27 +262,33 @@ impl LlmtelProcess {
 
     /// Everything it logged so far.
     pub fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        lock(&self.lines).join("\n")
     }
 
     /// The address logged by the line containing `what` (e.g. "otlp grpc receiver listening").
     pub fn endpoint(&self, what: &str) -> SocketAddr {
-        let lines = self.lines.lock().unwrap();
+        let lines = lock(&self.lines);
         let line = lines
             .iter()
             .find(|l| l.contains(what))
             .unwrap_or_else(|| panic!("no log line with {what:?}"));
-        let addr = line
+        let Some(addr) = line
             .split("endpoint=")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
-            .expect("endpoint field");
-        addr.trim_matches('"').parse().expect("socket address")
+        else {
+            panic!("no endpoint field in {line:?}");
+        };
+        let addr = addr.trim_matches('"');
+        addr.parse()
+            .unwrap_or_else(|e| panic!("endpoint {addr:?} in {line:?}: {e}"))
     }
 
     /// Sends SIGTERM and waits up to 20 s for the exit status.
     pub fn terminate(mut self) -> (Option<i32>, String) {
-        let mut child = self.child.take().expect("running");
+        let Some(mut child) = self.child.take() else {
+            unreachable!("only terminate and drop take the child, and both end the process handle");
+        };
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let end = Instant::now() + Duration::from_secs(20);
@@ -281,8 +303,11 @@ impl LlmtelProcess {
                 }
             }
         };
-        // Let the reader thread take the last lines.
-        std::thread::sleep(Duration::from_millis(100));
+        // The process has exited, so its stderr reaches end of file: once the reader thread ends, it has taken
+        // every last line.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         (code, self.log())
     }
 }
@@ -296,15 +321,131 @@ impl Drop for LlmtelProcess {
     }
 }
 
+/// Polls `done` every 20 ms until it holds, and panics naming `what` if `timeout` passes first: how a test waits
+/// for something to happen, instead of sleeping for a time that is enough on a fast machine.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_until`] for a condition that needs I/O to check (a scrape, a query).
+pub async fn wait_until_async<F, Fut>(what: &str, timeout: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    while !done().await {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether everything `receiver` accepted has gone all the way through `pipeline` (taken from its queue, handed on
+/// by its processors) and is done at each of `exporters` (sent, failed or dropped), by the counters in `stats`.
+/// Then nothing of it is queued, in an export or waiting for a retry, so what a backend has received is final.
+/// For pipelines whose processors keep item counts (none, or `batch`).
+pub fn exports_settled(
+    stats: &llmtel_pipelines::Stats,
+    receiver: &str,
+    pipeline: &str,
+    exporters: &[&str],
+) -> bool {
+    use llmtel_pipelines::Stage;
+    let signal = llmtel_config::ServiceConfig::pipeline_signal(pipeline).unwrap_or(Signal::Traces);
+    let (Some(r), Some(p)) = (
+        stats.get(Stage::Receiver, receiver, signal),
+        stats.get(Stage::Pipeline, pipeline, signal),
+    ) else {
+        return false;
+    };
+    // The receiver counts a batch once it is queued, before its client hears so: compared with the pipeline's
+    // counts it cannot make an unfinished pipeline look finished.
+    p.accepted == r.accepted
+        && p.sent == r.accepted
+        && exporters.iter().all(|e| {
+            stats
+                .get(Stage::Exporter, e, signal)
+                .is_some_and(|x| x.sent + x.failed + x.dropped == r.accepted)
+        })
+}
+
+/// [`exports_settled`] read from the admin endpoint's `/metrics` at `admin` (for llmtel as a child process).
+pub async fn exports_settled_at(
+    admin: SocketAddr,
+    receiver: &str,
+    pipeline: &str,
+    exporters: &[&str],
+) -> bool {
+    let signal = llmtel_config::ServiceConfig::pipeline_signal(pipeline).unwrap_or(Signal::Traces);
+    let url = format!("http://{admin}/metrics");
+    let Ok(answer) = try_http_request("GET", &url, &[], Vec::new()).await else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&answer.body);
+    let signal = format!("signal=\"{}\"", signal.as_str());
+    let value = |name: &str, label: String| sample_value(&text, name, &[&label, &signal]);
+    let accepted = value(
+        "llmtel_receiver_accepted_items_total",
+        format!("receiver=\"{receiver}\""),
+    );
+    let pipeline = format!("pipeline=\"{pipeline}\"");
+    let taken = value("llmtel_pipeline_accepted_items_total", pipeline.clone());
+    let handed_on = value("llmtel_pipeline_sent_items_total", pipeline);
+    let Some(accepted) = accepted else {
+        return false;
+    };
+    taken == Some(accepted)
+        && handed_on == Some(accepted)
+        && exporters.iter().all(|e| {
+            let done: Option<f64> = ["sent", "failed", "dropped"]
+                .iter()
+                .map(|what| {
+                    value(
+                        &format!("llmtel_exporter_{what}_items_total"),
+                        format!("exporter=\"{e}\""),
+                    )
+                })
+                .sum();
+            done == Some(accepted)
+        })
+}
+
 /// The value of the first sample in a Prometheus text exposition at `url` whose line starts with `name{` and
-/// contains every one of `labels` (e.g. `signal="traces"`); 0 when there is none.
-pub async fn scrape_value(url: &str, name: &str, labels: &[&str]) -> f64 {
+/// contains every one of `labels` (e.g. `signal="traces"`). A series that is not there is an `Err` naming it and
+/// showing what was there, so a renamed metric fails the test instead of reading as 0; a test that accepts an
+/// absent series says so with [`scrape_value_or_zero`].
+pub async fn scrape_value(url: &str, name: &str, labels: &[&str]) -> Result<f64, String> {
     let body = http_request("GET", url, &[], Vec::new()).await.body;
     let text = String::from_utf8_lossy(&body);
+    sample_value(&text, name, labels).ok_or_else(|| {
+        format!(
+            "no series {name}{{{}}} at {url}; the exposition:\n{text}",
+            labels.join(",")
+        )
+    })
+}
+
+/// [`scrape_value`] for a counter that may not be exported until it first counts: absent reads as 0.
+pub async fn scrape_value_or_zero(url: &str, name: &str, labels: &[&str]) -> f64 {
+    scrape_value(url, name, labels).await.unwrap_or(0.0)
+}
+
+/// The value of the first sample in exposition `text` named `name` with every one of `labels`, if any.
+pub fn sample_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let prefix = format!("{name}{{");
     text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|lab| l.contains(lab)))
+        .filter(|l| l.starts_with(&prefix) && labels.iter().all(|lab| l.contains(lab)))
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// An OTLP trace export request of `n` valid spans; `batch` makes the span ids unique across requests.
@@ -436,8 +577,12 @@ impl opentelemetry_http::HttpClient for SdkHttpClient {
 /// head and body) and closes it: for upstreams that misbehave in ways no real server library allows.
 pub async fn raw_upstream(response: &'static [u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind a raw upstream on 127.0.0.1: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("the raw upstream's address: {e}"));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let mut buf = vec![0u8; 65536];
@@ -447,4 +592,25 @@ pub async fn raw_upstream(response: &'static [u8]) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_series_is_none_not_zero() {
+        let text =
+            "# TYPE x_total counter\nx_total{signal=\"traces\"} 0\nx_total{signal=\"logs\"} 4\n";
+        assert_eq!(
+            sample_value(text, "x_total", &["signal=\"traces\""]),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample_value(text, "x_total", &["signal=\"logs\""]),
+            Some(4.0)
+        );
+        assert_eq!(sample_value(text, "x_total", &["signal=\"metrics\""]), None);
+        assert_eq!(sample_value(text, "y_total", &[]), None, "a renamed metric");
+    }
 }

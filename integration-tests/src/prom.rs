@@ -46,21 +46,24 @@ impl Prometheus {
     /// (relative path, contents), e.g. the rule files the config names.
     pub fn start_with(config: &str, files: &[(&str, &str)]) -> Prometheus {
         require("prometheus");
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
-        for (rel, text) in files {
-            let path = dir.path().join(rel);
+        let dir = tempfile::tempdir()
+            .unwrap_or_else(|e| panic!("a temporary folder for Prometheus: {e}"));
+        let write = |path: &std::path::Path, text: &str| {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).unwrap();
+                std::fs::create_dir_all(parent)
+                    .unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
             }
-            std::fs::write(path, text).unwrap();
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        };
+        let config_path = dir.path().join("prometheus.yml");
+        write(&config_path, config);
+        for (rel, text) in files {
+            write(&dir.path().join(rel), text);
         }
         // A free port: bind 0, read it, release it for Prometheus.
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("a free port for Prometheus: {e}"));
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--web.listen-address={addr}"))
@@ -72,7 +75,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start prometheus");
+            .unwrap_or_else(|e| panic!("start prometheus: {e}"));
         Prometheus {
             child,
             addr,
@@ -125,15 +128,16 @@ impl Prometheus {
 
     /// Exemplars of `query` over the last hour.
     pub async fn query_exemplars(&self, query: &str) -> serde_json::Value {
+        // A clock before 1970 reads as 0: the window is then empty and the test says what is missing.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
+            .unwrap_or_default()
             .as_secs();
         let url = format!(
             "http://{}/api/v1/query_exemplars?query={}&start={}&end={}",
             self.addr,
             urlencode(query),
-            now - 3600,
+            now.saturating_sub(3600),
             now + 60
         );
         let body = http_request("GET", &url, &[], Vec::new()).await.body;
@@ -190,11 +194,13 @@ pub fn first_value(result: &serde_json::Value) -> Option<f64> {
 pub fn promtool_check_metrics(text: &str) {
     require("promtool");
     let file = crate::write_temp(text);
+    let input = std::fs::File::open(file.path())
+        .unwrap_or_else(|e| panic!("read {}: {e}", file.path().display()));
     let out = Command::new("promtool")
         .args(["check", "metrics"])
-        .stdin(std::fs::File::open(file.path()).unwrap())
+        .stdin(input)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("run promtool: {e}"));
     assert_eq!(
         out.status.code(),
         Some(0),

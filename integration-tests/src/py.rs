@@ -40,7 +40,7 @@ pub fn python(script: &str, args: &[String]) -> Value {
         .env_remove("all_proxy")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .output()
-        .expect("run python3");
+        .unwrap_or_else(|e| panic!("run python3 {script}: {e}"));
     assert!(
         out.status.success(),
         "python3 {script} {args:?} failed:\n{}",

@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -83,7 +83,7 @@ impl SinkState {
     pub fn unique_spans(&self, proto: &str) -> usize {
         self.span_ids
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|(p, _, _)| *p == proto)
             .count()
@@ -93,7 +93,7 @@ impl SinkState {
     pub fn trace_ids(&self) -> std::collections::BTreeSet<String> {
         self.span_ids
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(_, t, _)| t.iter().map(|b| format!("{b:02x}")).collect())
             .collect()
@@ -101,7 +101,7 @@ impl SinkState {
 
     fn remember(&self, proto: &'static str, batch: &Payload) {
         if let Payload::Traces(rs) = batch {
-            let mut ids = self.span_ids.lock().unwrap();
+            let mut ids = self.span_ids.lock().unwrap_or_else(PoisonError::into_inner);
             for s in rs
                 .iter()
                 .flat_map(|r| &r.scope_spans)
@@ -114,19 +114,28 @@ impl SinkState {
 
     /// When each request arrived, and over which protocol.
     pub fn attempts(&self) -> Vec<(Instant, &'static str)> {
-        self.attempts.lock().unwrap().clone()
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Answers for the next requests, in order; after them every request is accepted.
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
-        self.script.lock().unwrap().extend(answers);
+        self.script
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(answers);
     }
 
     fn next(&self, proto: &'static str) -> Answer {
-        self.attempts.lock().unwrap().push((Instant::now(), proto));
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((Instant::now(), proto));
         self.script
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .pop_front()
             .unwrap_or(Answer::Accept)
     }
@@ -297,7 +306,7 @@ async fn http_export(
 impl Sink {
     /// A sink on free loopback ports.
     pub async fn start() -> Sink {
-        let any = "127.0.0.1:0".parse().unwrap();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self::start_on(any, any, Arc::default(), None).await
     }
 
@@ -308,19 +317,18 @@ impl Sink {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(cert_pem.as_bytes())
                 .collect::<Result<_, _>>()
-                .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+                .unwrap_or_else(|e| panic!("the sink's certificate chain (PEM): {e}"));
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .unwrap_or_else(|e| panic!("the sink's key (PEM): {e}"));
         let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .unwrap_or_else(|e| panic!("the sink's TLS settings: {e}"));
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-        let any = "127.0.0.1:0".parse().unwrap();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self::start_on(any, any, Arc::default(), Some(acceptor)).await
     }
 
@@ -355,8 +363,11 @@ impl Sink {
                 "/v1/logs",
                 axum::routing::post(move |h, b| http_export(l.clone(), Signal::Logs, h, b)),
             );
-        let grpc = grpc_listener.local_addr().unwrap();
-        let http = http_listener.local_addr().unwrap();
+        let address = |l: &TcpListener| {
+            l.local_addr()
+                .unwrap_or_else(|e| panic!("the sink's bound address: {e}"))
+        };
+        let (grpc, http) = (address(&grpc_listener), address(&http_listener));
         let mut tasks = JoinSet::new();
         tasks.spawn(serve(grpc_listener, grpc_routes.prepare(), tls.clone()));
         tasks.spawn(serve(http_listener, http_router, tls));

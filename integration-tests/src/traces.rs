@@ -36,7 +36,7 @@ impl Sidecar {
         let addr = running
             .listeners()
             .get("llm_proxy listen")
-            .expect("llm_proxy bound");
+            .unwrap_or_else(|| panic!("the llm_proxy recorded no address"));
         Self {
             running,
             capture,
@@ -63,12 +63,9 @@ impl Sidecar {
             "no span named {name:?}; got {:?}",
             spans.iter().map(|s| &s.name).collect::<Vec<_>>()
         );
-        let parent = spans
-            .iter()
-            .rev()
-            .find(|s| s.name == name)
-            .cloned()
-            .expect("found above");
+        let Some(parent) = spans.iter().rev().find(|s| s.name == name).cloned() else {
+            unreachable!("spans only accumulate, and the wait above saw one named {name:?}");
+        };
         let children = spans
             .into_iter()
             .filter(|s| s.parent_span_id == parent.span_id)

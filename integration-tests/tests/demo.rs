@@ -36,12 +36,28 @@ async fn the_demo_shows_traces_and_metrics_within_ten_seconds_and_the_report_rea
     assert!(seen_metrics, "no request metrics within 10 s:\n{log}");
     assert!(log.contains("demo request done"), "{log}");
 
-    // A few more requests, so each model and mode has a row.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let out = Command::new(llmtel_binary())
-        .args(["report", "--url", &metrics])
-        .output()
-        .unwrap();
+    // A few more requests, until the models and modes asked about below each have a row.
+    let bin = llmtel_binary();
+    let report = || {
+        Command::new(&bin)
+            .args(["report", "--url", &metrics])
+            .output()
+            .unwrap()
+    };
+    let has_rows = |table: &str| {
+        table.contains("llama3.2:3b")
+            && table.lines().any(|l| {
+                l.starts_with("qwen3:14b")
+                    && l.split_whitespace().nth(1) == Some("on")
+                    && !l.ends_with(" 0%")
+            })
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut out = report();
+    while !has_rows(&String::from_utf8_lossy(&out.stdout)) && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        out = report();
+    }
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}");
     let header = table.lines().nth(1).unwrap_or_default();

@@ -4,6 +4,9 @@
 //! NVML), and every Grafana panel query, every compatibility query and every metric the rules use returns data.
 //! `llmtel report --prometheus` reads the same Prometheus.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

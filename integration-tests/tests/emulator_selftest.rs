@@ -426,11 +426,12 @@ async fn client_going_away_mid_stream_is_noticed() {
     let n = tcp.read(&mut buf).await.unwrap();
     assert!(n > 0);
     assert!(!emu.wait_cancelled(Duration::from_millis(50)).await);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        !emu.requests()[0].sent.is_empty(),
-        "it streams while the client is there"
-    );
+    integration_tests::wait_until(
+        "the emulator to record what it streams while the client is there",
+        Duration::from_secs(5),
+        || emu.requests().first().is_some_and(|r| !r.sent.is_empty()),
+    )
+    .await;
     drop(tcp);
     assert!(
         emu.wait_cancelled(Duration::from_secs(5)).await,
@@ -439,6 +440,7 @@ async fn client_going_away_mid_stream_is_noticed() {
     let rec = &emu.requests()[0];
     assert!(!rec.completed);
     let sent = rec.sent.len();
+    // Time passes on purpose: a stream that had not stopped would send more within it.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(emu.requests()[0].sent.len(), sent, "it stopped sending");
 }

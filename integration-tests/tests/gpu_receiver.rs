@@ -33,6 +33,7 @@ service:
     )
     .await;
     assert_eq!(r.status, 200);
+    // Time passes on purpose: ten sampling intervals, after which the warning must still have been given once.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (code, log) = llmtel.terminate();
     assert_eq!(code, Some(0), "{log}");

@@ -99,7 +99,14 @@ async fn sdk_sends_100k_spans_through_llmtel_to_a_grpc_and_an_http_backend() {
         sink.state.grpc_items(),
         sink.state.http_items()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Retries could still add duplicates until both exporters count every batch done.
+    let admin = llmtel.endpoint("admin endpoint listening");
+    integration_tests::wait_until_async(
+        "both exporters to finish every batch",
+        Duration::from_secs(30),
+        || integration_tests::exports_settled_at(admin, "otlp", "traces", &["otlp", "otlp_http"]),
+    )
+    .await;
     assert_eq!(
         (sink.state.grpc_items(), sink.state.http_items()),
         (SPANS, SPANS),
@@ -176,7 +183,13 @@ async fn a_30_second_backend_outage_loses_nothing_and_memory_stays_bounded() {
             String::from_utf8_lossy(&metrics.body)
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Retries could still add duplicates until the exporter counts every batch done.
+    integration_tests::wait_until_async(
+        "the exporter to finish every batch",
+        Duration::from_secs(30),
+        || integration_tests::exports_settled_at(admin, "otlp", "traces", &["otlp"]),
+    )
+    .await;
     assert_eq!(refused, 0, "the queue had room for the whole outage");
     assert_eq!(sink.state.unique_spans("grpc"), sent, "sent == received");
     println!(
@@ -188,7 +201,8 @@ async fn a_30_second_backend_outage_loses_nothing_and_memory_stays_bounded() {
         "llmtel_exporter_failed_items_total",
         &["signal=\"traces\""],
     )
-    .await;
+    .await
+    .expect("llmtel reports its exporters' failed items for traces");
     assert_eq!(failed, 0.0);
     // The outage queued about 60k spans (~6 MiB encoded); memory grows by the queue, not without bound.
     let grown_mib = max_rss.saturating_sub(baseline_rss) / 1024;
@@ -258,7 +272,14 @@ async fn retry_hints_are_honoured_permanent_errors_are_not_retried_partial_succe
         // INVALID_ARGUMENT / 400: given up at once, counted as failed, never retried.
         sink.state.script([Answer::Invalid]);
         client.export(trace_request(10, 2)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Once the exporter has counted the batch done, no attempt of it can follow.
+        let counters = llmtel.stats().clone();
+        integration_tests::wait_until(
+            &format!("{exporter} to finish the batch"),
+            Duration::from_secs(10),
+            || integration_tests::exports_settled(&counters, "otlp", "traces", &[exporter]),
+        )
+        .await;
         assert_eq!(
             sink.state.attempts().len(),
             3,
@@ -278,7 +299,12 @@ async fn retry_hints_are_honoured_permanent_errors_are_not_retried_partial_succe
                 .wait_for(Duration::from_secs(5), |s| s.attempts().len() == 4)
                 .await
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        integration_tests::wait_until(
+            &format!("{exporter} to finish the batch"),
+            Duration::from_secs(10),
+            || integration_tests::exports_settled(&counters, "otlp", "traces", &[exporter]),
+        )
+        .await;
         assert_eq!(
             sink.state.attempts().len(),
             4,
@@ -383,7 +409,13 @@ async fn when_the_queue_is_too_small_for_the_outage_every_item_is_accounted_for(
                 >= 500)
             .await
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = llmtel.stats().clone();
+    integration_tests::wait_until(
+        "both exporters to finish every batch",
+        Duration::from_secs(20),
+        || integration_tests::exports_settled(&stats, "otlp", "traces", &["otlp", "debug/capture"]),
+    )
+    .await;
     assert_eq!(
         sink.state.grpc_items() - before + dropped,
         500,
@@ -453,7 +485,14 @@ async fn with_a_persistent_queue_a_restart_during_an_outage_loses_nothing() {
         "got {}",
         sink.state.grpc_items()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A batch file is deleted only once its export is done, retries included: with none left, what the backend
+    // has is final.
+    integration_tests::wait_until(
+        "every batch file to be sent and deleted",
+        Duration::from_secs(20),
+        || files() == 0,
+    )
+    .await;
     assert_eq!(sink.state.grpc_items(), 200, "nothing lost, nothing twice");
     assert_eq!(files(), 0, "sent batches are deleted");
     assert!(storage.join("10000000000000000000.corrupt").exists());

@@ -1,5 +1,8 @@
 //! OTLP/HTTP input that is not what it should be gets a specific answer, and costs nothing already accepted.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::time::Duration;
 

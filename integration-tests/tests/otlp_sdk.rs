@@ -1,6 +1,9 @@
 //! A real third-party client, the OpenTelemetry Rust SDK with `opentelemetry-otlp`, sends traces, metrics and logs
 //! to llmtel over gRPC and over HTTP; everything it sends must come out of the pipeline, no more and no less.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::{Capture, SdkHttpClient, start_in_process};

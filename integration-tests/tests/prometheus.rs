@@ -2,6 +2,9 @@
 //! a real Prometheus scraping llmtel, queries answered from what it scraped; promtool accepting the exposition;
 //! expiry without scrapes and the overflow series past the cardinality cap.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::prom::{Prometheus, first_value, require};
@@ -284,7 +287,14 @@ async fn promtool_accepts_both_the_sdk_output_and_overflow_and_expiry_work_witho
     raw.export(request(vec![gauge(&["a", "b", "c", "d", "e"])]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both exports were accepted; wait until the exporter has taken in (and counted) all they held.
+    let stats = llmtel.stats().clone();
+    integration_tests::wait_until(
+        "the prometheus exporter to take every accepted data point",
+        Duration::from_secs(10),
+        || integration_tests::exports_settled(&stats, "otlp", "metrics", &["prometheus"]),
+    )
+    .await;
 
     let text = String::from_utf8(
         http_request("GET", &metrics_url, &[], Vec::new())
@@ -313,7 +323,8 @@ async fn promtool_accepts_both_the_sdk_output_and_overflow_and_expiry_work_witho
         "llmtel_exporter_overflowed_items_total",
         &["signal=\"metrics\""],
     )
-    .await;
+    .await
+    .expect("llmtel reports its exporters' overflowed items for metrics");
     assert_eq!(overflowed, 3.0);
 
     // OpenMetrics when asked, ending in # EOF.

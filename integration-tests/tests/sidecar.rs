@@ -703,15 +703,29 @@ async fn a_compressed_stream_passes_unchanged_and_is_not_parsed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_while_sending_its_request_is_recorded() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let emu = Emulator::start(Script::default()).await;
     let sidecar = Sidecar::start(&emu.url(), "").await;
     let addr = sidecar.url.trim_start_matches("http://").to_owned();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"model\":")
+    s.write_all(
+        b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // The server answers `100 Continue` when the sidecar starts reading the body: from then on it is waiting for
+    // the rest of this request, which never comes.
+    let mut interim = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut interim))
         .await
+        .expect("the sidecar asks for the body within 10 s")
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        interim[..n].starts_with(b"HTTP/1.1 100 Continue"),
+        "{:?}",
+        String::from_utf8_lossy(&interim[..n])
+    );
+    s.write_all(b"{\"model\":").await.unwrap();
     drop(s);
     let ok = sidecar
         .capture

@@ -1,4 +1,6 @@
-//! The running graph: built from a validated config, it owns every queue and task, and shuts down in order.
+//! The running graph: built from a validated config ([`ValidConfig`]), it owns every queue and task, and shuts
+//! down in order. Each stage is built from values of types that hold its invariants (non-zero sizes, a batch cap
+//! not below its trigger), so a stage never relies on validation having run.
 //!
 //! Start: exporters and connectors first (their queues must exist before anything sends), then one task per
 //! pipeline, then receivers, which bind their listeners last. Shutdown needs no ordering logic of its own: cancelling
@@ -7,12 +9,13 @@
 //! no cycle (validation refuses them), so the cascade always finishes. A shutdown timeout bounds the whole drain.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::select_all;
 use llmtel_config::{
-    ComponentId, Config, ConnectorConfig, ExporterConfig, ProcessorConfig, ReceiverConfig,
+    ComponentId, ConnectorConfig, ExporterConfig, ProcessorConfig, ReceiverConfig, ValidConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -64,12 +67,27 @@ pub fn builtin_exporter(
     }
 }
 
-fn build_processor(cfg: &ProcessorConfig) -> Box<dyn Processor> {
-    match cfg {
-        ProcessorConfig::Batch(c) => Box::new(BatchProcessor::new(c.clone())),
+fn build_processor(name: &str, cfg: &ProcessorConfig) -> Result<Box<dyn Processor>, BuildError> {
+    Ok(match cfg {
+        ProcessorConfig::Batch(c) => {
+            Box::new(
+                BatchProcessor::try_new(c).map_err(|e| BuildError::Component {
+                    component: format!("processors.{name}"),
+                    message: e.to_string(),
+                })?,
+            )
+        }
         ProcessorConfig::Attributes(c) => Box::new(AttributesProcessor::new(c)),
         ProcessorConfig::MetricTransform(c) => Box::new(MetricTransformProcessor::new(c)),
-    }
+    })
+}
+
+/// `n` as the non-zero size a queue or a consumer count must be; `component` and `what` name it in the error.
+pub(crate) fn non_zero(component: &str, what: &str, n: usize) -> Result<NonZeroUsize, BuildError> {
+    NonZeroUsize::new(n).ok_or_else(|| BuildError::Component {
+        component: component.to_owned(),
+        message: format!("{what}: 0: expected at least 1"),
+    })
 }
 
 fn build_connector(id: &str, cfg: &ConnectorConfig) -> Box<dyn Connector> {
@@ -129,9 +147,9 @@ pub struct ShutdownReport {
 }
 
 impl Topology {
-    /// Builds and starts everything `cfg` describes. The config must have passed validation.
+    /// Builds and starts everything `cfg` describes.
     pub async fn start(
-        cfg: &Config,
+        cfg: &ValidConfig,
         factory: &dyn Factory,
         stats: Stats,
     ) -> Result<Topology, BuildError> {
@@ -151,8 +169,13 @@ impl Topology {
         let mut inlets: BTreeMap<&str, (Signal, QueueSender)> = BTreeMap::new();
         let mut inboxes: BTreeMap<&str, Inbox> = BTreeMap::new();
         for (pid, p) in pipelines {
-            let gauge = stats.queue(Stage::Pipeline, pid, p.queue_size);
-            let (tx, inbox) = queue(pid, gauge, p.queue_size, 0, 0);
+            let size = non_zero(
+                &format!("service.pipelines.{pid}"),
+                "queue_size",
+                p.queue_size,
+            )?;
+            let gauge = stats.queue(Stage::Pipeline, pid, size.get());
+            let (tx, inbox) = queue(pid, gauge, size, 0, 0);
             inboxes.insert(pid, inbox);
             inlets.insert(pid, (signal_of(pid)?, tx));
         }
@@ -195,11 +218,12 @@ impl Topology {
                     "{name:?} is neither an exporter nor a connector"
                 )));
             };
-            let gauge = stats.queue(stage, name, qcfg.queue_size);
+            let size = non_zero(name, "sending_queue.queue_size", qcfg.queue_size)?;
+            let gauge = stats.queue(stage, name, size.get());
             let (tx, inbox) = queue(
                 name,
                 gauge,
-                qcfg.queue_size,
+                size,
                 qcfg.max_items as u64,
                 qcfg.max_size_mib.saturating_mul(1024),
             );
@@ -233,7 +257,7 @@ impl Topology {
                 let pcfg = cfg.processors.get(&find(name)?).ok_or_else(|| {
                     BuildError::Invalid(format!("processor {name:?} is not defined"))
                 })?;
-                processors.push(build_processor(pcfg));
+                processors.push(build_processor(name, pcfg)?);
             }
             let fanout = p
                 .exporters

@@ -107,11 +107,8 @@ pub(crate) fn read(path: &Path) -> Result<Payload, String> {
     if data.len() < HEADER || &data[..8] != MAGIC {
         return Err(bad("not a batch file (bad header)"));
     }
-    let signal = match data[8] {
-        0 => Signal::Traces,
-        1 => Signal::Metrics,
-        2 => Signal::Logs,
-        _ => return Err(bad("unknown signal")),
+    let Some(signal) = Signal::from_index(usize::from(data[8])) else {
+        return Err(bad("unknown signal"));
     };
     let len = u64::from_le_bytes(data[9..17].try_into().map_err(|_| bad("bad length"))?) as usize;
     let crc = u32::from_le_bytes(
@@ -141,12 +138,9 @@ pub(crate) fn quarantine(path: &Path) {
     let _ = fs::rename(path, path.with_extension("corrupt"));
 }
 
+/// The byte naming `s` in a batch file: its [`Signal::index`] (0, 1 or 2, so it always fits).
 fn signal_byte(s: Signal) -> u8 {
-    match s {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    }
+    s.index() as u8
 }
 
 #[cfg(test)]

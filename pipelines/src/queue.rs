@@ -2,6 +2,7 @@
 //! connector. Bounded by batches always, and optionally by items and by encoded size, without ever splitting a
 //! batch. Space is reserved before a batch is sent, so a sender can try several queues and deliver to all or none.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -83,15 +84,16 @@ pub(crate) struct Reserved<'a> {
     weight: Weight,
 }
 
-/// A queue of `batches` batches, at most `max_items` items and `max_kib` KiB (0: no such bound).
+/// A queue of `batches` batches (a channel of none could never take one), at most `max_items` items and
+/// `max_kib` KiB (0: no such bound).
 pub(crate) fn queue(
     id: &str,
     gauge: Arc<QueueGauge>,
-    batches: usize,
+    batches: NonZeroUsize,
     max_items: u64,
     max_kib: u64,
 ) -> (QueueSender, Inbox) {
-    let (tx, rx) = mpsc::channel(batches.max(1));
+    let (tx, rx) = mpsc::channel(batches.get());
     let items = Limit::new(max_items);
     let kib = Limit::new(max_kib);
     let sender = QueueSender {
@@ -258,10 +260,14 @@ mod tests {
     use crate::payload::tests::spans;
     use crate::stats::{Stage, Stats};
 
+    fn n(batches: usize) -> NonZeroUsize {
+        NonZeroUsize::new(batches).unwrap()
+    }
+
     #[tokio::test]
     async fn items_bound_a_queue_without_splitting_batches() {
         let stats = Stats::default();
-        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), 100, 10, 0);
+        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 10, 0);
         let w6 = tx.weigh(&spans(6));
         tx.try_reserve(w6).unwrap().send(spans(6));
         assert_eq!(
@@ -286,7 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_inbox_releases_senders_waiting_for_room() {
         let stats = Stats::default();
-        let (tx, rx) = queue("q", stats.queue(Stage::Exporter, "q", 10), 10, 5, 0);
+        let (tx, rx) = queue("q", stats.queue(Stage::Exporter, "q", 10), n(10), 5, 0);
         tx.try_reserve(tx.weigh(&spans(5))).unwrap().send(spans(5));
         let w = tx.weigh(&spans(5));
         let waiting = tokio::spawn(async move { tx.reserve(w).await.map(|_| ()) });
@@ -299,7 +305,7 @@ mod tests {
     #[tokio::test]
     async fn encoded_size_bounds_a_queue() {
         let stats = Stats::default();
-        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), 100, 0, 8);
+        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 0, 8);
         let big = spans(100); // about 5 KiB encoded
         let w = tx.weigh(&big);
         assert!(w.kib >= 4, "{w:?}");

@@ -2,6 +2,7 @@
 //! what was sent, rejected or given up on. With `sending_queue.storage`, batches go through the persistent queue
 //! on disk ([`crate::persist`]) first, and a file is deleted only once its batch is done.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use llmtel_config::QueueConfig;
 
-use crate::graph::BuildError;
+use crate::graph::{BuildError, non_zero};
 use crate::payload::{Payload, Signal};
 use crate::persist::{self, DiskQueue};
 use crate::queue::Inbox;
@@ -30,8 +31,10 @@ pub(crate) struct ExporterRunner {
     name: String,
     exporter: Arc<dyn Exporter>,
     per_signal: [Arc<ComponentStats>; 3],
-    consumers: usize,
-    disk: Option<(DiskQueue, usize)>,
+    /// Exports at a time; at least one, or nothing would ever be taken from the queue.
+    consumers: NonZeroUsize,
+    /// The persistent queue and how many batches it may hold (at least one, or it would never take the next).
+    disk: Option<(DiskQueue, NonZeroUsize)>,
     observer: Option<Arc<dyn crate::stats::ExportObserver>>,
 }
 
@@ -43,6 +46,8 @@ impl ExporterRunner {
         queue: &QueueConfig,
         observer: Option<Arc<dyn crate::stats::ExportObserver>>,
     ) -> Result<Self, BuildError> {
+        let consumers = non_zero(name, "sending_queue.num_consumers", queue.num_consumers)?;
+        let capacity = non_zero(name, "sending_queue.queue_size", queue.queue_size)?;
         let disk = match &queue.storage {
             None => None,
             Some(dir) => {
@@ -55,14 +60,14 @@ impl ExporterRunner {
                 if q.len() > 0 {
                     tracing::info!(exporter = name, batches = q.len(), dir = %dir, "persistent queue: sending batches left from the last run first");
                 }
-                Some((q, queue.queue_size))
+                Some((q, capacity))
             }
         };
         Ok(Self {
             name: name.to_owned(),
             exporter: Arc::from(exporter),
             per_signal,
-            consumers: queue.num_consumers.max(1),
+            consumers,
             disk,
             observer,
         })
@@ -82,7 +87,7 @@ impl ExporterRunner {
         while open || !inflight.is_empty() {
             tokio::select! {
                 Some(done) = inflight.next(), if !inflight.is_empty() => self.record(done),
-                next = inbox.recv(), if open && inflight.len() < self.consumers => match next {
+                next = inbox.recv(), if open && inflight.len() < self.consumers.get() => match next {
                     Some(batch) => inflight.push(self.export(batch, None)),
                     None => open = false,
                 },
@@ -90,11 +95,12 @@ impl ExporterRunner {
         }
     }
 
-    async fn run_on_disk(&self, mut inbox: Inbox, mut disk: DiskQueue, capacity: usize) {
+    async fn run_on_disk(&self, mut inbox: Inbox, mut disk: DiskQueue, capacity: NonZeroUsize) {
+        let capacity = capacity.get();
         let mut inflight = FuturesUnordered::new();
         let mut open = true;
         loop {
-            while inflight.len() < self.consumers {
+            while inflight.len() < self.consumers.get() {
                 let Some(path) = disk.pop() else { break };
                 let read_path = path.clone();
                 match tokio::task::spawn_blocking(move || persist::read(&read_path)).await {
@@ -153,12 +159,7 @@ impl ExporterRunner {
     }
 
     fn stats(&self, signal: Signal) -> &ComponentStats {
-        let i = match signal {
-            Signal::Traces => 0,
-            Signal::Metrics => 1,
-            Signal::Logs => 2,
-        };
-        &self.per_signal[i]
+        &self.per_signal[signal.index()]
     }
 
     fn record(&self, done: Done) {

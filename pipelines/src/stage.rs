@@ -163,6 +163,12 @@ impl Output {
         &self.component
     }
 
+    /// How many handles to this output exist, this one included. A receiver that has stopped holds none (its
+    /// contract above): a leaked one would keep its pipelines waiting. The receiver compliance test checks it.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.routes)
+    }
+
     /// Whether some pipeline takes `signal` from this component.
     pub fn accepts(&self, signal: Signal) -> bool {
         self.routes.iter().any(|r| r.signal == signal)

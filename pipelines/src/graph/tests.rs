@@ -262,12 +262,25 @@ service:
     traces/out: {receivers: [forward], processors: [batch], exporters: [debug]}
 "#;
     let sink = Sink::default();
-    let (topo, out, _) = start(yaml, &[("debug", sink.clone())]).await;
+    let (topo, out, stats) = start(yaml, &[("debug", sink.clone())]).await;
     for _ in 0..3 {
         out.try_send(spans(5)).unwrap();
     }
     drop(out);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The first pipeline has taken all 15 items into its batch processor (it counts them as it takes each batch
+    // and hands it to its processors at once) and handed nothing on.
+    eventually("traces/in to take every item", || {
+        stats
+            .get(Stage::Pipeline, "traces/in", Signal::Traces)
+            .is_some_and(|p| p.accepted == 15)
+    })
+    .await;
+    assert_eq!(
+        stats
+            .get(Stage::Pipeline, "traces/in", Signal::Traces)
+            .map(|p| p.sent),
+        Some(0)
+    );
     assert_eq!(
         sink.count(),
         0,
@@ -292,12 +305,24 @@ service:
     traces: {receivers: [otlp], exporters: [debug]}
 "#;
     let sink = Sink::gated();
-    let (topo, out, _) = start(yaml, &[("debug", sink.clone())]).await;
+    let (topo, out, stats) = start(yaml, &[("debug", sink.clone())]).await;
     for _ in 0..3 {
         out.try_send(spans(2)).unwrap();
     }
     drop(out);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The pipeline has handed all three batches to the exporter, which took the first into its (stuck) export.
+    eventually("one batch in export and two queued at the exporter", || {
+        let handed_on = stats
+            .get(Stage::Pipeline, "traces", Signal::Traces)
+            .is_some_and(|p| p.sent == 6);
+        let queued = stats
+            .queues()
+            .iter()
+            .find(|q| q.stage == Stage::Exporter && q.id == "debug")
+            .map(|q| q.batches());
+        handed_on && queued == Some(2)
+    })
+    .await;
     let report = topo.shutdown(Duration::from_millis(200)).await;
     assert!(!report.drained);
     assert_eq!(

@@ -7,31 +7,65 @@
 //! - no released batch holds more than `send_batch_max_size` items (when it is not 0);
 //! - `timeout: 0` releases every input at once, only cut by `send_batch_max_size`.
 
-use std::time::Instant;
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
 
 use llmtel_config::BatchConfig;
 
 use crate::payload::Payload;
 use crate::stage::Processor;
 
+/// Why a batch processor cannot be built from its settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidBatch {
+    /// A size of 0 would never be reached by any number of items, and releasing "every 0 items" never ends.
+    #[error("send_batch_size must be at least 1")]
+    ZeroSize,
+    /// A cap below the trigger would release a batch without the trigger ever being met.
+    #[error("send_batch_max_size must not be less than send_batch_size ({max} < {size})")]
+    MaxBelowSize {
+        /// `send_batch_size`.
+        size: usize,
+        /// `send_batch_max_size`.
+        max: usize,
+    },
+}
+
 /// The batch processor of one pipeline.
 #[derive(Debug)]
 pub struct BatchProcessor {
-    cfg: BatchConfig,
+    /// Release once this many items wait (a trigger, not a cap); never 0, so the release loop always ends.
+    size: NonZeroUsize,
+    /// No released batch holds more; `None`: no bound. Never below `size`.
+    max: Option<NonZeroUsize>,
+    timeout: Duration,
     pending: Option<Payload>,
     pending_items: usize,
     deadline: Option<Instant>,
 }
 
 impl BatchProcessor {
-    /// A processor with these settings.
-    pub fn new(cfg: BatchConfig) -> Self {
-        Self {
-            cfg,
+    /// A processor with these settings, or why they cannot work.
+    pub fn try_new(cfg: &BatchConfig) -> Result<Self, InvalidBatch> {
+        let size = NonZeroUsize::new(cfg.send_batch_size).ok_or(InvalidBatch::ZeroSize)?;
+        // 0 is the config's word for "no bound".
+        let max = NonZeroUsize::new(cfg.send_batch_max_size);
+        if let Some(max) = max
+            && max < size
+        {
+            return Err(InvalidBatch::MaxBelowSize {
+                size: size.get(),
+                max: max.get(),
+            });
+        }
+        Ok(Self {
+            size,
+            max,
+            timeout: cfg.timeout.get(),
             pending: None,
             pending_items: 0,
             deadline: None,
-        }
+        })
     }
 
     /// Releases up to `n` pending items (all when `n` ≥ pending), cut by the max size.
@@ -41,9 +75,9 @@ impl BatchProcessor {
         };
         let mut left = n.min(self.pending_items);
         while left > 0 {
-            let take = match self.cfg.send_batch_max_size {
-                0 => left,
-                max => left.min(max),
+            let take = match self.max {
+                None => left,
+                Some(max) => left.min(max.get()),
             };
             let chunk = if take == self.pending_items {
                 std::mem::replace(pending, Payload::empty(pending.signal()))
@@ -78,22 +112,20 @@ impl Processor for BatchProcessor {
             }
         }
         self.pending_items += items;
-        if self.cfg.timeout.get().is_zero() {
+        if self.timeout.is_zero() {
             self.release(usize::MAX, out);
             return;
         }
         if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.cfg.timeout.get());
+            self.deadline = Some(Instant::now() + self.timeout);
         }
-        while self.pending_items >= self.cfg.send_batch_size {
-            let n = match self.cfg.send_batch_max_size {
-                0 => self.pending_items,
-                max => max,
-            };
+        // Each round releases at least `size` ≥ 1 items (`max` is never below `size`), so the loop ends.
+        while self.pending_items >= self.size.get() {
+            let n = self.max.map_or(self.pending_items, NonZeroUsize::get);
             self.release(n, out);
             // The Collector restarts its timer after a size-triggered send.
             if self.pending.is_some() {
-                self.deadline = Some(Instant::now() + self.cfg.timeout.get());
+                self.deadline = Some(Instant::now() + self.timeout);
             }
         }
     }
@@ -115,8 +147,6 @@ impl Processor for BatchProcessor {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::payload::tests::spans;
 
@@ -134,7 +164,7 @@ mod tests {
 
     #[test]
     fn holds_until_size_then_releases_whole() {
-        let mut p = BatchProcessor::new(cfg(10, 0, 1000));
+        let mut p = BatchProcessor::try_new(&cfg(10, 0, 1000)).unwrap();
         let mut out = Vec::new();
         p.process(spans(4), &mut out);
         p.process(spans(4), &mut out);
@@ -147,7 +177,7 @@ mod tests {
 
     #[test]
     fn cuts_at_max_size_and_keeps_the_rest() {
-        let mut p = BatchProcessor::new(cfg(10, 10, 1000));
+        let mut p = BatchProcessor::try_new(&cfg(10, 10, 1000)).unwrap();
         let mut out = Vec::new();
         p.process(spans(25), &mut out);
         assert_eq!(sizes(&out), vec![10, 10]);
@@ -158,7 +188,7 @@ mod tests {
 
     #[test]
     fn releases_on_deadline_and_zero_timeout_passes_through() {
-        let mut p = BatchProcessor::new(cfg(100, 0, 50));
+        let mut p = BatchProcessor::try_new(&cfg(100, 0, 50)).unwrap();
         let mut out = Vec::new();
         p.process(spans(3), &mut out);
         let d = p.deadline().unwrap();
@@ -167,10 +197,25 @@ mod tests {
         p.on_deadline(d, &mut out);
         assert_eq!(sizes(&out), vec![3]);
 
-        let mut p = BatchProcessor::new(cfg(100, 4, 0));
+        let mut p = BatchProcessor::try_new(&cfg(4, 4, 0)).unwrap();
         out.clear();
         p.process(spans(9), &mut out);
         assert_eq!(sizes(&out), vec![4, 4, 1]);
         assert!(p.deadline().is_none());
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_at_construction() {
+        assert_eq!(
+            BatchProcessor::try_new(&cfg(0, 0, 1000)).unwrap_err(),
+            InvalidBatch::ZeroSize
+        );
+        let err = BatchProcessor::try_new(&cfg(10, 5, 1000)).unwrap_err();
+        assert_eq!(err, InvalidBatch::MaxBelowSize { size: 10, max: 5 });
+        assert_eq!(
+            err.to_string(),
+            "send_batch_max_size must not be less than send_batch_size (5 < 10)"
+        );
+        assert!(BatchProcessor::try_new(&cfg(10, 10, 0)).is_ok());
     }
 }

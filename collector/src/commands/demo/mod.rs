@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use llmtel_config::{Config, ExporterConfig, ReceiverConfig};
+use llmtel_config::{ExporterConfig, ReceiverConfig, ValidConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::{CollectorFactory, ShutdownReport};
@@ -27,7 +27,7 @@ pub struct DemoOptions {
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Starts the simulated model server, llmtel in front of it and the request load; runs until SIGINT or SIGTERM.
-pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<ShutdownReport> {
+pub async fn run(cfg: ValidConfig, opts: DemoOptions) -> anyhow::Result<ShutdownReport> {
     let proxy_id = cfg
         .receivers
         .iter()
@@ -42,7 +42,8 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<ShutdownR
     let sim_addr = sim::start("127.0.0.1:0", stop.clone())
         .await
         .map_err(|e| anyhow::anyhow!("start the simulated model server on 127.0.0.1: {e}"))?;
-    cfg.override_llm_proxy(None, Some(&format!("http://{sim_addr}")))
+    let cfg = cfg
+        .override_llm_proxy(None, Some(&format!("http://{sim_addr}")))
         .map_err(anyhow::Error::msg)?;
     let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
     let running = match crate::start(&cfg, &factory, factory.listeners.clone()).await {

@@ -47,11 +47,9 @@ impl HttpTransport {
             url.parse::<http::Uri>()
                 .map_err(|e| format!("{s} endpoint {url:?}: {e}"))
         };
-        let urls = [
-            uri(Signal::Traces)?,
-            uri(Signal::Metrics)?,
-            uri(Signal::Logs)?,
-        ];
+        // In `Signal::ALL` order, so that `signal.index()` finds each signal's URL.
+        let [traces, metrics, logs] = Signal::ALL.map(uri);
+        let urls = [traces?, metrics?, logs?];
         let mut headers = http::HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = http::HeaderName::from_bytes(k.as_bytes())
@@ -82,11 +80,7 @@ impl HttpTransport {
     }
 
     pub(super) async fn send(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failure> {
-        let url = &self.urls[match signal {
-            Signal::Traces => 0,
-            Signal::Metrics => 1,
-            Signal::Logs => 2,
-        }];
+        let url = &self.urls[signal.index()];
         let content_type = if self.json {
             "application/json"
         } else {

@@ -16,15 +16,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
-use llmtel_config::otlp_exporters::{
-    Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig,
-};
+use llmtel_config::otlp_exporters::{Compression, Encoding, OtlpExporterConfig, Protocol};
 use llmtel_pipelines::events::{self, Event, EventCounter};
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
 
 use crate::tls;
 
-use retry::{Backoff, Failure};
+use retry::{Backoff, Failure, RetryPolicy};
 
 /// One attempt's good outcome: items the server rejected (partial success) and its message.
 #[derive(Debug, Default)]
@@ -85,7 +83,7 @@ enum Transport {
 #[derive(Debug)]
 pub struct OtlpExporter {
     transport: Transport,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     timeout: Duration,
     /// Partial successes and retries: counted and warned about, rate limited.
     partial: Arc<EventCounter>,
@@ -104,6 +102,13 @@ impl OtlpExporter {
             component: format!("exporters.{id}"),
             message,
         };
+        let retry = RetryPolicy::try_new(&cfg.retry_on_failure).map_err(|e| err(e.to_string()))?;
+        // A zero time limit would fail every attempt before it is sent.
+        if cfg.timeout.get().is_zero() {
+            return Err(err(
+                "timeout: 0s: expected a time limit above zero".to_owned()
+            ));
+        }
         let tls = tls::client_config(cfg.tls.ca_file.as_deref()).map_err(err)?;
         let transport = match protocol {
             Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(cfg, tls).map_err(err)?),
@@ -113,7 +118,7 @@ impl OtlpExporter {
         };
         Ok(Self {
             transport,
-            retry: cfg.retry_on_failure.clone(),
+            retry,
             timeout: cfg.timeout.get(),
             partial: events::counter(id.as_str(), Event::ExportPartiallyRejected),
             retried: events::counter(id.as_str(), Event::ExportRetried),

@@ -68,6 +68,39 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The longest wait a server's RetryInfo or Retry-After can ask for.
 const MAX_SERVER_HINT: Duration = Duration::from_secs(3600);
 
+/// Why retry settings cannot make a backoff that works.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum InvalidBackoff {
+    /// The wait would jump down to the maximum after the first retry.
+    #[error("retry_on_failure: max_interval must not be less than initial_interval")]
+    MaxBelowInitial,
+    /// Below 1 the waits shrink towards a tight retry loop; NaN or infinity make them meaningless.
+    #[error("retry_on_failure: multiplier must be a finite number of at least 1 (got {0})")]
+    Multiplier(f64),
+    /// Outside [0, 1] a jittered wait could be negative.
+    #[error("retry_on_failure: randomization_factor must be from 0 to 1 (got {0})")]
+    Randomization(f64),
+}
+
+/// Retry settings checked once, when the exporter is built; every batch's [`Backoff`] starts from them.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryPolicy(RetryConfig);
+
+impl RetryPolicy {
+    pub(crate) fn try_new(cfg: &RetryConfig) -> Result<Self, InvalidBackoff> {
+        if cfg.max_interval < cfg.initial_interval {
+            return Err(InvalidBackoff::MaxBelowInitial);
+        }
+        if !(cfg.multiplier.is_finite() && cfg.multiplier >= 1.0) {
+            return Err(InvalidBackoff::Multiplier(cfg.multiplier));
+        }
+        if !(0.0..=1.0).contains(&cfg.randomization_factor) {
+            return Err(InvalidBackoff::Randomization(cfg.randomization_factor));
+        }
+        Ok(Self(cfg.clone()))
+    }
+}
+
 /// Exponential backoff with jitter for one batch.
 #[derive(Debug)]
 pub(crate) struct Backoff {
@@ -78,7 +111,8 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(cfg: &RetryConfig) -> Self {
+    pub(crate) fn new(policy: &RetryPolicy) -> Self {
+        let cfg = &policy.0;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
@@ -193,7 +227,7 @@ mod tests {
             max_elapsed_time: D::from_secs(1),
             ..RetryConfig::default()
         };
-        let mut b = Backoff::new(&cfg);
+        let mut b = Backoff::new(&RetryPolicy::try_new(&cfg).unwrap());
         let waits: Vec<Duration> = (0..4).map(|_| b.next_wait(None).unwrap()).collect();
         for (w, base) in waits.iter().zip([100u64, 150, 225, 337]) {
             let base = Duration::from_millis(base);
@@ -215,16 +249,50 @@ mod tests {
         let Failure::Retryable { after, .. } = huge else {
             panic!()
         };
-        let mut forever = Backoff::new(&RetryConfig {
+        let policy = |cfg: RetryConfig| RetryPolicy::try_new(&cfg).unwrap();
+        let mut forever = Backoff::new(&policy(RetryConfig {
             max_elapsed_time: D::from_secs(0),
             ..RetryConfig::default()
-        });
+        }));
         assert_eq!(forever.next_wait(after), Some(MAX_SERVER_HINT));
-        assert_eq!(Backoff::new(&RetryConfig::default()).next_wait(after), None);
-        let mut off = Backoff::new(&RetryConfig {
+        assert_eq!(
+            Backoff::new(&policy(RetryConfig::default())).next_wait(after),
+            None
+        );
+        let mut off = Backoff::new(&policy(RetryConfig {
             enabled: false,
             ..RetryConfig::default()
-        });
+        }));
         assert_eq!(off.next_wait(None), None);
+    }
+
+    #[test]
+    fn settings_that_cannot_back_off_are_refused_at_construction() {
+        let with = |f: fn(&mut RetryConfig)| {
+            let mut cfg = RetryConfig::default();
+            f(&mut cfg);
+            RetryPolicy::try_new(&cfg).map(|_| ())
+        };
+        assert_eq!(
+            with(|c| c.max_interval = D::from_millis(1)),
+            Err(InvalidBackoff::MaxBelowInitial)
+        );
+        assert_eq!(
+            with(|c| c.multiplier = 0.5),
+            Err(InvalidBackoff::Multiplier(0.5))
+        );
+        assert!(matches!(
+            with(|c| c.multiplier = f64::NAN),
+            Err(InvalidBackoff::Multiplier(_))
+        ));
+        assert_eq!(
+            with(|c| c.randomization_factor = 1.5),
+            Err(InvalidBackoff::Randomization(1.5))
+        );
+        assert_eq!(
+            InvalidBackoff::MaxBelowInitial.to_string(),
+            "retry_on_failure: max_interval must not be less than initial_interval"
+        );
+        assert_eq!(with(|_| {}), Ok(()));
     }
 }

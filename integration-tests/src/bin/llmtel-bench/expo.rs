@@ -168,30 +168,34 @@ pub fn baseline(n: usize) -> Render {
         match m {
             0..=3 => {
                 let c = prometheus::CounterVec::new(Opts::new(name, "A benchmark metric."), &names)
-                    .expect("counter");
+                    .unwrap_or_else(|e| panic!("counter: {e}"));
                 for i in range {
                     let v = values(i);
                     let r: Vec<&str> = v.iter().map(String::as_str).collect();
                     c.with_label_values(&r).inc_by(i as f64);
                 }
-                registry.register(Box::new(c)).expect("register");
+                registry
+                    .register(Box::new(c))
+                    .unwrap_or_else(|e| panic!("register: {e}"));
             }
             4..=7 => {
                 let g = prometheus::GaugeVec::new(Opts::new(name, "A benchmark metric."), &names)
-                    .expect("gauge");
+                    .unwrap_or_else(|e| panic!("gauge: {e}"));
                 for i in range {
                     let v = values(i);
                     let r: Vec<&str> = v.iter().map(String::as_str).collect();
                     g.with_label_values(&r).set(i as f64 / 7.0);
                 }
-                registry.register(Box::new(g)).expect("register");
+                registry
+                    .register(Box::new(g))
+                    .unwrap_or_else(|e| panic!("register: {e}"));
             }
             _ => {
                 let h = prometheus::HistogramVec::new(
                     HistogramOpts::new(name, "A benchmark metric.").buckets(BOUNDS.to_vec()),
                     &names,
                 )
-                .expect("histogram");
+                .unwrap_or_else(|e| panic!("histogram: {e}"));
                 for i in range {
                     let v = values(i);
                     let r: Vec<&str> = v.iter().map(String::as_str).collect();
@@ -205,7 +209,9 @@ pub fn baseline(n: usize) -> Render {
                         }
                     }
                 }
-                registry.register(Box::new(h)).expect("register");
+                registry
+                    .register(Box::new(h))
+                    .unwrap_or_else(|e| panic!("register: {e}"));
             }
         }
     }
@@ -215,7 +221,7 @@ pub fn baseline(n: usize) -> Render {
             let mut out = Vec::new();
             TextEncoder::new()
                 .encode(&registry.gather(), &mut out)
-                .expect("encode");
+                .unwrap_or_else(|e| panic!("encode: {e}"));
             out.len()
         },
         held,

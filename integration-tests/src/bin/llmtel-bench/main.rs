@@ -65,7 +65,7 @@ impl Verdicts {
 fn main() {
     let args = parse_args();
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
     let mut verdicts = Verdicts::default();
     println!(
         "llmtel-bench on {} cores, {}",

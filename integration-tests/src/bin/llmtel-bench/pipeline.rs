@@ -150,13 +150,13 @@ pub fn drive(
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("runtime");
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
     rt.block_on(async move {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))
-            .expect("endpoint")
+            .unwrap_or_else(|e| panic!("endpoint: {e}"))
             .connect()
             .await
-            .expect("connect to the system under test");
+            .unwrap_or_else(|e| panic!("connect to the system under test: {e}"));
         let refused = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();

@@ -133,7 +133,7 @@ pub fn status_kib(pid: u32, key: &str) -> u64 {
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+        .unwrap_or_else(|e| panic!("a free loopback port: {e}"))
 }
 
 /// Waits until something accepts TCP connections on `addr` (up to 30 s).
@@ -167,13 +167,17 @@ where
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime");
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .unwrap_or_else(|e| panic!("{what}: bind 127.0.0.1:0: {e}"));
-            tx.send(listener.local_addr().expect("bound address"))
-                .expect("the caller waits for the address");
+            tx.send(
+                listener
+                    .local_addr()
+                    .unwrap_or_else(|e| panic!("bound address: {e}")),
+            )
+            .unwrap_or_else(|e| panic!("the caller waits for the address: {e}"));
             serve(listener).await;
         });
     });

@@ -113,7 +113,7 @@ pub fn run_clients(
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("runtime");
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
     rt.block_on(async move {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
@@ -180,7 +180,7 @@ async fn one_request(
         .header("x-bench-chunks", chunks.to_string())
         .header("x-bench-interval-us", interval_us.to_string())
         .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("request");
+        .unwrap_or_else(|e| panic!("request: {e}"));
     let sent = Instant::now();
     let resp = match client.request(req).await {
         Ok(r) => r,
