@@ -212,6 +212,23 @@ impl SelfTelemetry {
                 })
                 .build();
         }
+        meter
+            .u64_observable_counter("llmtel.events")
+            .with_description(
+                "Things that went wrong, by component and event (each also logged, at most once a minute).",
+            )
+            .with_callback(|obs| {
+                for (component, event, n) in llmtel_pipelines::events::snapshot() {
+                    obs.observe(
+                        n,
+                        &[
+                            KeyValue::new("component", component),
+                            KeyValue::new("event", event.name()),
+                        ],
+                    );
+                }
+            })
+            .build();
         stats.set_export_observer(Arc::new(ExportHistograms {
             duration: meter
                 .f64_histogram("llmtel.exporter.send.duration")

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::decode::{Check, Ctx, Decode, as_map, child, reject_unknown_keys};
+use crate::semconv::GenAiMetric;
 use crate::types::{AttrValue, Duration, Endpoint};
 use crate::{config_enum, config_struct};
 
@@ -880,19 +881,6 @@ config_struct! {
 
 impl Check for ForwardConfig {}
 
-/// Metric names `genai_metrics` produces (the keys `buckets` accepts).
-pub const GENAI_METRICS: &[&str] = &[
-    "gen_ai.client.token.usage",
-    "gen_ai.client.operation.duration",
-    "gen_ai.server.time_to_first_token",
-    "gen_ai.server.time_per_output_token",
-    "llmtel.client.time_to_first_answer_token",
-    "llmtel.client.think.duration",
-    "llmtel.client.answer.duration",
-    "llmtel.client.output_tokens.rate",
-    "llmtel.client.requests",
-];
-
 config_struct! {
     /// Connector `genai_metrics` (traces → metrics): aggregates the spans of LLM calls (any span with
     /// `gen_ai.operation.name`, or the older `gen_ai.system`) into GenAI metrics, each histogram bucket keeping an
@@ -925,14 +913,12 @@ impl Check for GenAiMetricsConfig {
         }
         for (name, bounds) in &self.buckets {
             let bpath = child(&child(path, "buckets"), name);
-            if !GENAI_METRICS.contains(&name.as_str()) || name == "llmtel.client.requests" {
+            let histogram = GenAiMetric::from_name(name).filter(|m| m.advised_buckets().is_some());
+            if histogram.is_none() {
+                let known: Vec<&str> = GenAiMetric::histograms().map(GenAiMetric::name).collect();
                 ctx.error(
                     &bpath,
-                    crate::decode::unknown_message(
-                        "histogram",
-                        name,
-                        &GENAI_METRICS[..GENAI_METRICS.len() - 1],
-                    ),
+                    crate::decode::unknown_message("histogram", name, &known),
                 );
             } else if bounds.is_empty()
                 || bounds.windows(2).any(|w| w[0] >= w[1])

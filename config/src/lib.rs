@@ -12,6 +12,7 @@ pub mod decode;
 pub mod env;
 mod model;
 pub mod otlp;
+pub mod semconv;
 mod suggest;
 pub mod types;
 mod validate;

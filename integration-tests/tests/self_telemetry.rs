@@ -139,3 +139,60 @@ service:
     assert_eq!(ready.status, 200);
     llmtel.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_that_has_to_retry_is_counted_as_an_event_on_the_admin_endpoint() {
+    // A backend address nothing listens on: every export attempt is refused and retried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = closed.local_addr().unwrap();
+    drop(closed);
+    let cfg = format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:0"}}, grpc: {{endpoint: "127.0.0.1:0"}}}}}}
+exporters:
+  otlp_http/down: {{endpoint: "http://{backend}", retry_on_failure: {{initial_interval: 10ms, max_interval: 20ms, max_elapsed_time: 30s}}}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp_http/down]}}
+  telemetry: {{admin: {{endpoint: "127.0.0.1:0"}}}}
+"#
+    );
+    let llmtel = start_in_process(&cfg, &Capture::default()).await;
+    let http = llmtel.listeners().get("otlp otlp http").unwrap();
+    let admin = llmtel.listeners().get("admin").unwrap();
+    let span = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"hello"}]}]}]}"#;
+    let r = http_request(
+        "POST",
+        &format!("http://{http}/v1/traces"),
+        &[("content-type", "application/json")],
+        span.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let series = r#"llmtel_events_total{component="otlp_http/down",event="export_retried""#;
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < end {
+        let r = http_request("GET", &format!("http://{admin}/metrics"), &[], Vec::new()).await;
+        text = String::from_utf8(r.body.to_vec()).unwrap();
+        let retries = text
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        if retries.is_some_and(|n| n >= 2.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.lines().filter(|l| l.starts_with(series)).any(|l| l
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            >= Some(2.0)),
+        "no count of at least 2 retries in:\n{text}"
+    );
+    promtool_check_metrics(&text);
+}

@@ -72,11 +72,11 @@ fn build_processor(cfg: &ProcessorConfig) -> Box<dyn Processor> {
     }
 }
 
-fn build_connector(cfg: &ConnectorConfig) -> Box<dyn Connector> {
+fn build_connector(id: &str, cfg: &ConnectorConfig) -> Box<dyn Connector> {
     match cfg {
         ConnectorConfig::Forward(_) => Box::new(ForwardConnector),
         ConnectorConfig::GenAiMetrics(c) => {
-            Box::new(crate::connectors::genai_metrics::GenAiMetricsConnector::new(c.clone()))
+            Box::new(crate::connectors::genai_metrics::GenAiMetricsConnector::new(id, c.clone()))
         }
     }
 }
@@ -217,7 +217,7 @@ impl Topology {
                     tokio::spawn(runner.run(inbox))
                 }
                 (None, Some(ccfg)) => tokio::spawn(
-                    build_connector(ccfg).run(inbox, output_for(name, Stage::Connector)),
+                    build_connector(name, ccfg).run(inbox, output_for(name, Stage::Connector)),
                 ),
                 (None, None) => continue,
             };

@@ -4,6 +4,7 @@
 //! Data comes in through receivers (implemented in `collector` and `instrument`, which own the sockets) and leaves
 //! through exporters. This crate opens no sockets.
 
+pub mod events;
 pub mod graph;
 pub mod payload;
 mod persist;

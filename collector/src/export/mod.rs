@@ -12,12 +12,13 @@ pub(crate) mod retry;
 pub(crate) mod tls;
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
 use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig};
-use llmtel_pipelines::stats::LogLimiter;
+use llmtel_pipelines::events::{self, Event, EventCounter};
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
 
 use retry::{Backoff, Failure};
@@ -80,12 +81,12 @@ enum Transport {
 /// An `otlp` or `otlp_http` exporter.
 #[derive(Debug)]
 pub struct OtlpExporter {
-    id: String,
     transport: Transport,
     retry: RetryConfig,
     timeout: Duration,
-    partial_log: LogLimiter,
-    retry_log: LogLimiter,
+    /// Partial successes and retries: counted and warned about, rate limited.
+    partial: Arc<EventCounter>,
+    retried: Arc<EventCounter>,
 }
 
 impl OtlpExporter {
@@ -108,12 +109,11 @@ impl OtlpExporter {
             }
         };
         Ok(Self {
-            id: id.to_string(),
             transport,
             retry: cfg.retry_on_failure.clone(),
             timeout: cfg.timeout.get(),
-            partial_log: LogLimiter::default(),
-            retry_log: LogLimiter::default(),
+            partial: events::counter(id.as_str(), Event::ExportPartiallyRejected),
+            retried: events::counter(id.as_str(), Event::ExportRetried),
         })
     }
 
@@ -146,14 +146,13 @@ impl Exporter for OtlpExporter {
             loop {
                 match self.attempt(signal, &body).await {
                     Ok(accepted) => {
-                        if (accepted.rejected > 0 || !accepted.message.is_empty())
-                            && self.partial_log.allow()
-                        {
-                            tracing::warn!(
-                                exporter = %self.id,
-                                rejected = accepted.rejected,
-                                message = %accepted.message,
-                                "backend accepted the request but rejected part of it (not retried; logged at most once a minute)"
+                        if accepted.rejected > 0 || !accepted.message.is_empty() {
+                            self.partial.emit(
+                                accepted.rejected,
+                                &format_args!(
+                                    "{} rejected: {}",
+                                    accepted.rejected, accepted.message
+                                ),
                             );
                         }
                         return Ok(Exported {
@@ -166,9 +165,8 @@ impl Exporter for OtlpExporter {
                     }
                     Err(Failure::Retryable { message, after }) => match backoff.next_wait(after) {
                         Some(wait) => {
-                            if self.retry_log.allow() {
-                                tracing::warn!(exporter = %self.id, error = %message, retry_in = ?wait, "export failed, will retry (logged at most once a minute)");
-                            }
+                            self.retried
+                                .emit(1, &format_args!("{message}; retry in {wait:?}"));
                             tokio::time::sleep(wait).await;
                         }
                         None => {

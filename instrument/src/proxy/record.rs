@@ -11,6 +11,8 @@ use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use llmtel_config::semconv::{attr, event};
+
 use super::body::{Ending, TapEvent};
 use super::request::RequestFacts;
 use crate::phase::{PhaseTracker, Phases};
@@ -81,7 +83,7 @@ impl Drop for Arrival {
     fn drop(&mut self) {
         if let Some(span) = self.span.take() {
             span.record("otel.name", "request");
-            span.set_attribute("error.type", "client_disconnected");
+            span.set_attribute(attr::ERROR_TYPE, "client_disconnected");
             span.set_status(Status::error(
                 "the client closed the connection while sending its request",
             ));
@@ -161,12 +163,9 @@ impl Exchange {
             InFlight::start(
                 &shared,
                 vec![
-                    KeyValue::new("gen_ai.operation.name", api.operation()),
-                    KeyValue::new("gen_ai.provider.name", shared.provider.clone()),
-                    KeyValue::new(
-                        "gen_ai.request.model",
-                        facts.model.clone().unwrap_or_default(),
-                    ),
+                    KeyValue::new(attr::OPERATION_NAME, api.operation()),
+                    KeyValue::new(attr::PROVIDER_NAME, shared.provider.clone()),
+                    KeyValue::new(attr::REQUEST_MODEL, facts.model.clone().unwrap_or_default()),
                 ],
             )
         });
@@ -200,11 +199,11 @@ impl Exchange {
         let mut attrs = self.base_attributes();
         if let Some(status) = status {
             attrs.push(KeyValue::new(
-                "http.response.status_code",
+                attr::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
         }
-        attrs.push(KeyValue::new("error.type", error_type.to_owned()));
+        attrs.push(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
         for kv in attrs {
             self.span.set_attribute(kv.key, kv.value);
         }
@@ -235,7 +234,7 @@ impl Exchange {
         let mut seen = Seen::new(self.shared.capture_content);
         if let Some(e) = encoding.as_deref() {
             self.span
-                .set_attribute("llmtel.response.content_encoding", e.to_owned());
+                .set_attribute(attr::RESPONSE_CONTENT_ENCODING, e.to_owned());
         }
         let parse = self
             .api
@@ -295,46 +294,49 @@ impl Exchange {
     fn base_attributes(&self) -> Vec<KeyValue> {
         let (host, port) = &self.shared.server;
         let mut a = vec![
-            KeyValue::new("server.address", host.clone()),
-            KeyValue::new("server.port", i64::from(*port)),
+            KeyValue::new(attr::SERVER_ADDRESS, host.clone()),
+            KeyValue::new(attr::SERVER_PORT, i64::from(*port)),
         ];
         match self.api {
             Some(api) => {
-                a.push(KeyValue::new("gen_ai.operation.name", api.operation()));
+                a.push(KeyValue::new(attr::OPERATION_NAME, api.operation()));
                 a.push(KeyValue::new(
-                    "gen_ai.provider.name",
+                    attr::PROVIDER_NAME,
                     self.shared.provider.clone(),
                 ));
                 let f = &self.facts;
                 if let Some(m) = &f.model {
-                    a.push(KeyValue::new("gen_ai.request.model", m.clone()));
+                    a.push(KeyValue::new(attr::REQUEST_MODEL, m.clone()));
                 }
                 if f.stream {
-                    a.push(KeyValue::new("gen_ai.request.stream", true));
+                    a.push(KeyValue::new(attr::REQUEST_STREAM, true));
                 }
                 a.push(KeyValue::new(
-                    "llmtel.think.mode",
+                    attr::THINK_MODE,
                     f.think.clone().unwrap_or_else(|| "default".to_owned()),
                 ));
                 if let Some(v) = f.max_tokens {
-                    a.push(KeyValue::new("gen_ai.request.max_tokens", v));
+                    a.push(KeyValue::new(attr::REQUEST_MAX_TOKENS, v));
                 }
                 if let Some(v) = f.temperature {
-                    a.push(KeyValue::new("gen_ai.request.temperature", v));
+                    a.push(KeyValue::new(attr::REQUEST_TEMPERATURE, v));
                 }
                 if let Some(v) = f.top_p {
-                    a.push(KeyValue::new("gen_ai.request.top_p", v));
+                    a.push(KeyValue::new(attr::REQUEST_TOP_P, v));
                 }
                 if let Some(v) = f.top_k {
-                    a.push(KeyValue::new("gen_ai.request.top_k", v));
+                    a.push(KeyValue::new(attr::REQUEST_TOP_K, v));
                 }
                 if let Some(m) = &f.input_messages {
-                    a.push(KeyValue::new("gen_ai.input.messages", m.clone()));
+                    a.push(KeyValue::new(attr::INPUT_MESSAGES, m.clone()));
                 }
             }
             None => {
-                a.push(KeyValue::new("http.request.method", self.method.clone()));
-                a.push(KeyValue::new("url.path", self.path.clone()));
+                a.push(KeyValue::new(
+                    attr::HTTP_REQUEST_METHOD,
+                    self.method.clone(),
+                ));
+                a.push(KeyValue::new(attr::URL_PATH, self.path.clone()));
             }
         }
         a
@@ -344,7 +346,7 @@ impl Exchange {
         self.recorded = true;
         let mut attrs = self.base_attributes();
         attrs.push(KeyValue::new(
-            "http.response.status_code",
+            attr::HTTP_RESPONSE_STATUS_CODE,
             i64::from(status),
         ));
         let streamed = self.facts.stream && framing != Framing::Whole && status < 400;
@@ -352,65 +354,59 @@ impl Exchange {
         let usage = seen.usage;
         if self.api.is_some() {
             if let Some(m) = &seen.model {
-                attrs.push(KeyValue::new("gen_ai.response.model", m.clone()));
+                attrs.push(KeyValue::new(attr::RESPONSE_MODEL, m.clone()));
             }
             if let Some(id) = &seen.id {
-                attrs.push(KeyValue::new("gen_ai.response.id", id.clone()));
+                attrs.push(KeyValue::new(attr::RESPONSE_ID, id.clone()));
             }
             if let Some(r) = &seen.finish_reason {
                 attrs.push(KeyValue::new(
-                    "gen_ai.response.finish_reasons",
+                    attr::RESPONSE_FINISH_REASONS,
                     Value::Array(Array::String(vec![StringValue::from(r.clone())])),
                 ));
             }
             if let Some(n) = usage.input {
-                attrs.push(KeyValue::new("gen_ai.usage.input_tokens", n as i64));
+                attrs.push(KeyValue::new(attr::USAGE_INPUT_TOKENS, n as i64));
             }
             if let Some(n) = usage.output {
-                attrs.push(KeyValue::new("gen_ai.usage.output_tokens", n as i64));
+                attrs.push(KeyValue::new(attr::USAGE_OUTPUT_TOKENS, n as i64));
             }
             if let Some(n) = usage.reasoning {
-                attrs.push(KeyValue::new(
-                    "gen_ai.usage.reasoning.output_tokens",
-                    n as i64,
-                ));
+                attrs.push(KeyValue::new(attr::USAGE_REASONING_OUTPUT_TOKENS, n as i64));
             }
             ollama_attributes(&mut attrs, &seen.ollama);
             let has_reasoning = phases.reasoning.is_some();
-            attrs.push(KeyValue::new("llmtel.reasoning.present", has_reasoning));
+            attrs.push(KeyValue::new(attr::REASONING_PRESENT, has_reasoning));
             if streamed {
                 if let Some(t) = phases.first_chunk {
                     attrs.push(KeyValue::new(
-                        "gen_ai.response.time_to_first_chunk",
+                        attr::RESPONSE_TIME_TO_FIRST_CHUNK,
                         self.secs(t),
                     ));
                 }
                 if let Some(t) = phases.first_token {
-                    attrs.push(KeyValue::new("llmtel.time_to_first_token", self.secs(t)));
+                    attrs.push(KeyValue::new(attr::TIME_TO_FIRST_TOKEN, self.secs(t)));
                 }
                 if let Some(t) = phases.first_answer {
                     attrs.push(KeyValue::new(
-                        "llmtel.time_to_first_answer_token",
+                        attr::TIME_TO_FIRST_ANSWER_TOKEN,
                         self.secs(t),
                     ));
                 }
                 attrs.push(KeyValue::new(
-                    "llmtel.reasoning.chunks",
+                    attr::REASONING_CHUNKS,
                     phases.reasoning_chunks as i64,
                 ));
                 attrs.push(KeyValue::new(
-                    "llmtel.answer.chunks",
+                    attr::ANSWER_CHUNKS,
                     phases.answer_chunks as i64,
                 ));
                 // The children's facts again, on the request span: metrics are derived from this span alone.
                 if let Some((from, to)) = phases.think_span() {
-                    attrs.push(KeyValue::new(
-                        "llmtel.think.duration",
-                        secs_between(from, to),
-                    ));
+                    attrs.push(KeyValue::new(attr::THINK_DURATION, secs_between(from, to)));
                     if usage.reasoning.is_none() {
                         attrs.push(KeyValue::new(
-                            "llmtel.usage.reasoning.output_tokens",
+                            attr::USAGE_REASONING_OUTPUT_TOKENS_ESTIMATE,
                             phases.reasoning_chunks as i64,
                         ));
                     }
@@ -418,19 +414,19 @@ impl Exchange {
                 if let Some(first) = phases.first_answer {
                     let to = answer_end(&phases, end);
                     attrs.push(KeyValue::new(
-                        "llmtel.answer.duration",
+                        attr::ANSWER_DURATION,
                         secs_between(first, to),
                     ));
                 }
             }
             if seen.parse_errors > 0 {
                 attrs.push(KeyValue::new(
-                    "llmtel.stream.parse_errors",
+                    attr::STREAM_PARSE_ERRORS,
                     seen.parse_errors as i64,
                 ));
             }
             if let Some(out) = self.output_messages(&phases, seen.finish_reason.as_deref()) {
-                attrs.push(KeyValue::new("gen_ai.output.messages", out));
+                attrs.push(KeyValue::new(attr::OUTPUT_MESSAGES, out));
             }
         }
         // The first reason wins: the transport, then the server's own error, then the stream's shape.
@@ -464,12 +460,12 @@ impl Exchange {
         }
         if let Some(first) = &seen.first_parse_error {
             self.span.add_event(
-                "llmtel.stream.parse_error",
-                vec![KeyValue::new("exception.message", first.clone())],
+                event::STREAM_PARSE_ERROR,
+                vec![KeyValue::new(attr::EXCEPTION_MESSAGE, first.clone())],
             );
         }
         if let Some((kind, _)) = &failure {
-            attrs.push(KeyValue::new("error.type", kind.clone()));
+            attrs.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
         }
         if streamed && self.api.is_some() {
             self.emit_phases(&phases, &usage, end);
@@ -511,12 +507,12 @@ impl Exchange {
         for (name, window, chunks, (tokens, estimated)) in phases {
             let Some((from, to)) = window else { continue };
             let attrs = vec![
-                KeyValue::new("gen_ai.operation.name", name),
-                KeyValue::new("gen_ai.request.model", model.clone()),
-                KeyValue::new("llmtel.phase", name),
-                KeyValue::new("llmtel.chunks", chunks as i64),
-                KeyValue::new("gen_ai.usage.output_tokens", tokens as i64),
-                KeyValue::new("llmtel.usage.estimated", estimated),
+                KeyValue::new(attr::OPERATION_NAME, name),
+                KeyValue::new(attr::REQUEST_MODEL, model.clone()),
+                KeyValue::new(attr::PHASE, name),
+                KeyValue::new(attr::CHUNKS, chunks as i64),
+                KeyValue::new(attr::USAGE_OUTPUT_TOKENS, tokens as i64),
+                KeyValue::new(attr::USAGE_ESTIMATED, estimated),
             ];
             let mut span = self
                 .shared
@@ -570,10 +566,10 @@ fn secs_between(from: Instant, to: Instant) -> f64 {
 
 fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
     for (key, v) in [
-        ("ollama.total_duration", t.total),
-        ("ollama.load_duration", t.load),
-        ("ollama.prompt_eval_duration", t.prompt_eval),
-        ("ollama.eval_duration", t.eval),
+        (attr::OLLAMA_TOTAL_DURATION, t.total),
+        (attr::OLLAMA_LOAD_DURATION, t.load),
+        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prompt_eval),
+        (attr::OLLAMA_EVAL_DURATION, t.eval),
     ] {
         if let Some(ns) = v {
             // Ollama reports nanoseconds; spans carry seconds like every other duration here.

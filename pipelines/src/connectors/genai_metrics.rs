@@ -8,6 +8,7 @@
 //! OpenTelemetry Rust SDK records no exemplars, which is why these metrics are derived here and not in the SDK.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use llmtel_config::GenAiMetricsConfig;
@@ -20,117 +21,22 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 
+use llmtel_config::semconv::{GenAiMetric, Instrument, attr, label, token_type};
+
+use crate::events::{self, Event, EventCounter};
 use crate::payload::Payload;
 use crate::stage::{BoxFuture, Connector, Inbox, Output};
 use crate::stats::unix_nanos;
 
-/// Token-count buckets the GenAI conventions advise.
-const TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
-    16777216.0, 67108864.0,
-];
-/// Duration buckets the GenAI conventions advise (seconds).
-const DURATION_BUCKETS: &[f64] = &[
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-];
-/// Time-to-first-token buckets the GenAI conventions advise (seconds).
-const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-/// Time-per-output-token buckets the GenAI conventions advise (seconds).
-const TPOT_BUCKETS: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
-];
-/// Output tokens per second of one request (llmtel's own).
-const RATE_BUCKETS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0,
-];
-
-/// One metric the connector produces.
-struct Def {
-    name: &'static str,
-    unit: &'static str,
-    description: &'static str,
-    /// Default buckets; `None` for the request counter.
-    buckets: Option<&'static [f64]>,
-}
-
-const TOKENS: usize = 0;
-const DURATION: usize = 1;
-const TTFT: usize = 2;
-const TPOT: usize = 3;
-const TTFA: usize = 4;
-const THINK: usize = 5;
-const ANSWER: usize = 6;
-const RATE: usize = 7;
-const REQUESTS: usize = 8;
-
-const DEFS: [Def; 9] = [
-    Def {
-        name: "gen_ai.client.token.usage",
-        unit: "{token}",
-        description: "Tokens per request, by gen_ai.token.type (input, output, reasoning; output includes reasoning)",
-        buckets: Some(TOKEN_BUCKETS),
-    },
-    Def {
-        name: "gen_ai.client.operation.duration",
-        unit: "s",
-        description: "Duration of GenAI operations",
-        buckets: Some(DURATION_BUCKETS),
-    },
-    Def {
-        name: "gen_ai.server.time_to_first_token",
-        unit: "s",
-        description: "Time to the first token, reasoning or answer",
-        buckets: Some(TTFT_BUCKETS),
-    },
-    Def {
-        name: "gen_ai.server.time_per_output_token",
-        unit: "s",
-        description: "Time per output token after the first",
-        buckets: Some(TPOT_BUCKETS),
-    },
-    Def {
-        name: "llmtel.client.time_to_first_answer_token",
-        unit: "s",
-        description: "Time to the first answer token, after any thinking",
-        buckets: Some(TTFT_BUCKETS),
-    },
-    Def {
-        name: "llmtel.client.think.duration",
-        unit: "s",
-        description: "Time spent thinking: first reasoning token to first answer token",
-        buckets: Some(DURATION_BUCKETS),
-    },
-    Def {
-        name: "llmtel.client.answer.duration",
-        unit: "s",
-        description: "Time spent answering: first answer token to the end of the stream",
-        buckets: Some(DURATION_BUCKETS),
-    },
-    Def {
-        name: "llmtel.client.output_tokens.rate",
-        unit: "{token}/s",
-        description: "Output tokens per second of generation, per request",
-        buckets: Some(RATE_BUCKETS),
-    },
-    Def {
-        name: "llmtel.client.requests",
-        unit: "{request}",
-        description: "GenAI requests, by finish reason and error type",
-        buckets: None,
-    },
-];
-
 /// Attributes every metric is split by, with the older names accepted as fallbacks.
 const DIMENSIONS: &[(&str, &[&str])] = &[
-    ("gen_ai.operation.name", &[]),
-    ("gen_ai.provider.name", &["gen_ai.system"]),
-    ("gen_ai.request.model", &[]),
-    ("gen_ai.response.model", &[]),
-    ("error.type", &[]),
-    ("server.address", &[]),
-    ("llmtel.think.mode", &[]),
+    (attr::OPERATION_NAME, &[]),
+    (attr::PROVIDER_NAME, &[attr::SYSTEM]),
+    (attr::REQUEST_MODEL, &[]),
+    (attr::RESPONSE_MODEL, &[]),
+    (attr::ERROR_TYPE, &[]),
+    (attr::SERVER_ADDRESS, &[]),
+    (attr::THINK_MODE, &[]),
 ];
 
 /// Resources kept apart, at most; spans of further resources are counted under an empty resource.
@@ -162,6 +68,8 @@ enum Series {
 /// One metric's series, capped.
 #[derive(Debug)]
 struct Family {
+    metric: GenAiMetric,
+    /// Bucket boundaries (histograms only): the config's, else the advised ones.
     bounds: Vec<f64>,
     series: HashMap<Key, Series>,
     overflow: Option<Series>,
@@ -171,6 +79,7 @@ struct Family {
 #[derive(Debug)]
 struct PerResource {
     resource: Option<Resource>,
+    /// One family per metric, in [`GenAiMetric::ALL`] order.
     families: Vec<Family>,
 }
 
@@ -179,7 +88,8 @@ struct PerResource {
 pub struct GenAiMetricsConnector {
     cfg: GenAiMetricsConfig,
     resources: Vec<(Key, PerResource)>,
-    overflow_warned: bool,
+    /// Points folded into an overflow series, counted and warned about.
+    overflow: Arc<EventCounter>,
 }
 
 /// The value of `key` in `attrs`.
@@ -219,34 +129,41 @@ fn number(attrs: &[KeyValue], keys: &[&str]) -> Option<f64> {
         .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
+/// One value a span gives one metric, with the attribute that metric adds to the span's dimensions.
+struct Point {
+    metric: GenAiMetric,
+    extra: Option<(&'static str, String)>,
+    value: f64,
+}
+
 /// What one span contributes.
 struct Observation {
     dims: Key,
-    finish: Option<String>,
-    values: [Option<f64>; 8],
-    tokens: [Option<f64>; 3],
+    points: Vec<Point>,
     exemplar: Exemplar,
 }
 
 impl GenAiMetricsConnector {
-    /// A connector with `cfg`.
-    pub fn new(cfg: GenAiMetricsConfig) -> Self {
+    /// The connector `id` with `cfg`.
+    pub fn new(id: &str, cfg: GenAiMetricsConfig) -> Self {
         Self {
             cfg,
             resources: Vec::new(),
-            overflow_warned: false,
+            overflow: events::counter(id, Event::CardinalityOverflow),
         }
     }
 
     fn families(&self) -> Vec<Family> {
-        DEFS.iter()
-            .map(|d| Family {
+        GenAiMetric::ALL
+            .into_iter()
+            .map(|metric| Family {
+                metric,
                 bounds: self
                     .cfg
                     .buckets
-                    .get(d.name)
+                    .get(metric.name())
                     .cloned()
-                    .or_else(|| d.buckets.map(<[f64]>::to_vec))
+                    .or_else(|| metric.advised_buckets().map(<[f64]>::to_vec))
                     .unwrap_or_default(),
                 series: HashMap::new(),
                 overflow: None,
@@ -269,17 +186,14 @@ impl GenAiMetricsConnector {
             }
             let idx = self.resource_index(rs.resource.as_ref());
             let cap = self.cfg.max_series_per_metric;
-            let mut overflowed = false;
+            let mut overflowed = 0;
             let per = &mut self.resources[idx].1;
             for o in observations {
-                overflowed |= record(per, &o, cap, now);
+                overflowed += record(per, &o, cap, now);
             }
-            if overflowed && !self.overflow_warned {
-                self.overflow_warned = true;
-                tracing::warn!(
-                    max_series_per_metric = cap,
-                    "genai_metrics: more attribute sets than the cap; the rest are counted in the otel.metric.overflow series"
-                );
+            if overflowed > 0 {
+                self.overflow
+                    .emit(overflowed, &format_args!("max_series_per_metric is {cap}"));
             }
         }
     }
@@ -318,9 +232,8 @@ impl GenAiMetricsConnector {
 
     fn observe(&self, span: &Span) -> Option<Observation> {
         let a = &span.attributes;
-        let is_genai =
-            find(a, "gen_ai.operation.name").is_some() || find(a, "gen_ai.system").is_some();
-        if !is_genai || find(a, "llmtel.phase").is_some() {
+        let is_genai = find(a, attr::OPERATION_NAME).is_some() || find(a, attr::SYSTEM).is_some();
+        if !is_genai || find(a, attr::PHASE).is_some() {
             return None;
         }
         let mut dims: Key = Vec::new();
@@ -343,30 +256,24 @@ impl GenAiMetricsConnector {
             .end_time_unix_nano
             .saturating_sub(span.start_time_unix_nano) as f64
             / 1e9;
-        let input = number(
-            a,
-            &["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"],
-        );
+        let input = number(a, &[attr::USAGE_INPUT_TOKENS, attr::USAGE_PROMPT_TOKENS]);
         let output = number(
             a,
-            &[
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-            ],
+            &[attr::USAGE_OUTPUT_TOKENS, attr::USAGE_COMPLETION_TOKENS],
         );
         let reasoning = number(
             a,
             &[
-                "gen_ai.usage.reasoning.output_tokens",
-                "llmtel.usage.reasoning.output_tokens",
+                attr::USAGE_REASONING_OUTPUT_TOKENS,
+                attr::USAGE_REASONING_OUTPUT_TOKENS_ESTIMATE,
             ],
         );
         let ttft = number(
             a,
             &[
-                "llmtel.time_to_first_token",
-                "gen_ai.response.time_to_first_chunk",
-                "gen_ai.latency.time_to_first_token",
+                attr::TIME_TO_FIRST_TOKEN,
+                attr::RESPONSE_TIME_TO_FIRST_CHUNK,
+                attr::LATENCY_TIME_TO_FIRST_TOKEN,
             ],
         );
         // After the first token, how long generation took.
@@ -378,22 +285,57 @@ impl GenAiMetricsConnector {
         let rate = output
             .filter(|n| *n > 0.0 && generating > 0.0)
             .map(|n| n / generating);
-        let finish = find(a, "gen_ai.response.finish_reasons").and_then(as_label);
+        let finish = find(a, attr::RESPONSE_FINISH_REASONS)
+            .and_then(as_label)
+            .filter(|f| !f.is_empty());
         let time = span.end_time_unix_nano;
-        // Indexed by metric; TOKENS has its own three values.
-        let mut values = [None; 8];
-        values[DURATION] = Some(duration);
-        values[TTFT] = ttft;
-        values[TPOT] = tpot;
-        values[TTFA] = number(a, &["llmtel.time_to_first_answer_token"]);
-        values[THINK] = number(a, &["llmtel.think.duration"]);
-        values[ANSWER] = number(a, &["llmtel.answer.duration"]);
-        values[RATE] = rate;
+        let tokens = |kind: &'static str| Some((label::TOKEN_TYPE, kind.to_owned()));
+        let candidates = [
+            (GenAiMetric::TokenUsage, tokens(token_type::INPUT), input),
+            (GenAiMetric::TokenUsage, tokens(token_type::OUTPUT), output),
+            (
+                GenAiMetric::TokenUsage,
+                tokens(token_type::REASONING),
+                reasoning,
+            ),
+            (GenAiMetric::OperationDuration, None, Some(duration)),
+            (GenAiMetric::TimeToFirstToken, None, ttft),
+            (GenAiMetric::TimePerOutputToken, None, tpot),
+            (
+                GenAiMetric::TimeToFirstAnswerToken,
+                None,
+                number(a, &[attr::TIME_TO_FIRST_ANSWER_TOKEN]),
+            ),
+            (
+                GenAiMetric::ThinkDuration,
+                None,
+                number(a, &[attr::THINK_DURATION]),
+            ),
+            (
+                GenAiMetric::AnswerDuration,
+                None,
+                number(a, &[attr::ANSWER_DURATION]),
+            ),
+            (GenAiMetric::OutputTokenRate, None, rate),
+            (
+                GenAiMetric::Requests,
+                finish.map(|f| (label::RESPONSE_FINISH_REASON, f)),
+                Some(1.0),
+            ),
+        ];
+        let points = candidates
+            .into_iter()
+            .filter_map(|(metric, extra, value)| {
+                Some(Point {
+                    metric,
+                    extra,
+                    value: value?,
+                })
+            })
+            .collect();
         Some(Observation {
             dims,
-            finish,
-            values,
-            tokens: [input, output, reasoning],
+            points,
             exemplar: Exemplar {
                 filtered_attributes: Vec::new(),
                 time_unix_nano: if time == 0 { unix_nanos() } else { time },
@@ -416,11 +358,11 @@ impl GenAiMetricsConnector {
                         version: env!("CARGO_PKG_VERSION").to_owned(),
                         ..Default::default()
                     }),
-                    metrics: DEFS
+                    metrics: per
+                        .families
                         .iter()
-                        .zip(&per.families)
-                        .filter(|(_, f)| !f.series.is_empty() || f.overflow.is_some())
-                        .map(|(d, f)| to_metric(d, f, now))
+                        .filter(|f| !f.series.is_empty() || f.overflow.is_some())
+                        .map(|f| to_metric(f, now))
                         .collect(),
                     schema_url: String::new(),
                 }],
@@ -431,21 +373,21 @@ impl GenAiMetricsConnector {
     }
 }
 
-/// Adds one observation; whether any series overflowed the cap.
-fn record(per: &mut PerResource, o: &Observation, cap: usize, now: u64) -> bool {
-    let mut overflowed = false;
-    let mut put = |idx: usize, extra: Option<(&str, &str)>, value: f64| {
+/// Adds one observation; how many of its points went to an overflow series.
+fn record(per: &mut PerResource, o: &Observation, cap: usize, now: u64) -> u64 {
+    let mut overflowed = 0;
+    for p in &o.points {
         let mut key = o.dims.clone();
-        if let Some((k, v)) = extra {
-            key.push((k.to_owned(), v.to_owned()));
+        if let Some((k, v)) = &p.extra {
+            key.push(((*k).to_owned(), v.clone()));
             key.sort();
         }
-        let f = &mut per.families[idx];
+        let f = &mut per.families[p.metric.index()];
         let exemplar = Exemplar {
-            value: Some(exemplar::Value::AsDouble(value)),
+            value: Some(exemplar::Value::AsDouble(p.value)),
             ..o.exemplar.clone()
         };
-        let fresh = || match DEFS[idx].buckets {
+        let fresh = || match f.metric.advised_buckets() {
             Some(_) => Series::Hist {
                 start: now,
                 counts: vec![0; f.bounds.len() + 1],
@@ -464,10 +406,11 @@ fn record(per: &mut PerResource, o: &Observation, cap: usize, now: u64) -> bool 
         let series = if f.series.contains_key(&key) || cap == 0 || f.series.len() < cap {
             f.series.entry(key).or_insert_with(fresh)
         } else {
-            overflowed = true;
+            overflowed += 1;
             let fresh_series = fresh();
             f.overflow.get_or_insert(fresh_series)
         };
+        let value = p.value;
         match series {
             Series::Hist {
                 counts,
@@ -496,23 +439,7 @@ fn record(per: &mut PerResource, o: &Observation, cap: usize, now: u64) -> bool 
                 *e = Some(exemplar);
             }
         }
-    };
-    for (i, token_type) in ["input", "output", "reasoning"].iter().enumerate() {
-        if let Some(n) = o.tokens[i] {
-            put(TOKENS, Some(("gen_ai.token.type", token_type)), n);
-        }
     }
-    for (idx, v) in o.values.iter().enumerate() {
-        if let Some(v) = v {
-            put(idx, None, *v);
-        }
-    }
-    let finish = o.finish.as_deref().unwrap_or("");
-    put(
-        REQUESTS,
-        (!finish.is_empty()).then_some(("gen_ai.response.finish_reason", finish)),
-        1.0,
-    );
     overflowed
 }
 
@@ -528,15 +455,16 @@ fn attributes(key: &Key) -> Vec<KeyValue> {
         .collect()
 }
 
-fn to_metric(def: &Def, f: &Family, now: u64) -> Metric {
-    let overflow_key: Key = vec![("otel.metric.overflow".to_owned(), "true".to_owned())];
+fn to_metric(f: &Family, now: u64) -> Metric {
+    let def = f.metric.def();
+    let overflow_key: Key = vec![(label::OVERFLOW.to_owned(), "true".to_owned())];
     let all = f
         .series
         .iter()
         .map(|(k, s)| (attributes(k), s))
         .chain(f.overflow.iter().map(|s| (attributes(&overflow_key), s)));
-    let data = match def.buckets {
-        Some(_) => metric::Data::Histogram(Histogram {
+    let data = match def.instrument {
+        Instrument::Histogram(_) => metric::Data::Histogram(Histogram {
             aggregation_temporality: AggregationTemporality::Cumulative as i32,
             data_points: all
                 .filter_map(|(attributes, s)| match s {
@@ -565,7 +493,7 @@ fn to_metric(def: &Def, f: &Family, now: u64) -> Metric {
                 })
                 .collect(),
         }),
-        None => metric::Data::Sum(Sum {
+        Instrument::Counter => metric::Data::Sum(Sum {
             aggregation_temporality: AggregationTemporality::Cumulative as i32,
             is_monotonic: true,
             data_points: all

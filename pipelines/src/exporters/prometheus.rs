@@ -2,21 +2,23 @@
 //! endpoint renders on each scrape, and removes stale series on a timer of its own (not only when scraped, so memory
 //! stays bounded when nobody scrapes).
 
+use std::sync::Arc;
+
 use llmtel_config::PrometheusExporterConfig;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{self, Event, EventCounter};
 use crate::payload::Payload;
 use crate::prometheus::PromStore;
 use crate::stage::{BoxFuture, ExportError, Exported, Exporter};
-use crate::stats::LogLimiter;
 
 /// The `prometheus` exporter.
 #[derive(Debug)]
 pub struct PrometheusExporter {
-    id: String,
     store: PromStore,
     stop: CancellationToken,
-    conflict_log: LogLimiter,
+    /// Points the store refused, counted and warned about.
+    rejected: Arc<EventCounter>,
 }
 
 impl PrometheusExporter {
@@ -38,10 +40,9 @@ impl PrometheusExporter {
             }
         });
         Self {
-            id: id.to_owned(),
             store,
             stop,
-            conflict_log: LogLimiter::default(),
+            rejected: events::counter(id, Event::MetricPointsRejected),
         }
     }
 }
@@ -51,12 +52,8 @@ impl Exporter for PrometheusExporter {
         let result = match batch {
             Payload::Metrics(resources) => {
                 let r = self.store.ingest(&resources);
-                if r.rejected > 0 && self.conflict_log.allow() {
-                    tracing::warn!(
-                        exporter = %self.id,
-                        points = r.rejected,
-                        "metric points dropped: their name is already used with another TYPE, or their temporality is unspecified (logged at most once a minute)"
-                    );
+                if r.rejected > 0 {
+                    self.rejected.emit(r.rejected as u64, &"");
                 }
                 Ok(Exported {
                     rejected: r.rejected,

@@ -1,6 +1,8 @@
 use opentelemetry_proto::tonic::common::v1::ArrayValue;
 use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
 
+use llmtel_config::semconv::DURATION_BUCKETS;
+
 use super::*;
 
 fn kv(k: &str, v: Any) -> KeyValue {
@@ -77,7 +79,9 @@ fn connector(yaml: &str) -> GenAiMetricsConnector {
     )
     .unwrap();
     match cfg.connectors.values().next().unwrap() {
-        llmtel_config::ConnectorConfig::GenAiMetrics(c) => GenAiMetricsConnector::new(c.clone()),
+        llmtel_config::ConnectorConfig::GenAiMetrics(c) => {
+            GenAiMetricsConnector::new("genai_metrics", c.clone())
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -307,4 +311,50 @@ fn series_beyond_the_cap_go_to_one_overflow_series_and_buckets_can_be_overridden
     assert_eq!(overflow[0].count, 3, "nothing is lost, only its labels");
     assert_eq!(overflow[0].explicit_bounds, vec![1.0, 10.0]);
     assert_eq!(overflow[0].bucket_counts, vec![0, 3, 0]);
+}
+
+#[test]
+fn every_histogram_takes_a_bucket_override_from_the_config_and_the_counter_none() {
+    // One override per histogram, each with bounds of its own, through the same config parsing users go through.
+    let overrides: Vec<String> = GenAiMetric::histograms()
+        .enumerate()
+        .map(|(i, m)| format!("{}: [{}, {}]", m.name(), i + 1, 1000 + i))
+        .collect();
+    let mut c = connector(&format!("{{buckets: {{{}}}}}", overrides.join(", ")));
+    c.add(&batch(vec![chat_span(1, "qwen3:14b")]));
+    let rm = c.snapshot(1);
+    for (i, m) in GenAiMetric::histograms().enumerate() {
+        let points = hist_points(metric(&rm, m.name()));
+        assert!(!points.is_empty(), "{}: no points", m.name());
+        for p in points {
+            assert_eq!(
+                p.explicit_bounds,
+                vec![(i + 1) as f64, (1000 + i) as f64],
+                "{}",
+                m.name()
+            );
+        }
+    }
+    // Every metric the connector knows came out of the sidecar-like span, the counter included.
+    for m in GenAiMetric::ALL {
+        metric(&rm, m.name());
+    }
+
+    let counter = GenAiMetric::Requests.name();
+    let err = llmtel_config::parse(
+        &format!(
+            "receivers: {{otlp: {{}}}}\nconnectors: {{genai_metrics: {{buckets: {{{counter}: [1]}}}}}}\n\
+             exporters: {{debug: {{}}}}\nservice: {{pipelines: {{traces: {{receivers: [otlp], exporters: \
+             [genai_metrics]}}, metrics: {{receivers: [genai_metrics], exporters: [debug]}}}}}}\n"
+        ),
+        &|_| None,
+    )
+    .unwrap_err();
+    assert!(
+        err.iter().any(
+            |e| e.path == format!("connectors.genai_metrics.buckets.{counter}")
+                && e.message.contains("unknown histogram")
+        ),
+        "{err:?}"
+    );
 }

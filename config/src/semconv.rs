@@ -1,0 +1,348 @@
+//! The names that cross crates: the span attributes the sidecar writes (`instrument`) and the `genai_metrics`
+//! connector reads (`pipelines`), and the metrics that connector produces, which `buckets:` in the config names.
+//!
+//! Both sides use these constants and nothing else, so renaming an attribute or a metric here renames it for the
+//! writer and every reader at once, and removing one fails to compile instead of silently emptying a metric. The
+//! module lives in `llmtel-config` because it is the one crate every other crate depends on.
+//!
+//! The GenAI names follow the OpenTelemetry GenAI semantic conventions; `llmtel.*` names are llmtel's own where the
+//! conventions have nothing (think and answer phases, time to first answer token).
+
+/// Span attribute keys.
+pub mod attr {
+    // === GenAI semantic conventions ===
+
+    /// What the request does: `chat`, `text_completion`, `embeddings` (the children: `think`, `answer`).
+    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// The older name of [`PROVIDER_NAME`], still sent by some instrumentations.
+    pub const SYSTEM: &str = "gen_ai.system";
+    /// Who serves the model (`ollama`, `openai`, `vllm` …).
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// The model the client asked for.
+    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    /// Whether the client asked for a stream.
+    pub const REQUEST_STREAM: &str = "gen_ai.request.stream";
+    /// `max_tokens` / `num_predict` of the request.
+    pub const REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+    /// Sampling temperature of the request.
+    pub const REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+    /// Nucleus sampling of the request.
+    pub const REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+    /// Top-k sampling of the request.
+    pub const REQUEST_TOP_K: &str = "gen_ai.request.top_k";
+    /// The prompt messages, only with `capture_content`.
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// The model that answered.
+    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
+    /// The response id.
+    pub const RESPONSE_ID: &str = "gen_ai.response.id";
+    /// Why generation stopped, as a list.
+    pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    /// Time from the request to the first response chunk, in seconds.
+    pub const RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+    /// The answer and reasoning, only with `capture_content`.
+    pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// Prompt tokens.
+    pub const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// Generated tokens, reasoning included.
+    pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// Reasoning tokens, as the server counted them.
+    pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+    /// Older name of [`USAGE_INPUT_TOKENS`], read from other programs' spans.
+    pub const USAGE_PROMPT_TOKENS: &str = "gen_ai.usage.prompt_tokens";
+    /// Older name of [`USAGE_OUTPUT_TOKENS`], read from other programs' spans.
+    pub const USAGE_COMPLETION_TOKENS: &str = "gen_ai.usage.completion_tokens";
+    /// Time to first token as some instrumentations (OpenLLMetry) record it, read from other programs' spans.
+    pub const LATENCY_TIME_TO_FIRST_TOKEN: &str = "gen_ai.latency.time_to_first_token";
+
+    // === General conventions ===
+
+    /// The class of error that ended the request (`timeout`, `upstream_unavailable`, an HTTP status …).
+    pub const ERROR_TYPE: &str = "error.type";
+    /// The model server's host.
+    pub const SERVER_ADDRESS: &str = "server.address";
+    /// The model server's port.
+    pub const SERVER_PORT: &str = "server.port";
+    /// The HTTP status the model server answered.
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    /// The method of a request the proxy does not understand.
+    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+    /// The path of a request the proxy does not understand.
+    pub const URL_PATH: &str = "url.path";
+    /// The message of an exception event.
+    pub const EXCEPTION_MESSAGE: &str = "exception.message";
+
+    // === llmtel's own ===
+
+    /// The think mode the client asked for (`true`, `false`, `high` …, or `default`).
+    pub const THINK_MODE: &str = "llmtel.think.mode";
+    /// Whether the response carried any reasoning.
+    pub const REASONING_PRESENT: &str = "llmtel.reasoning.present";
+    /// Time from the request to the first token, reasoning or answer, in seconds.
+    pub const TIME_TO_FIRST_TOKEN: &str = "llmtel.time_to_first_token";
+    /// Time from the request to the first answer token, after any thinking, in seconds.
+    pub const TIME_TO_FIRST_ANSWER_TOKEN: &str = "llmtel.time_to_first_answer_token";
+    /// First reasoning token to first answer token, in seconds (the `think` child's length).
+    pub const THINK_DURATION: &str = "llmtel.think.duration";
+    /// First answer token to the end of the stream, in seconds (the `answer` child's length).
+    pub const ANSWER_DURATION: &str = "llmtel.answer.duration";
+    /// Chunks that carried reasoning.
+    pub const REASONING_CHUNKS: &str = "llmtel.reasoning.chunks";
+    /// Chunks that carried answer text or tool calls.
+    pub const ANSWER_CHUNKS: &str = "llmtel.answer.chunks";
+    /// Reasoning tokens estimated from chunk counts, where the server did not count them.
+    pub const USAGE_REASONING_OUTPUT_TOKENS_ESTIMATE: &str = "llmtel.usage.reasoning.output_tokens";
+    /// On `think` and `answer` children: which phase the span is. Spans with it are not counted as requests.
+    pub const PHASE: &str = "llmtel.phase";
+    /// On `think` and `answer` children: the chunks of the phase.
+    pub const CHUNKS: &str = "llmtel.chunks";
+    /// On `think` and `answer` children: whether the token count is an estimate (chunk count).
+    pub const USAGE_ESTIMATED: &str = "llmtel.usage.estimated";
+    /// Response frames the proxy forwarded but could not parse.
+    pub const STREAM_PARSE_ERRORS: &str = "llmtel.stream.parse_errors";
+    /// The content encoding of a response that was forwarded but not parsed.
+    pub const RESPONSE_CONTENT_ENCODING: &str = "llmtel.response.content_encoding";
+
+    // === Ollama's own timings, in seconds ===
+
+    /// Ollama `total_duration`.
+    pub const OLLAMA_TOTAL_DURATION: &str = "ollama.total_duration";
+    /// Ollama `load_duration`: loading the model.
+    pub const OLLAMA_LOAD_DURATION: &str = "ollama.load_duration";
+    /// Ollama `prompt_eval_duration`: reading the prompt.
+    pub const OLLAMA_PROMPT_EVAL_DURATION: &str = "ollama.prompt_eval_duration";
+    /// Ollama `eval_duration`: generating.
+    pub const OLLAMA_EVAL_DURATION: &str = "ollama.eval_duration";
+}
+
+/// Span event names.
+pub mod event {
+    /// The first response frame that could not be parsed (`exception.message` says why).
+    pub const STREAM_PARSE_ERROR: &str = "llmtel.stream.parse_error";
+}
+
+/// Metric attribute keys that are not span attributes.
+pub mod label {
+    /// On `gen_ai.client.token.usage`: `input`, `output` or `reasoning`.
+    pub const TOKEN_TYPE: &str = "gen_ai.token.type";
+    /// On `llmtel.client.requests`: the first finish reason.
+    pub const RESPONSE_FINISH_REASON: &str = "gen_ai.response.finish_reason";
+    /// The series that holds every attribute set beyond a cardinality cap.
+    pub const OVERFLOW: &str = "otel.metric.overflow";
+}
+
+/// Values of [`label::TOKEN_TYPE`].
+pub mod token_type {
+    /// Prompt tokens.
+    pub const INPUT: &str = "input";
+    /// Generated tokens, reasoning included.
+    pub const OUTPUT: &str = "output";
+    /// Reasoning tokens.
+    pub const REASONING: &str = "reasoning";
+}
+
+/// Token-count buckets the GenAI conventions advise.
+pub const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// Duration buckets the GenAI conventions advise (seconds).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+/// Time-to-first-token buckets the GenAI conventions advise (seconds).
+pub const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Time-per-output-token buckets the GenAI conventions advise (seconds).
+pub const TPOT_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+];
+/// Output tokens per second of one request (llmtel's own).
+pub const RATE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0,
+];
+
+/// The metrics the `genai_metrics` connector produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GenAiMetric {
+    /// `gen_ai.client.token.usage`, by [`label::TOKEN_TYPE`].
+    TokenUsage,
+    /// `gen_ai.client.operation.duration`.
+    OperationDuration,
+    /// `gen_ai.server.time_to_first_token`.
+    TimeToFirstToken,
+    /// `gen_ai.server.time_per_output_token`.
+    TimePerOutputToken,
+    /// `llmtel.client.time_to_first_answer_token`.
+    TimeToFirstAnswerToken,
+    /// `llmtel.client.think.duration`.
+    ThinkDuration,
+    /// `llmtel.client.answer.duration`.
+    AnswerDuration,
+    /// `llmtel.client.output_tokens.rate`.
+    OutputTokenRate,
+    /// `llmtel.client.requests`, by [`label::RESPONSE_FINISH_REASON`].
+    Requests,
+}
+
+/// What kind of instrument a [`GenAiMetric`] is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Instrument {
+    /// A histogram with these advised bucket boundaries (the config's `buckets:` may replace them).
+    Histogram(&'static [f64]),
+    /// A monotonic counter.
+    Counter,
+}
+
+/// Name, unit, description and instrument of one [`GenAiMetric`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    /// The OpenTelemetry metric name.
+    pub name: &'static str,
+    /// The UCUM unit.
+    pub unit: &'static str,
+    /// The description (Prometheus HELP).
+    pub description: &'static str,
+    /// Histogram or counter.
+    pub instrument: Instrument,
+}
+
+impl GenAiMetric {
+    /// Every metric, in the order the connector emits them.
+    pub const ALL: [Self; 9] = [
+        Self::TokenUsage,
+        Self::OperationDuration,
+        Self::TimeToFirstToken,
+        Self::TimePerOutputToken,
+        Self::TimeToFirstAnswerToken,
+        Self::ThinkDuration,
+        Self::AnswerDuration,
+        Self::OutputTokenRate,
+        Self::Requests,
+    ];
+
+    /// The metric's definition.
+    pub const fn def(self) -> MetricDef {
+        use Instrument::{Counter, Histogram};
+        let (name, unit, description, instrument) = match self {
+            Self::TokenUsage => (
+                "gen_ai.client.token.usage",
+                "{token}",
+                "Tokens per request, by gen_ai.token.type (input, output, reasoning; output includes reasoning)",
+                Histogram(TOKEN_BUCKETS),
+            ),
+            Self::OperationDuration => (
+                "gen_ai.client.operation.duration",
+                "s",
+                "Duration of GenAI operations",
+                Histogram(DURATION_BUCKETS),
+            ),
+            Self::TimeToFirstToken => (
+                "gen_ai.server.time_to_first_token",
+                "s",
+                "Time to the first token, reasoning or answer",
+                Histogram(TTFT_BUCKETS),
+            ),
+            Self::TimePerOutputToken => (
+                "gen_ai.server.time_per_output_token",
+                "s",
+                "Time per output token after the first",
+                Histogram(TPOT_BUCKETS),
+            ),
+            Self::TimeToFirstAnswerToken => (
+                "llmtel.client.time_to_first_answer_token",
+                "s",
+                "Time to the first answer token, after any thinking",
+                Histogram(TTFT_BUCKETS),
+            ),
+            Self::ThinkDuration => (
+                "llmtel.client.think.duration",
+                "s",
+                "Time spent thinking: first reasoning token to first answer token",
+                Histogram(DURATION_BUCKETS),
+            ),
+            Self::AnswerDuration => (
+                "llmtel.client.answer.duration",
+                "s",
+                "Time spent answering: first answer token to the end of the stream",
+                Histogram(DURATION_BUCKETS),
+            ),
+            Self::OutputTokenRate => (
+                "llmtel.client.output_tokens.rate",
+                "{token}/s",
+                "Output tokens per second of generation, per request",
+                Histogram(RATE_BUCKETS),
+            ),
+            Self::Requests => (
+                "llmtel.client.requests",
+                "{request}",
+                "GenAI requests, by finish reason and error type",
+                Counter,
+            ),
+        };
+        MetricDef {
+            name,
+            unit,
+            description,
+            instrument,
+        }
+    }
+
+    /// The OpenTelemetry metric name.
+    pub const fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    /// The advised bucket boundaries; `None` for a counter.
+    pub const fn advised_buckets(self) -> Option<&'static [f64]> {
+        match self.def().instrument {
+            Instrument::Histogram(b) => Some(b),
+            Instrument::Counter => None,
+        }
+    }
+
+    /// The metric named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The histograms, the metrics whose buckets the config may set.
+    pub fn histograms() -> impl Iterator<Item = Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|m| m.advised_buckets().is_some())
+    }
+
+    /// Position in [`GenAiMetric::ALL`], for per-metric tables.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_sits_at_its_index_and_has_a_unique_name() {
+        for (i, m) in GenAiMetric::ALL.into_iter().enumerate() {
+            assert_eq!(m.index(), i, "{m:?}");
+            assert_eq!(GenAiMetric::from_name(m.name()), Some(m));
+        }
+        let mut names: Vec<&str> = GenAiMetric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), GenAiMetric::ALL.len());
+    }
+
+    #[test]
+    fn advised_buckets_increase() {
+        for m in GenAiMetric::histograms() {
+            let b = m.advised_buckets().unwrap_or_default();
+            assert!(!b.is_empty(), "{m:?}");
+            assert!(b.windows(2).all(|w| w[0] < w[1]), "{m:?}: {b:?}");
+        }
+        assert_eq!(GenAiMetric::Requests.advised_buckets(), None);
+    }
+}
