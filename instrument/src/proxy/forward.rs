@@ -6,6 +6,7 @@
 //! Requests come from [`super::handle`] with their headers ready ([`super::headers`]); failures come back as
 //! [`ProxyError`]s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use llmtel_pipelines::events::{self, Event, EventCounter};
 
 use super::body::{BodyError, ProxyBody, TappedBody, UsageFilter, full};
 use super::error::ProxyError;
@@ -100,8 +102,9 @@ pub(super) struct Forwarder {
     pub upstream: Upstream,
     client: UpstreamClient,
     response_timeout: Duration,
-    /// Rate limit of the "upstream unreachable" warning: an outage must not log once per request.
-    upstream_warning: llmtel_pipelines::stats::LogLimiter,
+    /// Counts requests the upstream could not take and warns at most once a minute: an outage must not log
+    /// once per request.
+    unavailable: Arc<EventCounter>,
 }
 
 /// The upstream's answer, and whether its stream holds the usage event the proxy asked for.
@@ -111,12 +114,18 @@ pub(super) struct Answer {
 }
 
 impl Forwarder {
-    pub fn new(upstream: Upstream, client: UpstreamClient, response_timeout: Duration) -> Self {
+    /// The way to `upstream` for receiver `id`, through `client`.
+    pub fn new(
+        id: &str,
+        upstream: Upstream,
+        client: UpstreamClient,
+        response_timeout: Duration,
+    ) -> Self {
         Self {
             upstream,
             client,
             response_timeout,
-            upstream_warning: Default::default(),
+            unavailable: events::counter(id, Event::UpstreamUnavailable),
         }
     }
 
@@ -188,10 +197,8 @@ impl Forwarder {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 let why = llmtel_pipelines::error_chain(&e);
-                if self.upstream_warning.allow() {
-                    tracing::warn!(upstream = %self.upstream.base, error = %why,
-                        "llm_proxy: upstream request failed (clients get 502; logged at most once a minute)");
-                }
+                self.unavailable
+                    .emit(1, &format_args!("upstream {}: {why}", self.upstream.base));
                 Err(ProxyError::UpstreamUnavailable {
                     upstream: self.upstream.base.clone(),
                     error: why,

@@ -63,7 +63,7 @@ pub(super) async fn handle(
     Ok(match answer {
         Ok(answer) => forward::relay(exchange, api, answer, state.read_timeout),
         Err(e) => {
-            exchange.fail(e.status().as_u16(), e.error_type(), &e.to_string());
+            exchange.fail(&e);
             e.response(openai)
         }
     })

@@ -6,8 +6,8 @@
 //! with a plain HTTP span. Responses go back with the upstream's status, headers (less hop-by-hop ones,
 //! [`headers`]) and bytes, chunk by chunk ([`body`]); a copy of each chunk feeds the request's tracker
 //! ([`record`]), which emits the spans when the body ends. A request the proxy cannot relay gets an
-//! [`error::ProxyError`] in the client's dialect. Spans and the in-flight metric go into this receiver's
-//! pipelines ([`telemetry`]).
+//! [`error::ProxyError`] in the client's dialect. Each request's spans go into this receiver's pipelines as one
+//! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]).
 //!
 //! This file wires the parts: config in, a bound listener and a running accept loop out.
 
@@ -19,6 +19,7 @@ mod headers;
 mod record;
 pub mod request;
 mod serve;
+mod span;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -115,8 +116,7 @@ impl Receiver for LlmProxyReceiver {
             let tasks = TaskTracker::new();
             let state = Arc::new(State {
                 shared: Arc::new(Shared {
-                    tracer: telemetry.tracer.clone(),
-                    dispatch: telemetry.dispatch.clone(),
+                    spans: telemetry.spans.clone(),
                     in_flight: telemetry.in_flight.clone(),
                     provider: self.cfg.provider.clone(),
                     server: (upstream.host.clone(), upstream.port),
@@ -124,7 +124,12 @@ impl Receiver for LlmProxyReceiver {
                     tasks: tasks.clone(),
                     events: output.clone(),
                 }),
-                forward: Forwarder::new(upstream, client, self.cfg.response_timeout.get()),
+                forward: Forwarder::new(
+                    &self.id,
+                    upstream,
+                    client,
+                    self.cfg.response_timeout.get(),
+                ),
                 max_body: usize::try_from(self.cfg.max_request_body_size_mib << 20)
                     .unwrap_or(usize::MAX),
                 read_timeout: self.cfg.read_timeout.get(),
