@@ -50,7 +50,7 @@ pub enum Command {
     },
     /// Print, per model and think mode, requests, latency percentiles, time to first token and to the first
     /// answer token, output tokens/s and the share of time spent thinking.
-    Report(crate::report::ReportArgs),
+    Report(crate::commands::report::ReportArgs),
 }
 
 /// Carries out a parsed command line and returns the process exit status.
@@ -100,12 +100,12 @@ pub fn execute(cli: Cli) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
             crate::telemetry::init_logs(&cfg);
-            let opts = crate::demo::DemoOptions {
+            let opts = crate::commands::demo::DemoOptions {
                 interval: std::time::Duration::from_secs_f64(interval),
             };
-            run_async(crate::demo::run(cfg, opts))
+            run_async(crate::commands::demo::run(cfg, opts))
         }
-        Command::Report(args) => crate::report::execute(&args),
+        Command::Report(args) => crate::commands::report::execute(&args),
     }
 }
 

@@ -1,24 +1,38 @@
-//! llmtel's network edges and wiring: the OTLP receiver, the admin endpoint with self-telemetry, the component
-//! factory, [`start`] / [`run`] that bring a whole config up and down, and the command line.
+//! llmtel's network edges and their wiring. Data enters through the receivers ([`receivers`], and those of
+//! `llmtel-instrument`), flows through the pipelines of `llmtel-pipelines`, and leaves through the exporters
+//! ([`exporters`], and those of `llmtel-pipelines`); [`factory`] builds each from its config, and [`start`] /
+//! [`run`] bring a whole config up and down. Beside the flow: the admin endpoint ([`admin`]) with llmtel's own
+//! telemetry ([`telemetry`]), the commands ([`commands`]) and the command line ([`cli`]).
 
+// Modules in the order data travels, then the admin side (a comment above each keeps rustfmt from sorting them).
+// Stage 1: receivers with a socket in this crate (`otlp`).
+pub mod receivers;
+// Stage 4: exporters with a socket (`otlp`, `otlp_http`, `prometheus`).
+pub mod exporters;
+// Client TLS for the servers llmtel dials, used by receivers and exporters alike.
+mod tls;
+// Every component, built from its config.
+pub mod factory;
+// The admin endpoint: health, readiness, llmtel's own metrics.
 pub mod admin;
-pub mod cli;
-pub mod demo;
-pub mod export;
-pub mod otlp;
-pub mod prometheus;
-pub mod report;
+// llmtel's own logs and metrics.
 pub mod telemetry;
+// The commands beside `run`: `demo`, `report`.
+pub mod commands;
+// The command line.
+pub mod cli;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use llmtel_config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
-use llmtel_pipelines::{BuildError, Exporter, Factory, Receiver, ShutdownReport, Stats, Topology};
+use llmtel_config::Config;
+use llmtel_pipelines::{BuildError, Factory, ShutdownReport, Stats, Topology};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use factory::CollectorFactory;
 
 use crate::telemetry::SelfTelemetry;
 
@@ -44,112 +58,6 @@ impl Listeners {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, a)| *a)
-    }
-}
-
-/// Builds llmtel's components from their config.
-#[derive(Debug, Clone, Default)]
-pub struct CollectorFactory {
-    listeners: Listeners,
-    resource: llmtel_config::Attributes,
-}
-
-impl CollectorFactory {
-    /// A factory recording bound addresses in `listeners`.
-    pub fn new(listeners: Listeners) -> Self {
-        Self {
-            listeners,
-            resource: llmtel_config::Attributes::new(),
-        }
-    }
-
-    /// Resource attributes for the telemetry llmtel produces itself (the sidecar's spans and metrics);
-    /// `service.name` defaults to `llmtel`.
-    pub fn with_resource(mut self, resource: &llmtel_config::Attributes) -> Self {
-        self.resource = resource.clone();
-        self
-    }
-
-    /// TLS settings (system roots) for receivers that poll or proxy to `https://` servers.
-    fn tls(&self, id: &ComponentId) -> Result<Arc<rustls::ClientConfig>, BuildError> {
-        export::tls::client_config(None).map_err(|e| BuildError::Component {
-            component: id.to_string(),
-            message: e,
-        })
-    }
-
-    fn sdk_resource(&self) -> opentelemetry_sdk::Resource {
-        let mut attrs = self.resource.clone();
-        attrs
-            .entry("service.name".to_owned())
-            .or_insert_with(|| "llmtel".to_owned());
-        opentelemetry_sdk::Resource::builder_empty()
-            .with_attributes(
-                attrs
-                    .into_iter()
-                    .map(|(k, v)| opentelemetry::KeyValue::new(k, v)),
-            )
-            .build()
-    }
-}
-
-impl Factory for CollectorFactory {
-    fn receiver(
-        &self,
-        id: &ComponentId,
-        cfg: &ReceiverConfig,
-    ) -> Result<Box<dyn Receiver>, BuildError> {
-        match cfg {
-            ReceiverConfig::Otlp(c) => Ok(Box::new(otlp::OtlpReceiver::new(
-                id,
-                c,
-                self.listeners.clone(),
-            ))),
-            ReceiverConfig::Gpu(c) => Ok(Box::new(llmtel_instrument::gpu::GpuReceiver::new(
-                id.as_str(),
-                c,
-                self.sdk_resource(),
-                Box::new(llmtel_instrument::gpu::nvml::open),
-            ))),
-            ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
-                id.as_str(),
-                c,
-                self.sdk_resource(),
-                self.tls(id)?,
-            ))),
-            ReceiverConfig::LlmProxy(c) => {
-                let tls = self.tls(id)?;
-                let listeners = self.listeners.clone();
-                let name = format!("{id} listen");
-                Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(
-                    id.as_str(),
-                    c,
-                    self.sdk_resource(),
-                    tls,
-                    Box::new(move |addr| listeners.record(&name, addr)),
-                )))
-            }
-        }
-    }
-
-    fn exporter(
-        &self,
-        id: &ComponentId,
-        cfg: &ExporterConfig,
-    ) -> Result<Box<dyn Exporter>, BuildError> {
-        use llmtel_config::otlp::Protocol;
-        match cfg {
-            ExporterConfig::Otlp(c) => {
-                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Grpc, c)?))
-            }
-            ExporterConfig::OtlpHttp(c) => {
-                Ok(Box::new(export::OtlpExporter::new(id, Protocol::Http, c)?))
-            }
-            ExporterConfig::Prometheus(c) => {
-                Ok(Box::new(prometheus::build(id, c, &self.listeners)?))
-            }
-            other => llmtel_pipelines::builtin_exporter(id, other),
-        }
     }
 }
 

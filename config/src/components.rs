@@ -658,9 +658,9 @@ pub enum ExporterConfig {
     /// `debug`: logs what passes.
     Debug(DebugExporterConfig),
     /// `otlp`: OTLP over gRPC to another collector or backend.
-    Otlp(crate::otlp::OtlpExporterConfig),
+    Otlp(crate::otlp_exporters::OtlpExporterConfig),
     /// `otlp_http`: OTLP over HTTP (protobuf or JSON) to another collector or backend.
-    OtlpHttp(crate::otlp::OtlpExporterConfig),
+    OtlpHttp(crate::otlp_exporters::OtlpExporterConfig),
     /// `prometheus`: a scrape endpoint serving every metric that reaches it.
     Prometheus(PrometheusExporterConfig),
 }
@@ -671,7 +671,7 @@ pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http", "prometheus"
 impl ExporterConfig {
     /// Decodes the settings of an exporter of type `kind`.
     pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
-        use crate::otlp::{OtlpExporterConfig, Protocol};
+        use crate::otlp_exporters::{OtlpExporterConfig, Protocol};
         match kind {
             "debug" => DebugExporterConfig::decode(value, path, ctx).map(Self::Debug),
             "otlp" => {

@@ -11,7 +11,7 @@ pub mod components;
 pub mod decode;
 pub mod env;
 mod model;
-pub mod otlp;
+pub mod otlp_exporters;
 pub mod semconv;
 mod suggest;
 pub mod types;
@@ -124,7 +124,7 @@ fn parse_with(text: &str, env: EnvLookup<'_>, builtin: bool) -> Result<Config, V
         return Err(ctx.into_errors());
     };
     apply_otel_resource(&mut cfg.service.telemetry.resource, env, &mut ctx);
-    otlp::apply_env(&mut cfg, builtin, env, &mut ctx);
+    otlp_exporters::apply_env(&mut cfg, builtin, env, &mut ctx);
     validate::validate(&cfg, &mut ctx);
     if ctx.has_errors() {
         Err(ctx.into_errors())

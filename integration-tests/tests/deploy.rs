@@ -12,7 +12,7 @@ use integration_tests::gpu::SteadyGpuFactory;
 use integration_tests::llmtel_binary;
 use integration_tests::prom::{Prometheus, first_value, require};
 use llmtel_collector::Listeners;
-use llmtel_collector::demo::{load, sim};
+use llmtel_collector::commands::demo::{load, sim};
 use tokio_util::sync::CancellationToken;
 
 fn repo(rel: &str) -> PathBuf {

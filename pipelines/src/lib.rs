@@ -4,34 +4,32 @@
 //! Data comes in through receivers (implemented in `collector` and `instrument`, which own the sockets) and leaves
 //! through exporters. This crate opens no sockets.
 
-pub mod events;
-pub mod graph;
+// Modules in the order data travels (a comment above each keeps rustfmt from sorting them by name).
+// The data model: OTLP protobuf, one signal per batch.
 pub mod payload;
-mod persist;
-pub mod prometheus;
-mod queue;
-mod runner;
+// Stage 1 is the receivers, which own sockets and so live in `collector` and `instrument`; here are the stage
+// traits and the handle receivers push into.
 pub mod stage;
+// The bounded queues between stages.
+mod queue;
+// The persistent sending queue on disk (`sending_queue.storage`).
+mod persist;
+// Stage 2: processors, inside one pipeline.
+pub mod processors;
+// Stage 3: connectors, from the end of one pipeline into the start of others.
+pub mod connectors;
+// Stage 4: exporters that need no network.
+pub mod exporters;
+// OTLP → Prometheus series → exposition text, served by `collector`'s `prometheus` exporter.
+pub mod prometheus;
+// One task per exporter, taking batches from its queue.
+mod runner;
+// The graph built from config, which starts and stops all of the above.
+pub mod graph;
+// Counters of everything that passed, for self-telemetry.
 pub mod stats;
-
-/// Processors: synchronous, I/O-free transforms inside one pipeline.
-pub mod processors {
-    pub mod attributes;
-    pub mod batch;
-    pub mod metric_transform;
-}
-
-/// Exporters that need no network.
-pub mod exporters {
-    pub mod debug;
-    pub mod prometheus;
-}
-
-/// Connectors: an exporter in one pipeline, a receiver in another.
-pub mod connectors {
-    pub mod forward;
-    pub mod genai_metrics;
-}
+// Typed warnings, counted per component and logged rate-limited.
+pub mod events;
 
 pub use graph::{BuildError, Factory, ShutdownReport, Topology, builtin_exporter};
 pub use payload::{Payload, Signal};

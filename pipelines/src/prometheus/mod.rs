@@ -8,22 +8,24 @@
 //!   `service.instance.id`, the other resource attributes in one `target_info` per job/instance;
 //! - gauges; cumulative sums (monotonic → counters, others → gauges); delta sums and delta histograms accumulated
 //!   into cumulative; classic histograms with cumulative `le` buckets; exponential histograms converted to classic
-//!   buckets (see [`expo`]); summaries; a TYPE conflict drops the later metric's points (counted), a HELP conflict
+//!   buckets (see `expo.rs`); summaries; a TYPE conflict drops the later metric's points (counted), a HELP conflict
 //!   keeps the first HELP;
 //! - exemplars (`trace_id`, `span_id`, value, time) on counters and histogram buckets, in OpenMetrics only.
 //!
 //! Memory is bounded by `max_series_per_metric` per family (further label sets go to one
-//! `otel_metric_overflow="true"` series) and by expiry, which runs on a timer whether or not anyone scrapes.
-//! Rendering happens under a short lock and produces a string; a slow scraper then reads that string without
-//! holding anything, so it cannot stall ingestion.
+//! `otel_metric_overflow="true"` series) and by expiry ([`SeriesStore::expire`]).
+//!
+//! This module is plain data and pure functions: no lock, no timer, no socket. Its user is the `prometheus`
+//! exporter in `llmtel-collector`, which holds a [`SeriesStore`] behind a mutex, ingests every batch that reaches it,
+//! runs expiry on a timer whether or not anyone scrapes, and serves [`SeriesStore::render`] on `GET /metrics`.
 
 pub(crate) mod expo;
+mod labels;
 pub(crate) mod naming;
 mod render;
 mod store;
+mod value;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use llmtel_config::PrometheusExporterConfig;
@@ -32,16 +34,14 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use render::Format;
 use store::Store;
 
-/// The series of one `prometheus` exporter, shared by the exporter (which writes) and the HTTP endpoint (which
-/// renders).
-#[derive(Debug, Clone)]
-pub struct PromStore {
-    inner: Arc<Mutex<Store>>,
-    expiry_interval: Duration,
+/// The series of one `prometheus` exporter: what OTLP metrics became, ready to be rendered as exposition text.
+#[derive(Debug)]
+pub struct SeriesStore {
+    store: Store,
     enable_open_metrics: bool,
     /// Length of the last rendering in each format: the next one reserves that much at once instead of growing
     /// (and copying) its buffer several times.
-    last_len: Arc<[AtomicUsize; 2]>,
+    last_len: [usize; 2],
 }
 
 /// What an ingest did besides storing.
@@ -53,47 +53,38 @@ pub struct Ingested {
     pub overflowed: usize,
 }
 
-impl PromStore {
+impl SeriesStore {
     /// An empty store with these settings.
     pub fn new(cfg: &PrometheusExporterConfig) -> Self {
-        let store = Store::new(cfg.clone());
         Self {
-            expiry_interval: store.expiry_interval(),
+            store: Store::new(cfg.clone()),
             enable_open_metrics: cfg.enable_open_metrics,
-            inner: Arc::new(Mutex::new(store)),
-            last_len: Arc::default(),
+            last_len: [0; 2],
         }
     }
 
-    /// Adds a batch of metrics.
-    pub fn ingest(&self, resources: &[ResourceMetrics]) -> Ingested {
-        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let o = store.ingest(resources, Instant::now());
+    /// Adds a batch of metrics; the series it touches count as updated now.
+    pub fn ingest(&mut self, resources: &[ResourceMetrics]) -> Ingested {
+        let o = self.store.ingest(resources, Instant::now());
         Ingested {
             rejected: o.rejected,
             overflowed: o.overflowed,
         }
     }
 
-    /// Removes series not updated within `metric_expiration`; returns how many.
-    pub fn expire(&self, now: Instant) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .expire(now)
+    /// Removes series not updated within `metric_expiration` before `now`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        self.store.expire(now)
     }
 
-    /// How often [`PromStore::expire`] should run.
+    /// How often [`SeriesStore::expire`] should run.
     pub fn expiry_interval(&self) -> Duration {
-        self.expiry_interval
+        self.store.expiry_interval()
     }
 
     /// Series held now.
     pub fn series_count(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .series_count()
+        self.store.series_count()
     }
 
     /// The format to answer a scrape whose `Accept` header is `accept` with.
@@ -109,13 +100,12 @@ impl PromStore {
         }
     }
 
-    /// The exposition in `format`.
-    pub fn render(&self, format: Format) -> String {
-        let slot = &self.last_len[usize::from(format == Format::OpenMetrics)];
-        let hint = slot.load(Ordering::Relaxed);
-        let store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let out = render::render(&store, format, hint + hint / 16);
-        slot.store(out.len(), Ordering::Relaxed);
+    /// The exposition in `format`. Takes `&mut self` only to remember the output's length, so that the next
+    /// rendering allocates its buffer once.
+    pub fn render(&mut self, format: Format) -> String {
+        let slot = &mut self.last_len[usize::from(format == Format::OpenMetrics)];
+        let out = render::render(&self.store, format, *slot + *slot / 16);
+        *slot = out.len();
         out
     }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::store::{Exemplar, Hist, Kind, Labels, Series, Store, Value};
+use super::labels::{Labels, escape_label, label_text};
+use super::store::{Series, Store};
+use super::value::{Exemplar, Hist, Kind, Value};
 
 /// The exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +83,7 @@ pub(crate) fn render(store: &Store, format: Format, capacity: usize) -> String {
             sample(
                 &mut out,
                 "target_info",
-                &super::store::label_text(labels),
+                &label_text(labels),
                 None,
                 1.0,
                 None,
@@ -274,21 +276,6 @@ fn sample(
         push_f64(out, e.time_ns as f64 / 1e9);
     }
     out.push('\n');
-}
-
-pub(crate) fn escape_label(out: &mut String, v: &str) {
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 fn escape_help(h: &str, format: Format) -> String {

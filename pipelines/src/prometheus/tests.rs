@@ -241,13 +241,13 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
-fn store(cfg: PrometheusExporterConfig) -> PromStore {
-    PromStore::new(&cfg)
+fn store(cfg: PrometheusExporterConfig) -> SeriesStore {
+    SeriesStore::new(&cfg)
 }
 
 #[test]
 fn text_and_openmetrics_match_the_reviewed_golden_files() {
-    let s = store(PrometheusExporterConfig::default());
+    let mut s = store(PrometheusExporterConfig::default());
     assert_eq!(s.ingest(&fixture()), Ingested::default());
     golden("fixture.prom", &s.render(Format::Text));
     golden("fixture.om", &s.render(Format::OpenMetrics));
@@ -262,7 +262,7 @@ fn namespace_const_labels_resource_to_labels_and_no_suffixes() {
         add_metric_suffixes: false,
         ..Default::default()
     };
-    let s = store(cfg);
+    let mut s = store(cfg);
     s.ingest(&fixture());
     golden("options.prom", &s.render(Format::Text));
 }
@@ -315,7 +315,7 @@ fn delta_hist(counts: Vec<u64>) -> Vec<ResourceMetrics> {
 
 #[test]
 fn deltas_accumulate_into_cumulative() {
-    let s = store(PrometheusExporterConfig::default());
+    let mut s = store(PrometheusExporterConfig::default());
     s.ingest(&delta_sum(5, vec![]));
     s.ingest(&delta_sum(7, vec![]));
     s.ingest(&delta_hist(vec![1, 0]));
@@ -338,7 +338,7 @@ fn deltas_accumulate_into_cumulative() {
 
 #[test]
 fn type_conflicts_drop_the_later_metric_and_unspecified_temporality_is_refused() {
-    let s = store(PrometheusExporterConfig::default());
+    let mut s = store(PrometheusExporterConfig::default());
     s.ingest(&delta_sum(1, vec![]));
     let mut clash = delta_sum(1, vec![]);
     clash[0].scope_metrics[0].metrics[0].data = Some(metric::Data::Gauge(Gauge {
@@ -360,7 +360,7 @@ fn type_conflicts_drop_the_later_metric_and_unspecified_temporality_is_refused()
 
 #[test]
 fn the_cardinality_cap_folds_extra_label_sets_into_one_overflow_series() {
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         max_series_per_metric: 3,
         ..Default::default()
     });
@@ -382,7 +382,7 @@ fn the_cardinality_cap_folds_extra_label_sets_into_one_overflow_series() {
         "{text}"
     );
     // Cumulative points of an overflowed label set add only their increase.
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         max_series_per_metric: 1,
         ..Default::default()
     });
@@ -405,7 +405,7 @@ fn the_cardinality_cap_folds_extra_label_sets_into_one_overflow_series() {
 
 #[test]
 fn series_expire_by_time_without_any_scrape() {
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         metric_expiration: llmtel_config::Duration::from_secs(60),
         ..Default::default()
     });
@@ -442,7 +442,7 @@ fn attributes_named_like_exposition_labels_cannot_break_a_scrape() {
     if let Some(metric::Data::Histogram(h)) = &mut m[0].scope_metrics[0].metrics[0].data {
         h.data_points[0].attributes.push(kv("le", "sneaky"));
     }
-    let s = store(PrometheusExporterConfig::default());
+    let mut s = store(PrometheusExporterConfig::default());
     s.ingest(&m);
     let text = s.render(Format::Text);
     assert!(
@@ -453,7 +453,7 @@ fn attributes_named_like_exposition_labels_cannot_break_a_scrape() {
 
 #[test]
 fn overflowed_delta_gauges_add_up_and_cumulative_exponential_histograms_do_not_inflate() {
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         max_series_per_metric: 1,
         ..Default::default()
     });
@@ -471,7 +471,7 @@ fn overflowed_delta_gauges_add_up_and_cumulative_exponential_histograms_do_not_i
         s.render(Format::Text)
     );
 
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         max_series_per_metric: 1,
         ..Default::default()
     });
@@ -516,7 +516,7 @@ fn overflowed_delta_gauges_add_up_and_cumulative_exponential_histograms_do_not_i
 
 #[test]
 fn a_counter_named_without_total_keeps_its_name_in_both_formats() {
-    let s = store(PrometheusExporterConfig {
+    let mut s = store(PrometheusExporterConfig {
         add_metric_suffixes: false,
         ..Default::default()
     });

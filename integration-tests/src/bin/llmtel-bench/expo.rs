@@ -1,11 +1,12 @@
 //! Exposition: N series (40 % counters, 40 % gauges, 20 % histograms of 8 buckets, over 10 metric names) rendered
-//! by llmtel's Prometheus exporter store, text 0.0.4 and OpenMetrics, against the `prometheus` crate's registry and
-//! text encoder (the Rust client that `opentelemetry-prometheus` uses) holding the same series.
+//! by llmtel's Prometheus series store (`llmtel_pipelines::prometheus::SeriesStore`, what the `prometheus` exporter
+//! serves), text 0.0.4 and OpenMetrics, against the `prometheus` crate's registry and text encoder (the Rust client
+//! that `opentelemetry-prometheus` uses) holding the same series.
 
 use std::time::Instant;
 
 use llmtel_config::PrometheusExporterConfig;
-use llmtel_pipelines::prometheus::{Format, PromStore};
+use llmtel_pipelines::prometheus::{Format, SeriesStore};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
@@ -105,7 +106,7 @@ pub struct Render {
     pub output_mib: f64,
 }
 
-fn measure(render: impl Fn() -> usize, held: usize) -> Render {
+fn measure(mut render: impl FnMut() -> usize, held: usize) -> Render {
     let mut times = Vec::new();
     let mut peak = 0;
     let mut size = 0;
@@ -130,7 +131,7 @@ fn measure(render: impl Fn() -> usize, held: usize) -> Render {
 pub fn llmtel(n: usize) -> (Render, Render) {
     let input = batch(n);
     let before = alloc::current();
-    let store = PromStore::new(&PrometheusExporterConfig {
+    let mut store = SeriesStore::new(&PrometheusExporterConfig {
         max_series_per_metric: 0,
         ..Default::default()
     });

@@ -1,4 +1,6 @@
-//! TLS for `https://` endpoints: rustls with the system's root certificates, plus a CA file when configured.
+//! TLS for the `https://` servers llmtel dials: the `otlp` / `otlp_http` exporters' backends, and the model server
+//! the `llm_proxy` and `ollama` receivers reach. rustls with the system's root certificates, plus a CA file when
+//! configured. Shared by receivers and exporters, so it sits beside both rather than inside either.
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
-use llmtel_config::otlp::OtlpExporterConfig;
+use llmtel_config::otlp_exporters::OtlpExporterConfig;
 use llmtel_pipelines::Signal;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;

@@ -2,14 +2,13 @@
 //! OpenTelemetry Collector, Tempo, Jaeger, Mimir or vendor backend.
 //!
 //! Each batch is encoded (and compressed) once; every attempt sends the same bytes. Failures are classified by the
-//! OTLP spec's rules ([`retry`]) and retried with backoff; permanent failures give up at once with the server's
+//! OTLP spec's rules (`retry.rs`) and retried with backoff; permanent failures give up at once with the server's
 //! message. Partial successes count the rejected items and are not retried. Headers (API keys) are sent, never
 //! logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
 
 mod grpc;
 mod http;
 pub(crate) mod retry;
-pub(crate) mod tls;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,9 +16,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
-use llmtel_config::otlp::{Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig};
+use llmtel_config::otlp_exporters::{
+    Compression, Encoding, OtlpExporterConfig, Protocol, RetryConfig,
+};
 use llmtel_pipelines::events::{self, Event, EventCounter};
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
+
+use crate::tls;
 
 use retry::{Backoff, Failure};
 
@@ -215,7 +218,7 @@ mod tests {
             };
             cfg.headers.insert(
                 "api-key".into(),
-                llmtel_config::otlp::Secret("s3cret-value".into()),
+                llmtel_config::otlp_exporters::Secret("s3cret-value".into()),
             );
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use llmtel_config::otlp::RetryConfig;
+use llmtel_config::otlp_exporters::RetryConfig;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

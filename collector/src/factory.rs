@@ -1,0 +1,121 @@
+//! The component factory: turns each receiver's and exporter's config into the running component, in whichever
+//! crate it lives (`otlp` here, `llm_proxy` / `ollama` / `gpu` in `llmtel-instrument`, `debug` in
+//! `llmtel-pipelines`). The pipeline graph (`llmtel_pipelines::Topology`) calls it while it starts; it is the one
+//! place that knows every crate's components.
+
+use std::sync::Arc;
+
+use llmtel_config::{ComponentId, ExporterConfig, ReceiverConfig};
+use llmtel_pipelines::{BuildError, Exporter, Factory, Receiver};
+
+use crate::{Listeners, exporters, receivers, tls};
+
+/// Builds llmtel's components from their config.
+#[derive(Debug, Clone, Default)]
+pub struct CollectorFactory {
+    pub(crate) listeners: Listeners,
+    resource: llmtel_config::Attributes,
+}
+
+impl CollectorFactory {
+    /// A factory recording bound addresses in `listeners`.
+    pub fn new(listeners: Listeners) -> Self {
+        Self {
+            listeners,
+            resource: llmtel_config::Attributes::new(),
+        }
+    }
+
+    /// Resource attributes for the telemetry llmtel produces itself (the sidecar's spans and metrics);
+    /// `service.name` defaults to `llmtel`.
+    pub fn with_resource(mut self, resource: &llmtel_config::Attributes) -> Self {
+        self.resource = resource.clone();
+        self
+    }
+
+    /// TLS settings (system roots) for receivers that poll or proxy to `https://` servers.
+    fn tls(&self, id: &ComponentId) -> Result<Arc<rustls::ClientConfig>, BuildError> {
+        tls::client_config(None).map_err(|e| BuildError::Component {
+            component: id.to_string(),
+            message: e,
+        })
+    }
+
+    fn sdk_resource(&self) -> opentelemetry_sdk::Resource {
+        let mut attrs = self.resource.clone();
+        attrs
+            .entry("service.name".to_owned())
+            .or_insert_with(|| "llmtel".to_owned());
+        opentelemetry_sdk::Resource::builder_empty()
+            .with_attributes(
+                attrs
+                    .into_iter()
+                    .map(|(k, v)| opentelemetry::KeyValue::new(k, v)),
+            )
+            .build()
+    }
+}
+
+impl Factory for CollectorFactory {
+    fn receiver(
+        &self,
+        id: &ComponentId,
+        cfg: &ReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, BuildError> {
+        match cfg {
+            ReceiverConfig::Otlp(c) => Ok(Box::new(receivers::otlp::OtlpReceiver::new(
+                id,
+                c,
+                self.listeners.clone(),
+            ))),
+            ReceiverConfig::Gpu(c) => Ok(Box::new(llmtel_instrument::gpu::GpuReceiver::new(
+                id.as_str(),
+                c,
+                self.sdk_resource(),
+                Box::new(llmtel_instrument::gpu::nvml::open),
+            ))),
+            ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
+                id.as_str(),
+                c,
+                self.sdk_resource(),
+                self.tls(id)?,
+            ))),
+            ReceiverConfig::LlmProxy(c) => {
+                let tls = self.tls(id)?;
+                let listeners = self.listeners.clone();
+                let name = format!("{id} listen");
+                Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(
+                    id.as_str(),
+                    c,
+                    self.sdk_resource(),
+                    tls,
+                    Box::new(move |addr| listeners.record(&name, addr)),
+                )))
+            }
+        }
+    }
+
+    fn exporter(
+        &self,
+        id: &ComponentId,
+        cfg: &ExporterConfig,
+    ) -> Result<Box<dyn Exporter>, BuildError> {
+        use llmtel_config::otlp_exporters::Protocol;
+        match cfg {
+            ExporterConfig::Otlp(c) => Ok(Box::new(exporters::otlp::OtlpExporter::new(
+                id,
+                Protocol::Grpc,
+                c,
+            )?)),
+            ExporterConfig::OtlpHttp(c) => Ok(Box::new(exporters::otlp::OtlpExporter::new(
+                id,
+                Protocol::Http,
+                c,
+            )?)),
+            ExporterConfig::Prometheus(c) => Ok(Box::new(
+                exporters::prometheus::PrometheusExporter::new(id, c, &self.listeners)?,
+            )),
+            other => llmtel_pipelines::builtin_exporter(id, other),
+        }
+    }
+}
