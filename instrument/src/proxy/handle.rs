@@ -5,19 +5,30 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use super::State;
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{self, Upload};
+use super::forward::{self, Forwarder, Upload};
 use super::headers;
-use super::record::{Arrival, Exchange};
+use super::record::{Arrival, Exchange, Shared};
 use super::request::{self, RequestFacts};
 use crate::stream::Api;
 
+/// Everything a request handler needs, shared by every request of one receiver.
+#[derive(Debug)]
+pub(super) struct State {
+    pub shared: Arc<Shared>,
+    pub forward: Forwarder,
+    pub max_body: usize,
+    pub read_timeout: Duration,
+    pub include_usage: bool,
+}
+
+/// Serves one request.
 pub(super) async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,

@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub(crate) use self::forward::http_client;
 use self::forward::{Forwarder, Upstream};
+use self::handle::State;
 use self::record::Shared;
 use self::telemetry::Telemetry;
 
@@ -74,16 +75,6 @@ impl LlmProxyReceiver {
             on_bound,
         }
     }
-}
-
-/// Everything a request handler needs.
-#[derive(Debug)]
-struct State {
-    shared: Arc<Shared>,
-    forward: Forwarder,
-    max_body: usize,
-    read_timeout: Duration,
-    include_usage: bool,
 }
 
 impl Receiver for LlmProxyReceiver {

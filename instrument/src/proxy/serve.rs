@@ -9,8 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::State;
-use super::handle::handle;
+use super::handle::{State, handle};
 
 /// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s).
 pub(super) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {

@@ -7,8 +7,8 @@
 
 use serde::de::MapAccess;
 
+use super::delta::{Delta, OllamaTimings, Usage, error_member, push};
 use super::lenient::{self, Items, Object, Text, read, skip};
-use super::{Delta, OllamaTimings, Usage, error_member, push};
 
 /// One Ollama frame: the members llmtel reads.
 #[derive(Default)]

@@ -8,8 +8,8 @@
 
 use serde::de::MapAccess;
 
+use super::delta::{Delta, Usage, error_member, push};
 use super::lenient::{self, Items, Object, Text, read, skip};
-use super::{Delta, Usage, error_member, push};
 
 /// One OpenAI-style frame: the members llmtel reads.
 #[derive(Default)]
