@@ -1,34 +1,38 @@
-//! The bridge from the OpenTelemetry SDK to the pipelines: a span exporter and a metric exporter that convert
-//! the SDK's data to OTLP protobuf (with `opentelemetry-proto`'s transforms, the one conversion at the edge) and
-//! hand it to a receiver's [`Output`].
+//! The bridge from the OpenTelemetry SDK to the pipelines: a metric exporter that converts the SDK's live metrics
+//! (in-flight requests, GPU, model-server gauges) to OTLP protobuf (with `opentelemetry-proto`'s transforms, the
+//! one conversion at the edge) and hands them to a receiver's [`Output`]; and [`hand_over`], the one way the
+//! instrumentation hands a batch over (the proxy's spans too, which it makes as OTLP itself).
 //!
-//! Both are called from the SDK's processors and never wait: a full pipeline refuses the batch, which the
-//! [`Output`] counts as refused, and a warning says so at most once a minute. Waiting here would stall the SDK's
-//! processing thread and, for spans, the proxy task that ends them.
+//! A hand-over never waits: a full pipeline refuses the batch, which the [`Output`] counts as refused items and
+//! the `telemetry_refused` event ([`llmtel_pipelines::events`]) counts and warns about, at most once a minute. Waiting here would stall the SDK's reader thread or the proxy task
+//! that ends a request.
 
 use std::time::Duration;
 
-use llmtel_pipelines::stats::LogLimiter;
+use std::sync::Arc;
+
+use llmtel_pipelines::events::{self, Event, EventCounter};
 use llmtel_pipelines::{Output, Payload, SendError};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-/// Hands a batch to `output`; a refusal is counted by the output and logged here, at most once a minute.
-fn hand_over(output: &Output, last_warning: &LogLimiter, batch: Payload) -> OTelSdkResult {
+/// The counter of refusals of `output`'s own telemetry, for [`hand_over`].
+pub(crate) fn refusals(output: &Output) -> Arc<EventCounter> {
+    events::counter(output.component(), Event::TelemetryRefused)
+}
+
+/// Hands a batch to `output`; a refusal is counted by the output (as refused items) and by `refused` (which logs
+/// it, at most once a minute).
+pub(crate) fn hand_over(output: &Output, refused: &EventCounter, batch: Payload) -> OTelSdkResult {
+    let items = batch.item_count() as u64;
     match output.try_send(batch) {
         Ok(()) => Ok(()),
         Err(e) => {
-            if last_warning.allow() {
-                tracing::warn!(component = output.component(), error = %e,
-                    "pipeline refused the sidecar's telemetry; dropped (counted as refused)");
-            }
+            refused.emit(items, &e);
             match e {
                 SendError::NoPipeline(_) => Ok(()),
                 other => Err(OTelSdkError::InternalFailure(other.to_string())),
@@ -37,52 +41,19 @@ fn hand_over(output: &Output, last_warning: &LogLimiter, batch: Payload) -> OTel
     }
 }
 
-/// SDK spans → OTLP → the pipelines.
-#[derive(Debug)]
-pub struct PipelineSpanExporter {
-    output: Output,
-    resource: ResourceAttributesWithSchema,
-    last_warning: LogLimiter,
-}
-
-impl PipelineSpanExporter {
-    /// An exporter into `output`.
-    pub fn new(output: Output) -> Self {
-        Self {
-            output,
-            resource: ResourceAttributesWithSchema::default(),
-            last_warning: LogLimiter::default(),
-        }
-    }
-}
-
-impl SpanExporter for PipelineSpanExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let spans = group_spans_by_resource_and_scope(batch, &self.resource);
-        hand_over(&self.output, &self.last_warning, Payload::Traces(spans))
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource.into();
-    }
-}
-
 /// SDK metrics → OTLP → the pipelines. Cumulative temporality, as Prometheus wants.
 #[derive(Debug)]
 pub struct PipelineMetricExporter {
     output: Output,
-    last_warning: LogLimiter,
+    refused: Arc<EventCounter>,
 }
 
 impl PipelineMetricExporter {
     /// An exporter into `output`.
     pub fn new(output: Output) -> Self {
         Self {
+            refused: refusals(&output),
             output,
-            last_warning: LogLimiter::default(),
         }
     }
 }
@@ -99,7 +70,7 @@ impl PushMetricExporter for PipelineMetricExporter {
         }
         hand_over(
             &self.output,
-            &self.last_warning,
+            &self.refused,
             Payload::Metrics(request.resource_metrics),
         )
     }

@@ -160,6 +160,50 @@ fn hex(b: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requests_three_spans_reach_the_pipeline_as_one_batch() {
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let req = json!({"model": "qwen3:14b", "messages": [], "think": true});
+    let resp = post(&format!("{}/api/chat", sidecar.url), &req).await;
+    assert_eq!(resp.status, 200);
+    let (span, children) = sidecar.trace("chat qwen3:14b").await;
+    assert_eq!(children.len(), 2, "think and answer");
+    let batches: Vec<_> = sidecar.capture.with(|c| {
+        c.batches
+            .iter()
+            .filter_map(|b| match b {
+                llmtel_pipelines::Payload::Traces(rs) => Some(rs.clone()),
+                _ => None,
+            })
+            .collect()
+    });
+    assert_eq!(batches.len(), 1, "one batch per request");
+    let [rs] = &batches[0][..] else {
+        panic!("one resource: {:?}", batches[0]);
+    };
+    let resource = rs.resource.as_ref().expect("the sidecar's resource");
+    assert!(
+        resource.attributes.iter().any(|a| a.key == "service.name"),
+        "{resource:?}"
+    );
+    let [scope] = &rs.scope_spans[..] else {
+        panic!("one scope: {:?}", rs.scope_spans);
+    };
+    assert_eq!(
+        scope.scope.as_ref().map(|s| s.name.as_str()),
+        Some("llmtel")
+    );
+    let names: Vec<&str> = scope.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["think", "answer", "chat qwen3:14b"]);
+    assert!(scope.spans.iter().all(|s| s.trace_id == span.trace_id));
+    assert_eq!(
+        (span.kind, children[0].kind, children[1].kind),
+        (3, 1, 1),
+        "CLIENT, INTERNAL, INTERNAL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dialect_and_reasoning_style_split_anywhere_gives_the_same_bytes_and_counts() {
     let emu = Emulator::start(Script::default()).await;
     let sidecar = Sidecar::start(&emu.url(), "").await;

@@ -1,5 +1,6 @@
-//! The response body the client reads: the upstream's body, unchanged and unbuffered, with a copy of each chunk (a
-//! reference-counted `Bytes`) handed to the request's tracker.
+//! The bodies the proxy hands on ([`ProxyBody`]), chiefly the response body the client reads: the upstream's
+//! body, unchanged and unbuffered, with a copy of each chunk (a reference-counted `Bytes`) handed to the
+//! request's tracker ([`super::record`]).
 //!
 //! Frames the upstream has already delivered when the client's connection asks for more are sent on together (up
 //! to 64 KiB), the way nginx forwards whatever a read returned: one write instead of one per frame when the server
@@ -7,14 +8,17 @@
 //!
 //! The copy is stamped with the instant of forwarding before the chunk is returned to hyper, so the tracker's
 //! timings are the client's timings; copies are handed over in small groups by a non-blocking channel send (see
-//! [`TappedBody::stamp`]), so parsing never delays a chunk. The body also enforces the read timeout between chunks and, when the proxy asked the upstream
-//! for usage the client did not ask for, removes that one usage event (see [`UsageFilter`]).
+//! [`TappedBody::stamp`]), so parsing never delays a chunk. The body also enforces the read timeout between
+//! chunks and, when the proxy asked the upstream for usage the client did not ask for, removes that one usage
+//! event (see [`UsageFilter`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{Instant, Sleep};
@@ -45,6 +49,16 @@ pub enum TapEvent {
 
 /// The error the client's connection sees when the upstream body fails or stalls.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of responses to clients and requests to the upstream.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BodyError>;
+
+/// A body of bytes already in hand (a request read whole, an error answer).
+pub fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// The upstream body, tapped.
 pub struct TappedBody {

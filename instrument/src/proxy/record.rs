@@ -1,24 +1,28 @@
 //! One request's telemetry: the span opened when the request arrives, the task that follows the response copy
-//! the body hands over, and the spans emitted at the end — the request span (GenAI conventions) with its `think`
-//! and `answer` children, timed from the instants the chunks were forwarded.
+//! the body hands over ([`super::body`]), and the spans made at the end from what it saw ([`seen`]) — the request
+//! span (GenAI conventions) with its `think` and `answer` children, timed from the instants the chunks were
+//! forwarded. However the request ends (answered, failed, the client gone), its spans go to the pipelines once,
+//! as one batch ([`super::span`]).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use llmtel_config::semconv::{attr, event};
 
+use self::seen::Seen;
 use super::body::{Ending, TapEvent};
+use super::error::ProxyError;
 use super::request::RequestFacts;
-use crate::phase::{PhaseTracker, Phases};
+use super::span::{RequestSpan, SpanSink};
+use crate::phase::Phases;
 use crate::stream::{
-    Api, Delta, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
+    Api, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
 };
+
+mod seen;
 
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
 const MAX_FRAME: usize = 16 << 20;
@@ -29,10 +33,8 @@ const BLOCKING_PARSE: usize = 256 << 10;
 /// What every request of one proxy shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// Tracer for the child spans, whose times are set explicitly.
-    pub tracer: SdkTracer,
-    /// The `tracing` dispatcher whose `tracing-opentelemetry` layer turns request spans into SDK spans.
-    pub dispatch: tracing::Dispatch,
+    /// Where each request's spans go, as one batch.
+    pub spans: SpanSink,
     /// Requests in flight.
     pub in_flight: opentelemetry::metrics::UpDownCounter<i64>,
     /// `gen_ai.provider.name`.
@@ -74,19 +76,18 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Arrival {
     /// Taken by [`Exchange::start`]; still here on drop means the client left while sending its request.
-    span: Option<tracing::Span>,
+    span: Option<RequestSpan>,
     start: Instant,
     start_wall: SystemTime,
 }
 
 impl Drop for Arrival {
     fn drop(&mut self) {
-        if let Some(span) = self.span.take() {
-            span.record("otel.name", "request");
+        if let Some(mut span) = self.span.take() {
+            span.set_name("request");
             span.set_attribute(attr::ERROR_TYPE, "client_disconnected");
-            span.set_status(Status::error(
-                "the client closed the connection while sending its request",
-            ));
+            span.set_error("the client closed the connection while sending its request");
+            // Dropping it ends it and sends it.
         }
     }
 }
@@ -96,12 +97,7 @@ impl Arrival {
     pub fn new(shared: &Shared, parent: opentelemetry::Context) -> Self {
         let start = Instant::now();
         let start_wall = SystemTime::now();
-        let span = tracing::dispatcher::with_default(&shared.dispatch, || {
-            tracing::info_span!(target: "llmtel::proxy", "request",
-                otel.name = tracing::field::Empty, otel.kind = "client")
-        });
-        // Only fails when the span is not recorded, and then there is nothing to parent.
-        let _ = span.set_parent(parent);
+        let span = RequestSpan::new(shared.spans.clone(), &parent, "request", start_wall);
         Self {
             span: Some(span),
             start,
@@ -118,7 +114,8 @@ pub struct Exchange {
     facts: RequestFacts,
     method: String,
     path: String,
-    span: tracing::Span,
+    /// Ends, and goes to the pipelines with its children, when the exchange is dropped.
+    span: RequestSpan,
     start: Instant,
     start_wall: SystemTime,
     _in_flight: Option<InFlight>,
@@ -151,14 +148,21 @@ impl Exchange {
     ) -> Self {
         let mut arrival = arrival;
         let (start, start_wall) = (arrival.start, arrival.start_wall);
-        // Present by construction: only this function takes it.
-        let span = arrival.span.take().unwrap_or_else(tracing::Span::none);
+        // Present by construction: only this function takes it (the fallback is never made).
+        let mut span = arrival.span.take().unwrap_or_else(|| {
+            RequestSpan::new(
+                shared.spans.clone(),
+                &opentelemetry::Context::new(),
+                "request",
+                start_wall,
+            )
+        });
         let name = match (api, &facts.model) {
             (Some(api), Some(model)) => format!("{} {model}", api.operation()),
             (Some(api), None) => api.operation().to_owned(),
             (None, _) => method.to_owned(),
         };
-        span.record("otel.name", name.as_str());
+        span.set_name(name);
         let in_flight = api.map(|api| {
             InFlight::start(
                 &shared,
@@ -188,14 +192,19 @@ impl Exchange {
         self.span.context()
     }
 
-    /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy).
-    pub fn fail(mut self, status: u16, error_type: &str, message: &str) {
+    /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy) with `error`,
+    /// the answer the client got.
+    pub fn fail(mut self, error: &ProxyError) {
         self.recorded = true;
-        self.record_failure(Some(status), error_type, message);
+        self.record_failure(
+            Some(error.status().as_u16()),
+            error.error_type(),
+            &error.to_string(),
+        );
     }
 
     /// Puts the request's attributes, `error.type` and an Error status on a span that got no response body.
-    fn record_failure(&self, status: Option<u16>, error_type: &str, message: &str) {
+    fn record_failure(&mut self, status: Option<u16>, error_type: &str, message: &str) {
         let mut attrs = self.base_attributes();
         if let Some(status) = status {
             attrs.push(KeyValue::new(
@@ -204,10 +213,8 @@ impl Exchange {
             ));
         }
         attrs.push(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
-        for kv in attrs {
-            self.span.set_attribute(kv.key, kv.value);
-        }
-        self.span.set_status(Status::error(message.to_owned()));
+        self.span.add_attributes(attrs);
+        self.span.set_error(message);
     }
 
     /// Follows the response body through `rx` on a task of its own and emits the spans when it ends. A body in a
@@ -224,7 +231,7 @@ impl Exchange {
     }
 
     async fn track(
-        self,
+        mut self,
         status: u16,
         framing: Framing,
         encoding: Option<String>,
@@ -470,19 +477,16 @@ impl Exchange {
         if streamed && self.api.is_some() {
             self.emit_phases(&phases, &usage, end);
         }
-        for kv in attrs {
-            self.span.set_attribute(kv.key, kv.value);
-        }
+        self.span.add_attributes(attrs);
         if let Some((_, message)) = failure {
-            self.span.set_status(Status::error(message));
+            self.span.set_error(message);
         }
-        // Dropping the span (with self) ends it.
+        // Dropping the span (with self) ends it and sends it with its children, one batch for the request.
     }
 
     /// The `think` and `answer` children. Token counts: exact where the server counted them, else the chunk count
     /// (marked `llmtel.usage.estimated`).
-    fn emit_phases(&self, p: &Phases<Instant>, usage: &Usage, end: Instant) {
-        let parent = self.span.context();
+    fn emit_phases(&mut self, p: &Phases<Instant>, usage: &Usage, end: Instant) {
         let model = self.facts.model.clone().unwrap_or_default();
         let think_tokens = match usage.reasoning {
             Some(n) => (n, false),
@@ -514,15 +518,8 @@ impl Exchange {
                 KeyValue::new(attr::USAGE_OUTPUT_TOKENS, tokens as i64),
                 KeyValue::new(attr::USAGE_ESTIMATED, estimated),
             ];
-            let mut span = self
-                .shared
-                .tracer
-                .span_builder(name)
-                .with_kind(SpanKind::Internal)
-                .with_start_time(self.wall(from))
-                .with_attributes(attrs)
-                .start_with_context(&self.shared.tracer, &parent);
-            span.end_with_timestamp(self.wall(to));
+            let (from, to) = (self.wall(from), self.wall(to));
+            self.span.add_child(name, from, to, attrs);
         }
     }
 
@@ -575,87 +572,5 @@ fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
             // Ollama reports nanoseconds; spans carry seconds like every other duration here.
             attrs.push(KeyValue::new(key, ns as f64 / 1e9));
         }
-    }
-}
-
-/// What the tracker has seen of a response.
-struct Seen {
-    phases: PhaseTracker<Instant>,
-    /// Whether the body was parsed at all (not when it is compressed).
-    parsed: bool,
-    bytes: u64,
-    last_chunk: Option<Instant>,
-    done: bool,
-    model: Option<String>,
-    id: Option<String>,
-    finish_reason: Option<String>,
-    usage: Usage,
-    ollama: OllamaTimings,
-    server_error: Option<String>,
-    parse_errors: u64,
-    first_parse_error: Option<String>,
-}
-
-impl Seen {
-    fn new(keep_text: bool) -> Self {
-        Self {
-            phases: PhaseTracker::new(keep_text),
-            parsed: false,
-            bytes: 0,
-            last_chunk: None,
-            done: false,
-            model: None,
-            id: None,
-            finish_reason: None,
-            usage: Usage::default(),
-            ollama: OllamaTimings::default(),
-            server_error: None,
-            parse_errors: 0,
-            first_parse_error: None,
-        }
-    }
-
-    fn error(&mut self, e: ParseError) {
-        self.parse_errors += 1;
-        self.first_parse_error.get_or_insert_with(|| e.to_string());
-    }
-
-    fn frame(&mut self, api: Api, framing: Framing, at: Instant, raw: &[u8]) {
-        self.decoded(at, decode_frame(api, framing, raw));
-    }
-
-    fn decoded(&mut self, at: Instant, result: Result<Option<Delta>, ParseError>) {
-        match result {
-            Ok(Some(d)) => self.delta(at, d),
-            Ok(None) => {}
-            Err(e) => self.error(e),
-        }
-    }
-
-    fn delta(&mut self, at: Instant, d: Delta) {
-        self.phases.observe(at, &d);
-        self.done |= d.done;
-        let keep = |slot: &mut Option<String>, v: Option<String>| {
-            if v.is_some() {
-                *slot = v;
-            }
-        };
-        if self.model.is_none() {
-            self.model = d.model;
-        }
-        if self.id.is_none() {
-            self.id = d.id;
-        }
-        keep(&mut self.finish_reason, d.finish_reason);
-        keep(&mut self.server_error, d.error);
-        let u = d.usage;
-        self.usage.input = u.input.or(self.usage.input);
-        self.usage.output = u.output.or(self.usage.output);
-        self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
-        let o = d.ollama;
-        self.ollama.total = o.total.or(self.ollama.total);
-        self.ollama.load = o.load.or(self.ollama.load);
-        self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
-        self.ollama.eval = o.eval.or(self.ollama.eval);
     }
 }

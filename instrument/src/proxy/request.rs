@@ -1,10 +1,37 @@
-//! What the proxy learns from a request body it understands: model, streaming, think mode, sampling settings,
-//! and (only when content capture is on) the input messages. Also the one change the proxy may make to a
-//! request: asking an OpenAI-style server for usage in a stream.
+//! The request side of an API the proxy understands: reading the client's body whole (bounded in size and time),
+//! what the proxy learns from it (model, streaming, think mode, sampling settings, and only when content capture
+//! is on the input messages), and the one change the proxy may make to a request: asking an OpenAI-style server
+//! for usage in a stream. Bodies come from the client's connection; facts go to the request's span
+//! ([`super::record`]), the body on upstream ([`super::forward`]).
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
 use serde_json::Value;
 
+use super::error::ProxyError;
 use crate::stream::Api;
+
+/// Reads the client's body whole: at most `max` bytes, arriving within `timeout`.
+pub async fn read_whole(
+    body: Incoming,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, ProxyError> {
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ProxyError::RequestTooLarge { max_mib: max >> 20 })
+        }
+        Ok(Err(e)) => Err(ProxyError::ClientDisconnected(e.to_string())),
+        Err(_) => Err(ProxyError::RequestTimeout(timeout)),
+    }
+}
 
 /// The top-level members of a request the proxy reads; everything else is skipped by the parser.
 #[derive(Debug, Default, serde::Deserialize)]

@@ -1,0 +1,148 @@
+//! Why the proxy answered a request itself instead of relaying the upstream's answer: one typed error per cause,
+//! each knowing its HTTP status, its `error.type` on the request span, and how to say it to the client in the
+//! client's dialect. Made by the request intake ([`super::request`]) and forwarding ([`super::forward`]); turned
+//! into the client's answer and the span's failure by [`super::handle`].
+//!
+//! The messages are what clients and spans show; they name the setting that bit, so that a user knows what to
+//! change.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::body::{ProxyBody, full};
+
+/// A request the proxy could not relay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// The request body is larger than `max_request_body_size_mib`.
+    #[error("llmtel: request body over {max_mib} MiB (llm_proxy max_request_body_size_mib)")]
+    RequestTooLarge {
+        /// The limit, in MiB.
+        max_mib: usize,
+    },
+    /// Reading the request body failed: the client went away or sent a broken body.
+    #[error("llmtel: reading the request body: {0}")]
+    ClientDisconnected(String),
+    /// The request body did not arrive within `read_timeout`.
+    #[error("llmtel: the request body did not arrive within {0:?} (llm_proxy read_timeout)")]
+    RequestTimeout(Duration),
+    /// The request's path and query do not make a URL with the upstream's.
+    #[error("llmtel: cannot build the upstream URL for {path_and_query:?}: {error}")]
+    BadUpstreamUrl {
+        /// The request's path and query.
+        path_and_query: String,
+        /// Why the URL is invalid.
+        error: String,
+    },
+    /// The upstream could not be reached (refused, reset, TLS, DNS).
+    #[error("llmtel: upstream {upstream} unreachable: {error}")]
+    UpstreamUnavailable {
+        /// The upstream's base URL.
+        upstream: String,
+        /// The error and its causes.
+        error: String,
+    },
+    /// The upstream sent no response headers within `response_timeout`.
+    #[error(
+        "llmtel: upstream {upstream} sent no response headers within {timeout:?} (llm_proxy response_timeout)"
+    )]
+    UpstreamTimeout {
+        /// The upstream's base URL.
+        upstream: String,
+        /// The limit that passed.
+        timeout: Duration,
+    },
+}
+
+impl ProxyError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ClientDisconnected(_) | Self::BadUpstreamUrl { .. } => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// `error.type` on the request span.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::RequestTooLarge { .. } => "request_too_large",
+            Self::ClientDisconnected(_) => "client_disconnected",
+            Self::RequestTimeout(_) | Self::UpstreamTimeout { .. } => "timeout",
+            Self::BadUpstreamUrl { .. } => "bad_request",
+            Self::UpstreamUnavailable { .. } => "upstream_unavailable",
+        }
+    }
+
+    /// The answer to the client, in its dialect: Ollama `{"error": "..."}`, OpenAI `{"error": {"message": ...}}`.
+    pub fn response(&self, openai: bool) -> Response<ProxyBody> {
+        let status = self.status();
+        let message = self.to_string();
+        let body = if openai {
+            serde_json::json!({"error": {"message": message, "type": "llmtel_proxy_error", "code": status.as_u16()}})
+        } else {
+            serde_json::json!({ "error": message })
+        };
+        let mut resp = Response::new(full(Bytes::from(body.to_string())));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn each_error_answers_in_the_clients_dialect_with_its_status() {
+        let e = ProxyError::RequestTooLarge { max_mib: 4 };
+        assert_eq!(
+            (e.status(), e.error_type()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large")
+        );
+        let resp = e.response(true);
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {
+                "message": "llmtel: request body over 4 MiB (llm_proxy max_request_body_size_mib)",
+                "type": "llmtel_proxy_error",
+                "code": 413,
+            }})
+        );
+        let e = ProxyError::UpstreamTimeout {
+            upstream: "http://gpu:11434".into(),
+            timeout: Duration::from_secs(2),
+        };
+        let body = e
+            .response(false)
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            &body[..],
+            br#"{"error":"llmtel: upstream http://gpu:11434 sent no response headers within 2s (llm_proxy response_timeout)"}"#
+        );
+        assert_eq!((e.status().as_u16(), e.error_type()), (504, "timeout"));
+    }
+}

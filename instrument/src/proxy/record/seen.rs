@@ -1,0 +1,90 @@
+//! What the tracker has seen of one response: the deltas of its frames ([`crate::stream`]) folded into the facts
+//! the request's spans report (phases, usage, timings, the server's own error, parse errors), as the frames
+//! arrive. Fed by the tracker in [`super`]; read once, when the spans are made.
+
+use std::time::Instant;
+
+use crate::phase::PhaseTracker;
+use crate::stream::{Api, Delta, Framing, OllamaTimings, ParseError, Usage, decode_frame};
+
+/// What the tracker has seen of a response.
+pub(super) struct Seen {
+    pub phases: PhaseTracker<Instant>,
+    /// Whether the body was parsed at all (not when it is compressed).
+    pub parsed: bool,
+    pub bytes: u64,
+    pub last_chunk: Option<Instant>,
+    pub done: bool,
+    pub model: Option<String>,
+    pub id: Option<String>,
+    pub finish_reason: Option<String>,
+    pub usage: Usage,
+    pub ollama: OllamaTimings,
+    pub server_error: Option<String>,
+    pub parse_errors: u64,
+    pub first_parse_error: Option<String>,
+}
+
+impl Seen {
+    pub fn new(keep_text: bool) -> Self {
+        Self {
+            phases: PhaseTracker::new(keep_text),
+            parsed: false,
+            bytes: 0,
+            last_chunk: None,
+            done: false,
+            model: None,
+            id: None,
+            finish_reason: None,
+            usage: Usage::default(),
+            ollama: OllamaTimings::default(),
+            server_error: None,
+            parse_errors: 0,
+            first_parse_error: None,
+        }
+    }
+
+    pub fn error(&mut self, e: ParseError) {
+        self.parse_errors += 1;
+        self.first_parse_error.get_or_insert_with(|| e.to_string());
+    }
+
+    pub fn frame(&mut self, api: Api, framing: Framing, at: Instant, raw: &[u8]) {
+        self.decoded(at, decode_frame(api, framing, raw));
+    }
+
+    pub fn decoded(&mut self, at: Instant, result: Result<Option<Delta>, ParseError>) {
+        match result {
+            Ok(Some(d)) => self.delta(at, d),
+            Ok(None) => {}
+            Err(e) => self.error(e),
+        }
+    }
+
+    pub fn delta(&mut self, at: Instant, d: Delta) {
+        self.phases.observe(at, &d);
+        self.done |= d.done;
+        let keep = |slot: &mut Option<String>, v: Option<String>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        if self.model.is_none() {
+            self.model = d.model;
+        }
+        if self.id.is_none() {
+            self.id = d.id;
+        }
+        keep(&mut self.finish_reason, d.finish_reason);
+        keep(&mut self.server_error, d.error);
+        let u = d.usage;
+        self.usage.input = u.input.or(self.usage.input);
+        self.usage.output = u.output.or(self.usage.output);
+        self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
+        let o = d.ollama;
+        self.ollama.total = o.total.or(self.ollama.total);
+        self.ollama.load = o.load.or(self.ollama.load);
+        self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
+        self.ollama.eval = o.eval.or(self.ollama.eval);
+    }
+}

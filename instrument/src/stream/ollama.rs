@@ -1,0 +1,112 @@
+//! The Ollama dialect (`/api/chat`, `/api/generate`, `/api/embed`): one frame's JSON (an NDJSON line or a whole
+//! body, from [`super::framing`]) into a [`Delta`] for the phase tracker and the request span.
+//!
+//! Read leniently ([`super::lenient`]): a member of another type than below is absent. Chat frames carry text in
+//! `message.{thinking,content}` and tool calls in `message.tool_calls`; generate frames in top-level `thinking`
+//! and `response`. The last frame (`done: true`) has the counts and Ollama's own timings in nanoseconds.
+
+use serde::de::MapAccess;
+
+use super::delta::{Delta, OllamaTimings, Usage, error_member, push};
+use super::lenient::{self, Items, Object, Text, read, skip};
+
+/// One Ollama frame: the members llmtel reads.
+#[derive(Default)]
+struct Frame<'de> {
+    model: Text<'de>,
+    error: Option<String>,
+    message: Option<Message<'de>>,
+    thinking: Text<'de>,
+    response: Text<'de>,
+    done: Option<bool>,
+    done_reason: Text<'de>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    total_duration: Option<u64>,
+    load_duration: Option<u64>,
+    prompt_eval_duration: Option<u64>,
+    eval_duration: Option<u64>,
+}
+
+/// `message` of a chat frame.
+#[derive(Default)]
+struct Message<'de> {
+    content: Text<'de>,
+    thinking: Text<'de>,
+    tool_calls: Option<Items>,
+}
+
+impl<'de> Object<'de> for Frame<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "model" => self.model = read(map)?,
+            "error" => self.error = error_member(map)?,
+            "message" => self.message = read(map)?,
+            "thinking" => self.thinking = read(map)?,
+            "response" => self.response = read(map)?,
+            "done" => self.done = read(map)?,
+            "done_reason" => self.done_reason = read(map)?,
+            "prompt_eval_count" => self.prompt_eval_count = read(map)?,
+            "eval_count" => self.eval_count = read(map)?,
+            "total_duration" => self.total_duration = read(map)?,
+            "load_duration" => self.load_duration = read(map)?,
+            "prompt_eval_duration" => self.prompt_eval_duration = read(map)?,
+            "eval_duration" => self.eval_duration = read(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Object<'de> for Message<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "content" => self.content = read(map)?,
+            "thinking" => self.thinking = read(map)?,
+            "tool_calls" => self.tool_calls = read(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// Decodes one frame; `Err` only when it is not JSON. JSON that is not an object says nothing.
+pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
+    Ok(lenient::frame::<Frame<'_>>(json)?.map_or_else(Delta::default, Frame::into_delta))
+}
+
+impl Frame<'_> {
+    fn into_delta(self) -> Delta {
+        let mut d = Delta {
+            done: self.done.unwrap_or(false),
+            finish_reason: self.done_reason.map(String::from),
+            model: self.model.map(String::from),
+            usage: Usage {
+                input: self.prompt_eval_count,
+                output: self.eval_count,
+                reasoning: None,
+            },
+            ollama: OllamaTimings {
+                total: self.total_duration,
+                load: self.load_duration,
+                prompt_eval: self.prompt_eval_duration,
+                eval: self.eval_duration,
+            },
+            error: self.error,
+            ..Delta::default()
+        };
+        // A chat frame has `message`; only a generate frame's text is at the top level.
+        match &self.message {
+            Some(m) => {
+                push(&mut d.reasoning, &m.thinking);
+                push(&mut d.content, &m.content);
+                d.tool_calls = m.tool_calls.map_or(0, |n| n.0);
+            }
+            None => {
+                push(&mut d.reasoning, &self.thinking);
+                push(&mut d.content, &self.response);
+            }
+        }
+        d
+    }
+}
