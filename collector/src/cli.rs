@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::report::ReportError;
+
 /// Exit status for a config that is not valid (sysexits EX_USAGE).
 pub const EXIT_BAD_CONFIG: u8 = 64;
 
@@ -108,7 +110,16 @@ pub fn execute(cli: Cli) -> ExitCode {
             };
             run_async(crate::commands::demo::run(cfg, opts))
         }
-        Command::Report(args) => crate::commands::report::execute(&args),
+        Command::Report(args) => match crate::commands::report::execute(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("llmtel report: {e}");
+                match e {
+                    ReportError::BadWindow(_) => ExitCode::from(EXIT_BAD_CONFIG),
+                    ReportError::Failed(_) => ExitCode::FAILURE,
+                }
+            }
+        },
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -55,25 +54,27 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Carries out `llmtel report`, printing the table or a clear error.
-pub fn execute(args: &ReportArgs) -> ExitCode {
+/// Why `llmtel report` printed no table. The command line ([`crate::cli`]) prints it after `llmtel report: ` and
+/// picks the exit status: 64 (EX_USAGE) for [`ReportError::BadWindow`], 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// `--window` is not a PromQL duration.
+    #[error("--window {0:?}: expected a PromQL duration such as 15m, 1h or 7d")]
+    BadWindow(String),
+    /// The runtime could not start, or the samples could not be read.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Carries out `llmtel report`: prints the table, or returns why it could not.
+pub fn execute(args: &ReportArgs) -> Result<(), ReportError> {
     if args.prometheus.is_some() && !valid_window(&args.window) {
-        eprintln!(
-            "llmtel report: --window {:?}: expected a PromQL duration such as 15m, 1h or 7d",
-            args.window
-        );
-        return ExitCode::from(crate::cli::EXIT_BAD_CONFIG);
+        return Err(ReportError::BadWindow(args.window.clone()));
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("llmtel report: start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(|e| ReportError::Failed(format!("start the async runtime: {e}")))?;
     let (source, samples) = match &args.prometheus {
         Some(prom) => (
             format!("Prometheus {prom}, the last {}", args.window),
@@ -84,22 +85,14 @@ pub fn execute(args: &ReportArgs) -> ExitCode {
             runtime.block_on(from_endpoint(&args.url)),
         ),
     };
-    match samples {
-        Ok(samples) => {
-            let rows = compute(&samples);
-            if rows.is_empty() {
-                println!("No LLM requests recorded yet in {source}.");
-            } else {
-                println!("{source}");
-                print!("{}", render(&rows));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("llmtel report: {e}");
-            ExitCode::FAILURE
-        }
+    let rows = compute(&samples.map_err(ReportError::Failed)?);
+    if rows.is_empty() {
+        println!("No LLM requests recorded yet in {source}.");
+    } else {
+        println!("{source}");
+        print!("{}", render(&rows));
     }
+    Ok(())
 }
 
 /// Whether `w` is a PromQL duration: one or more `<digits><unit>` with units ms, s, m, h, d, w, y.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{ReasoningStyle, Script};
+use super::script::{ReasoningStyle, Script};
 
 /// The fixed `created_at` of every Ollama object.
 const CREATED_AT: &str = "2026-11-28T10:00:00.123456Z";

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
-use llmtel_config::otlp_exporters::OtlpExporterConfig;
+use llmtel_config::otlp_exporters::{Compression, OtlpExporterConfig};
 use llmtel_pipelines::Signal;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
@@ -16,8 +16,8 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
+use super::response::{Accepted, ExportResponse};
 use super::retry::{self, Failure};
-use super::{Accepted, ExportResponse, wants_gzip};
 
 pub(super) struct GrpcTransport {
     channel: Channel,
@@ -71,7 +71,7 @@ impl GrpcTransport {
         Ok(Self {
             channel,
             headers,
-            gzip: wants_gzip(cfg.compression),
+            gzip: matches!(cfg.compression, Compression::Gzip),
         })
     }
 

@@ -1,5 +1,6 @@
 //! OTLP/HTTP client: POST to `/v1/<signal>` with protobuf or JSON bodies, gzip when configured.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -7,15 +8,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use llmtel_config::otlp_exporters::OtlpExporterConfig;
+use llmtel_config::otlp_exporters::{Compression, Encoding, OtlpExporterConfig};
 use llmtel_pipelines::{Payload, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
+use super::response::{Accepted, ExportResponse};
 use super::retry::{self, Failure};
-use super::{Accepted, ExportResponse, gzip, wants_gzip, wants_json};
 
 /// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
 const MAX_RESPONSE: usize = 4 << 20;
@@ -64,8 +65,8 @@ impl HttpTransport {
             client,
             urls,
             headers,
-            json: wants_json(cfg.encoding),
-            gzip: wants_gzip(cfg.compression),
+            json: matches!(cfg.encoding, Encoding::Json),
+            gzip: matches!(cfg.compression, Compression::Gzip),
         })
     }
 
@@ -144,6 +145,16 @@ fn to_json(batch: Payload) -> Result<Vec<u8>, String> {
         }
     };
     r.map_err(|e| format!("encode OTLP JSON: {e}"))
+}
+
+/// gzip-compresses `data`.
+fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).map_err(|e| format!("gzip: {e}"))?;
+    enc.finish().map_err(|e| format!("gzip: {e}"))
 }
 
 /// The rejected count and message of a 2xx answer (an empty or unreadable body is full success).

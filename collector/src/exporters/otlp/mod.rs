@@ -3,74 +3,27 @@
 //!
 //! Each batch is encoded (and compressed) once; every attempt sends the same bytes. Failures are classified by the
 //! OTLP spec's rules (`retry.rs`) and retried with backoff; permanent failures give up at once with the server's
-//! message. Partial successes count the rejected items and are not retried. Headers (API keys) are sent, never
-//! logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
+//! message. Partial successes (`response.rs`) count the rejected items and are not retried. Headers (API keys) are
+//! sent, never logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
 
 mod grpc;
 mod http;
+mod response;
 pub(crate) mod retry;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use llmtel_config::ComponentId;
-use llmtel_config::otlp_exporters::{Compression, Encoding, OtlpExporterConfig, Protocol};
+use llmtel_config::otlp_exporters::{OtlpExporterConfig, Protocol};
 use llmtel_pipelines::events::{self, Event, EventCounter};
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload, Signal};
 
 use crate::tls;
 
+use response::Accepted;
 use retry::{Backoff, Failure, RetryPolicy};
-
-/// One attempt's good outcome: items the server rejected (partial success) and its message.
-#[derive(Debug, Default)]
-pub(crate) struct Accepted {
-    rejected: u64,
-    message: String,
-}
-
-/// The three OTLP export responses, seen alike: where their request goes over gRPC, and their partial success.
-pub(crate) trait ExportResponse:
-    prost::Message + Default + serde::de::DeserializeOwned + Send + Sync + 'static
-{
-    /// The gRPC method of the request this answers.
-    const GRPC_PATH: &'static str;
-    /// The rejected items and message of the partial success (none: full success).
-    fn accepted(self) -> Accepted;
-}
-
-macro_rules! export_response {
-    ($ty:ty, $path:literal, $rejected:ident) => {
-        impl ExportResponse for $ty {
-            const GRPC_PATH: &'static str = $path;
-            fn accepted(self) -> Accepted {
-                let p = self.partial_success.unwrap_or_default();
-                Accepted {
-                    rejected: p.$rejected.max(0) as u64,
-                    message: p.error_message,
-                }
-            }
-        }
-    };
-}
-
-export_response!(
-    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
-    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    rejected_spans
-);
-export_response!(
-    opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
-    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    rejected_data_points
-);
-export_response!(
-    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse,
-    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-    rejected_log_records
-);
 
 /// The wire under an OTLP exporter.
 #[derive(Debug)]
@@ -185,26 +138,6 @@ impl Exporter for OtlpExporter {
             }
         })
     }
-}
-
-/// gzip-compresses `data`.
-fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(data).map_err(|e| format!("gzip: {e}"))?;
-    enc.finish().map_err(|e| format!("gzip: {e}"))
-}
-
-/// Whether the config asks for gzip.
-fn wants_gzip(c: Compression) -> bool {
-    matches!(c, Compression::Gzip)
-}
-
-/// Whether the config asks for JSON bodies.
-fn wants_json(e: Encoding) -> bool {
-    matches!(e, Encoding::Json)
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! `GET /metrics`, default `127.0.0.1:9464`) renders the store for each scrape. Stale series are removed on a timer
 //! of the exporter's own, not only when scraped, so memory stays bounded when nobody scrapes.
 //!
-//! The exporter owns all three (store, timer, server); the store sits behind one mutex shared by `export` (ingest),
-//! the timer (expire) and the server (render), each holding it only for that one call.
+//! The exporter owns all three (store, timer, server); the store sits behind one mutex (`shared.rs`) shared by
+//! `export` (ingest), the timer (expire) and the server (render), each holding it only for that one call.
 
 mod server;
+mod shared;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use llmtel_config::{ComponentId, PrometheusExporterConfig};
@@ -19,17 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Listeners;
 
-/// The store, shared by the exporter, its expiry timer and its endpoint.
-#[derive(Debug, Clone)]
-struct Shared(Arc<Mutex<SeriesStore>>);
-
-impl Shared {
-    /// The store, locked. A poisoned lock is taken over: the store is plain data that can still be served, and
-    /// failing every later export and scrape because of one panic would be worse.
-    fn lock(&self) -> MutexGuard<'_, SeriesStore> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+use shared::Shared;
 
 /// The `prometheus` exporter.
 #[derive(Debug)]
@@ -59,7 +50,7 @@ impl PrometheusExporter {
         tracing::info!(exporter = %id, endpoint = %local, "prometheus exporter listening on /metrics");
         listeners.record(&format!("{id} prometheus"), local);
 
-        let store = Shared(Arc::new(Mutex::new(SeriesStore::new(cfg))));
+        let store = Shared::new(SeriesStore::new(cfg));
         let stop = CancellationToken::new();
         server::spawn(id.to_string(), listener, store.clone(), stop.clone());
         spawn_expiry(store.clone(), stop.clone());

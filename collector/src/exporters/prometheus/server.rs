@@ -15,7 +15,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::shared::Shared;
 
 /// Binds `endpoint`; a taken address is an error naming it.
 pub(super) fn bind(endpoint: &str) -> Result<TcpListener, String> {

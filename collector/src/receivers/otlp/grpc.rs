@@ -1,7 +1,7 @@
 //! OTLP/gRPC: the three collector services on one tonic server.
 
 use llmtel_config::GrpcServerConfig;
-use llmtel_pipelines::{BoxFuture, Output, Payload, StartError};
+use llmtel_pipelines::{BoxFuture, Output, Payload};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -20,13 +20,14 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{RETRY_AFTER, Refusal, Rejected, accept, bind};
+use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
 
 /// The gRPC side of one `otlp` receiver: one handler shared by the three services.
 #[derive(Debug, Clone)]
@@ -88,15 +89,14 @@ impl LogsService for Handler {
     }
 }
 
-/// Binds the gRPC listener and returns the future that serves it until `shutdown`.
-pub(super) async fn start(
+/// The future that serves OTLP/gRPC on `listener` (bound by the receiver) until `shutdown`.
+pub(super) fn serve(
     id: &str,
     cfg: &GrpcServerConfig,
-    listeners: &crate::Listeners,
+    listener: TcpListener,
     output: Output,
     shutdown: CancellationToken,
-) -> Result<BoxFuture<'static, ()>, StartError> {
-    let listener = bind(id, "otlp grpc", cfg.endpoint.as_str(), listeners).await?;
+) -> BoxFuture<'static, ()> {
     let limit = usize::try_from(cfg.max_recv_msg_size_mib)
         .unwrap_or(usize::MAX / (1 << 20))
         .saturating_mul(1 << 20);
@@ -125,7 +125,7 @@ pub(super) async fn start(
                 .send_compressed(CompressionEncoding::Gzip),
         );
     let id = id.to_owned();
-    Ok(Box::pin(async move {
+    Box::pin(async move {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
@@ -133,7 +133,7 @@ pub(super) async fn start(
         {
             tracing::error!(receiver = %id, error = %e, "otlp grpc server stopped with an error");
         }
-    }))
+    })
 }
 
 /// tonic answers an oversized request with OUT_OF_RANGE, which OTLP clients retry; the same request would be

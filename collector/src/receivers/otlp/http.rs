@@ -14,7 +14,7 @@ use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use llmtel_config::HttpServerConfig;
-use llmtel_pipelines::{BoxFuture, Output, Payload, Signal, StartError};
+use llmtel_pipelines::{BoxFuture, Output, Payload, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -25,9 +25,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{RETRY_AFTER, Refusal, Rejected, accept, bind};
+use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -93,15 +94,14 @@ impl Failure {
     }
 }
 
-/// Binds the HTTP listener and returns the future that serves it until `shutdown`.
-pub(super) async fn start(
+/// The future that serves OTLP/HTTP on `listener` (bound by the receiver) until `shutdown`.
+pub(super) fn serve(
     id: &str,
     cfg: &HttpServerConfig,
-    listeners: &crate::Listeners,
+    listener: TcpListener,
     output: Output,
     shutdown: CancellationToken,
-) -> Result<BoxFuture<'static, ()>, StartError> {
-    let listener = bind(id, "otlp http", cfg.endpoint.as_str(), listeners).await?;
+) -> BoxFuture<'static, ()> {
     let limit = usize::try_from(cfg.max_request_body_size_mib)
         .unwrap_or(usize::MAX / (1 << 20))
         .saturating_mul(1 << 20);
@@ -118,12 +118,12 @@ pub(super) async fn start(
         .route("/v1/logs", post(|s, h, b| handle(s, h, b, Signal::Logs)))
         .with_state(shared);
     let id = id.to_owned();
-    Ok(Box::pin(async move {
+    Box::pin(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(receiver = %id, error = %e, "otlp http server stopped with an error");
         }
-    }))
+    })
 }
 
 async fn handle(
