@@ -11,6 +11,7 @@ pub mod components;
 pub mod decode;
 pub mod env;
 mod model;
+mod otlp_env;
 pub mod otlp_exporters;
 pub mod semconv;
 mod suggest;
@@ -160,7 +161,7 @@ fn parse_with(
         return Err(ctx.into_errors());
     };
     apply_otel_resource(&mut cfg.service.telemetry.resource, env, &mut ctx);
-    otlp_exporters::apply_env(&mut cfg, builtin, env, &mut ctx);
+    otlp_env::apply_env(&mut cfg, builtin, env, &mut ctx);
     validate::validate(&cfg, &mut ctx);
     if ctx.has_errors() {
         Err(ctx.into_errors())

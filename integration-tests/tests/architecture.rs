@@ -326,10 +326,16 @@ fn through_reexports(
                     .filter(|s| *s != "*" && *s != item)
                     .map(str::to_owned),
             );
-            if let Some(file) = modules.get(&source) {
-                let text = code_only(&std::fs::read_to_string(file).unwrap_or_default());
+            if let Some(file) = modules.get(&source)
+                && file != target
+            {
+                // The re-exported module may itself re-export the item: follow it there.
+                let mut next = source.clone();
+                next.push(item.clone());
+                let end = through_reexports(modules, src, file, &next);
+                let text = code_only(&std::fs::read_to_string(&end).unwrap_or_default());
                 if !glob || defines(&text, item) {
-                    return file.clone();
+                    return end;
                 }
             }
         }

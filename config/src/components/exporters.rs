@@ -1,0 +1,150 @@
+//! Settings of each exporter type (`debug`, `otlp`, `otlp_http`, `prometheus`) and [`ExporterConfig`], which
+//! decodes one by its type; the OTLP exporters' own settings are in `otlp_exporters.rs`. The `///` docs on each field
+//! are the user manual.
+
+use serde_json::Value;
+
+use super::{Attributes, QueueConfig, Signal};
+use crate::decode::{Check, Ctx, Decode, child};
+use crate::types::{Duration, Endpoint};
+use crate::{config_enum, config_struct};
+
+/// A configured exporter.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ExporterConfig {
+    /// `debug`: logs what passes.
+    Debug(DebugExporterConfig),
+    /// `otlp`: OTLP over gRPC to another collector or backend.
+    Otlp(crate::otlp_exporters::OtlpExporterConfig),
+    /// `otlp_http`: OTLP over HTTP (protobuf or JSON) to another collector or backend.
+    OtlpHttp(crate::otlp_exporters::OtlpExporterConfig),
+    /// `prometheus`: a scrape endpoint serving every metric that reaches it.
+    Prometheus(PrometheusExporterConfig),
+}
+
+/// Exporter types this build knows.
+pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http", "prometheus"];
+
+impl ExporterConfig {
+    /// Decodes the settings of an exporter of type `kind`.
+    pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
+        use crate::otlp_exporters::{OtlpExporterConfig, Protocol};
+        match kind {
+            "debug" => DebugExporterConfig::decode(value, path, ctx).map(Self::Debug),
+            "otlp" => {
+                OtlpExporterConfig::decode_for(Protocol::Grpc, value, path, ctx).map(Self::Otlp)
+            }
+            "otlp_http" => {
+                OtlpExporterConfig::decode_for(Protocol::Http, value, path, ctx).map(Self::OtlpHttp)
+            }
+            "prometheus" => {
+                PrometheusExporterConfig::decode(value, path, ctx).map(Self::Prometheus)
+            }
+            _ => None,
+        }
+    }
+
+    /// The queue in front of this exporter.
+    pub fn sending_queue(&self) -> &QueueConfig {
+        match self {
+            Self::Debug(c) => &c.sending_queue,
+            Self::Otlp(c) | Self::OtlpHttp(c) => &c.sending_queue,
+            Self::Prometheus(c) => &c.sending_queue,
+        }
+    }
+
+    /// The signals this exporter takes.
+    pub fn signals(&self) -> &'static [Signal] {
+        match self {
+            Self::Prometheus(_) => &[Signal::Metrics],
+            _ => &Signal::ALL,
+        }
+    }
+}
+
+config_struct! {
+    /// Exporter `prometheus`: serves every metric that reaches it on a scrape endpoint, translated by the
+    /// OpenTelemetry "Prometheus and OpenMetrics compatibility" rules.
+    pub struct PrometheusExporterConfig {
+        /// Address to serve `/metrics` on.
+        endpoint: Endpoint = Endpoint("127.0.0.1:9464".into()),
+        /// Prefix for every metric name (`namespace_name`).
+        namespace: String = String::new(),
+        /// Labels added to every series.
+        const_labels: Attributes = Attributes::new(),
+        /// Series not updated for this long are removed (checked on a timer, whether or not anyone scrapes).
+        metric_expiration: Duration = Duration::from_secs(300),
+        /// Resource attributes copied onto every series as labels (by default they only go to `target_info`).
+        resource_to_labels: Vec<String> = Vec::new(),
+        /// Add unit and type suffixes (`_seconds`, `_bytes`, `_total`, `_ratio`).
+        add_metric_suffixes: bool = true,
+        /// Series per metric name, at most; points of further label sets go into one series labelled
+        /// `otel_metric_overflow="true"` (counted in `llmtel_exporter_overflowed_items_total`). 0 means no cap.
+        max_series_per_metric: usize = 2000,
+        /// Serve OpenMetrics 1.0 (with exemplars) to scrapers that ask for it; text format 0.0.4 otherwise.
+        enable_open_metrics: bool = true,
+        /// The queue in front of the exporter.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for PrometheusExporterConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if !self.namespace.is_empty()
+            && !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            ctx.error(
+                &child(path, "namespace"),
+                format!("{:?}: expected letters, digits and _", self.namespace),
+            );
+        }
+        if self.metric_expiration.get().is_zero() {
+            ctx.error(
+                &child(path, "metric_expiration"),
+                "0s: expected a duration above zero",
+            );
+        }
+        for k in self.const_labels.keys() {
+            let ok = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !k.starts_with("__");
+            if !ok {
+                ctx.error(
+                    &child(&child(path, "const_labels"), k),
+                    format!("{k:?}: not a valid Prometheus label name"),
+                );
+            }
+        }
+    }
+}
+
+config_enum! {
+    /// How much the debug exporter logs.
+    pub enum Verbosity {
+        /// One line per batch with its counts.
+        Basic = "basic",
+        /// One line per item: span names, metric names, log bodies' lengths.
+        Normal = "normal",
+        /// Each item in full, as OTLP JSON.
+        Detailed = "detailed",
+    }
+}
+
+config_struct! {
+    /// Exporter `debug`: logs a summary (or the detail) of every batch to llmtel's log.
+    pub struct DebugExporterConfig {
+        /// basic, normal or detailed.
+        verbosity: Verbosity = Verbosity::Basic,
+        /// The queue in front of the exporter.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for DebugExporterConfig {}

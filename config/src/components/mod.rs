@@ -1,0 +1,19 @@
+//! Settings of each component type, one file per stage in the order data travels: [`receivers`], [`processors`],
+//! [`connectors`], [`exporters`]; [`signal`] and [`common`] hold what they share. Everything is re-exported here
+//! and at the crate root.
+//!
+//! The `///` docs on each field are the user manual: `docs/config.md` points here.
+
+pub mod common;
+pub mod connectors;
+pub mod exporters;
+pub mod processors;
+pub mod receivers;
+pub mod signal;
+
+pub use common::*;
+pub use connectors::*;
+pub use exporters::*;
+pub use processors::*;
+pub use receivers::*;
+pub use signal::*;
