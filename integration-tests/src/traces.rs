@@ -1,5 +1,6 @@
-//! Reading the sidecar's output in tests: llmtel in-process with an `llm_proxy` in front of an emulator, and the
-//! spans and metric points a [`Capture`] received, by name and attribute.
+//! Reading the sidecar's output in tests: llmtel in-process with an `llm_proxy` in front of an emulator, the
+//! requests the sidecar tests send it ([`post`]), and the spans and metric points a [`Capture`] received, by name
+//! and attribute.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use llmtel_pipelines::Payload;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::{Capture, Captured, start_in_process};
+use crate::{Capture, Captured, HttpAnswer, http_request, start_in_process};
 
 /// llmtel in-process with one `llm_proxy` (extra settings in `proxy_settings`, YAML flow-map entries) whose
 /// traces and metrics go to a [`Capture`].
@@ -77,6 +78,22 @@ impl Sidecar {
     pub fn metric_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.capture.with(|c| metric_value_in(c, name, labels))
     }
+}
+
+/// `n` milliseconds: the emulator's pacing, as the sidecar tests write it.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// POSTs `body` as JSON to `url` (a sidecar path, e.g. `{url}/api/chat`); an unreachable sidecar fails the test.
+pub async fn post(url: &str, body: &serde_json::Value) -> HttpAnswer {
+    http_request(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        body.to_string().into_bytes(),
+    )
+    .await
 }
 
 /// Every span in `c`.
@@ -172,6 +189,11 @@ pub fn attr_b(span: &Span, key: &str) -> Option<bool> {
         Any::BoolValue(b) => Some(*b),
         _ => None,
     }
+}
+
+/// A trace or span id in lowercase hex, as `traceparent` writes it.
+pub fn hex(id: &[u8]) -> String {
+    id.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A span's duration in seconds.

@@ -9,7 +9,6 @@
 //! no cycle (validation refuses them), so the cascade always finishes. A shutdown timeout bounds the whole drain.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,8 @@ use llmtel_config::{
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::build_error::BuildError;
+use crate::build_error::non_zero;
 use crate::connectors::forward::ForwardConnector;
 use crate::exporters::debug::DebugExporter;
 use crate::payload::{Payload, Signal};
@@ -28,7 +29,7 @@ use crate::processors::batch::BatchProcessor;
 use crate::processors::metric_transform::MetricTransformProcessor;
 use crate::queue::{QueueSender, Unavailable, deliver, queue};
 use crate::runner::ExporterRunner;
-use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route, StartError};
+use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route};
 use crate::stats::{ComponentStats, Stage, Stats};
 
 /// Builds the components whose code lives outside this crate (receivers, network exporters). Exporters that need no
@@ -82,14 +83,6 @@ fn build_processor(name: &str, cfg: &ProcessorConfig) -> Result<Box<dyn Processo
     })
 }
 
-/// `n` as the non-zero size a queue or a consumer count must be; `component` and `what` name it in the error.
-pub(crate) fn non_zero(component: &str, what: &str, n: usize) -> Result<NonZeroUsize, BuildError> {
-    NonZeroUsize::new(n).ok_or_else(|| BuildError::Component {
-        component: component.to_owned(),
-        message: format!("{what}: 0: expected at least 1"),
-    })
-}
-
 fn build_connector(id: &str, cfg: &ConnectorConfig) -> Box<dyn Connector> {
     match cfg {
         ConnectorConfig::Forward(_) => Box::new(ForwardConnector),
@@ -97,25 +90,6 @@ fn build_connector(id: &str, cfg: &ConnectorConfig) -> Box<dyn Connector> {
             Box::new(crate::connectors::genai_metrics::GenAiMetricsConnector::new(id, c.clone()))
         }
     }
-}
-
-/// The graph could not be built or started.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// A component could not be built from its settings.
-    #[error("{component}: {message}")]
-    Component {
-        /// The component id.
-        component: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A receiver could not start (e.g. its address is taken).
-    #[error(transparent)]
-    Start(#[from] StartError),
-    /// The config refers to something it does not define; validation should have caught it.
-    #[error("{0}")]
-    Invalid(String),
 }
 
 /// The queue in front of an exporter or connector, as one pipeline sees it.

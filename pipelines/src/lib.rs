@@ -22,6 +22,8 @@ pub mod connectors;
 pub mod exporters;
 // OTLP → Prometheus series → exposition text, served by `collector`'s `prometheus` exporter.
 pub mod prometheus;
+// What building the graph can fail with.
+mod build_error;
 // One task per exporter, taking batches from its queue.
 mod runner;
 // The graph built from config, which starts and stops all of the above.

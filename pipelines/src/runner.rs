@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use llmtel_config::QueueConfig;
 
-use crate::graph::{BuildError, non_zero};
+use crate::build_error::{BuildError, non_zero};
 use crate::payload::{Payload, Signal};
 use crate::persist::{self, DiskQueue};
 use crate::queue::Inbox;

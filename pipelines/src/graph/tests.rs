@@ -8,7 +8,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use super::*;
 use crate::payload::tests::spans;
-use crate::stage::{BoxFuture, ExportError, Exported, SendError};
+use crate::stage::{BoxFuture, ExportError, Exported, SendError, StartError};
 
 /// Records every batch; when `gate` is set, each export first waits for a permit from it.
 #[derive(Clone, Default)]
