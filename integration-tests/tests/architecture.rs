@@ -4,6 +4,9 @@
 //! - no file-level import cycle: within each crate, the graph of "file A names an item of file B" (through `crate::`,
 //!   `super::`, `self::` or a child module's name) has no cycle, so each file can be read after the ones it uses.
 
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
