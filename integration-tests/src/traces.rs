@@ -213,3 +213,19 @@ pub fn child<'a>(children: &'a [Span], name: &str) -> &'a Span {
         )
     })
 }
+
+/// Waits (up to 30 s) until the spans `sidecar` received satisfy `done`, and returns them; fails the test, naming
+/// the spans it got, if they never do.
+pub async fn wait_for_spans(sidecar: &Sidecar, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+    let held = sidecar
+        .capture
+        .wait_for(Duration::from_secs(30), |c| done(&spans_in(c)))
+        .await;
+    let spans = sidecar.spans();
+    assert!(
+        held,
+        "the spans never got there; got {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    spans
+}
