@@ -1,11 +1,13 @@
 //! What the tracker has seen of one response: the deltas of its frames ([`crate::stream`]) folded into the facts
-//! the request's spans report (phases, usage, timings, the server's own error, parse errors), as the frames
-//! arrive. Fed by the tracker in [`super`]; read once, when the spans are made.
+//! the request's spans report (phases, usage and cache counts, tool calls, timings, the server's own error, parse
+//! errors), as the frames arrive. Fed by the tracker in [`super`]; read once, when the spans are made.
 
 use std::time::Instant;
 
 use crate::phase::PhaseTracker;
-use crate::stream::{Api, Delta, Framing, OllamaTimings, ParseError, Usage, decode_frame};
+use crate::stream::{
+    Api, CacheUsage, Delta, Framing, OllamaTimings, ParseError, ToolCalls, Usage, decode_frame,
+};
 
 /// What the tracker has seen of a response.
 pub(super) struct Seen {
@@ -19,6 +21,8 @@ pub(super) struct Seen {
     pub id: Option<String>,
     pub finish_reason: Option<String>,
     pub usage: Usage,
+    pub cache: CacheUsage,
+    pub tools: ToolCalls,
     pub ollama: OllamaTimings,
     pub server_error: Option<String>,
     pub parse_errors: u64,
@@ -37,6 +41,9 @@ impl Seen {
             id: None,
             finish_reason: None,
             usage: Usage::default(),
+            cache: CacheUsage::default(),
+            // Arguments are content: kept only when text is.
+            tools: ToolCalls::new(keep_text),
             ollama: OllamaTimings::default(),
             server_error: None,
             parse_errors: 0,
@@ -61,8 +68,11 @@ impl Seen {
         }
     }
 
-    pub fn delta(&mut self, at: Instant, d: Delta) {
+    pub fn delta(&mut self, at: Instant, mut d: Delta) {
         self.phases.observe(at, &d);
+        for f in d.tools.drain(..) {
+            self.tools.push(f);
+        }
         self.done |= d.done;
         let keep = |slot: &mut Option<String>, v: Option<String>| {
             if v.is_some() {
@@ -81,6 +91,8 @@ impl Seen {
         self.usage.input = u.input.or(self.usage.input);
         self.usage.output = u.output.or(self.usage.output);
         self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
+        self.cache.read = d.cache.read.or(self.cache.read);
+        self.cache.creation = d.cache.creation.or(self.cache.creation);
         let o = d.ollama;
         self.ollama.total = o.total.or(self.ollama.total);
         self.ollama.load = o.load.or(self.ollama.load);
