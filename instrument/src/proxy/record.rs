@@ -358,6 +358,8 @@ impl Exchange {
         ));
         let streamed = self.facts.stream && framing != Framing::Whole && status < 400;
         let finish = attrs::finish(&seen);
+        // A client that left after the stream's end marker left a complete stream.
+        let ending = seen.settle(ending);
         let response = self.api.map(|api| attrs::response(api, &seen, finish.as_deref()));
         let phases = seen.phases.finish();
         let usage = seen.usage;
@@ -419,12 +421,6 @@ impl Exchange {
                 attrs.push(KeyValue::new(attr::OUTPUT_MESSAGES, out));
             }
         }
-        // A stream whose end marker was forwarded is complete, whatever the client's connection did after it:
-        // clients close as soon as they read `[DONE]`, `"done": true`, `response.completed` or `message_stop`.
-        let ending = match ending {
-            Ending::ClientGone if seen.done => Ending::Complete,
-            other => other,
-        };
         // The first reason wins: the transport, then the server's own error, then the stream's shape.
         let failure: Option<(String, String)> = match &ending {
             Ending::ClientGone => Some((

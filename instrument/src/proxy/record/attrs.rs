@@ -220,4 +220,31 @@ mod tests {
         assert_eq!(get(&a, attr::TOOL_CALLS), None);
         assert!(s.done);
     }
+
+    #[test]
+    fn ollamas_newest_chat_stream_shape_gives_the_same_spans_as_the_older_one() {
+        let chunk = |delta: &str| {
+            format!("data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta}}}]}}\n\n")
+        };
+        let mut head = chunk(r#"{"role":"assistant","content":"","reasoning":"hm"}"#);
+        head.push_str(&chunk(r#"{"content":"Hi"}"#));
+        let usage = r#""usage":{"prompt_tokens":3,"completion_tokens":7}"#;
+        let older = format!(
+            "{head}data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":\"stop\"}}],{usage}}}\n\ndata: [DONE]\n\n"
+        );
+        let newest = format!(
+            "{head}data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\ndata: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[],{usage}}}\n\ndata: [DONE]\n\n"
+        );
+        let spans = |body: &str| {
+            let s = seen(Api::OpenAiChat, true, body);
+            let f = finish(&s);
+            let a = response(Api::OpenAiChat, &s, f.as_deref());
+            let p = s.phases.finish();
+            (a, p.reasoning_chunks, p.answer_chunks, p.answer_text, s.done)
+        };
+        let (old, new) = (spans(&older), spans(&newest));
+        assert_eq!(old, new);
+        assert_eq!(get(&new.0, attr::USAGE_OUTPUT_TOKENS), Some(&Value::I64(7)));
+        assert_eq!((new.1, new.2, new.3.as_str(), new.4), (1, 1, "Hi", true));
+    }
 }

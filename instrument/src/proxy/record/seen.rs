@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::phase::PhaseTracker;
+use crate::proxy::body::Ending;
 use crate::stream::{
     Api, CacheUsage, Delta, Framing, OllamaTimings, ParseError, ToolCalls, Usage, decode_frame,
 };
@@ -48,6 +49,16 @@ impl Seen {
             server_error: None,
             parse_errors: 0,
             first_parse_error: None,
+        }
+    }
+
+    /// How the response really ended: a stream whose end marker (`[DONE]`, `"done": true`,
+    /// `response.completed` / `.failed` / `.incomplete`, `message_stop`) was forwarded is complete, whatever the
+    /// client's connection did after it (clients close as soon as they read the marker).
+    pub fn settle(&self, ending: Ending) -> Ending {
+        match ending {
+            Ending::ClientGone if self.done => Ending::Complete,
+            other => other,
         }
     }
 
@@ -98,5 +109,33 @@ impl Seen {
         self.ollama.load = o.load.or(self.ollama.load);
         self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
         self.ollama.eval = o.eval.or(self.ollama.eval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_leaves_after_the_end_marker_leaves_a_complete_stream() {
+        let now = Instant::now();
+        for (api, last) in [
+            (Api::OpenAiChat, &b"data: [DONE]\n\n"[..]),
+            (Api::OpenAiResponses, b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n"),
+            (Api::OpenAiResponses, b"data: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\"}}\n\n"),
+            (Api::AnthropicMessages, b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        ] {
+            let mut s = Seen::new(false);
+            assert_eq!(s.settle(Ending::ClientGone), Ending::ClientGone, "nothing seen yet");
+            s.frame(api, Framing::Sse, now, last);
+            assert_eq!(s.settle(Ending::ClientGone), Ending::Complete, "{api:?}");
+            assert_eq!(s.settle(Ending::ReadTimeout), Ending::ReadTimeout);
+        }
+        let mut s = Seen::new(false);
+        s.frame(Api::OllamaChat, Framing::Ndjson, now, br#"{"message":{"content":""},"done":true}"#);
+        assert_eq!(s.settle(Ending::ClientGone), Ending::Complete);
+        let mut s = Seen::new(false);
+        s.frame(Api::AnthropicMessages, Framing::Sse, now, b"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n");
+        assert_eq!(s.settle(Ending::ClientGone), Ending::ClientGone, "a stop reason is not the end marker");
     }
 }
