@@ -67,7 +67,9 @@ fn responses_sse(summary: bool, thinking: &[&str], content: &[&str]) -> Vec<u8> 
         let name = v["type"].as_str().unwrap_or_default().to_owned();
         out.push_str(&format!("event: {name}\ndata: {v}\n\n"));
     };
-    event(serde_json::json!({"type":"response.created","response":{"id":"r","model":"m","status":"in_progress"}}));
+    event(
+        serde_json::json!({"type":"response.created","response":{"id":"r","model":"m","status":"in_progress"}}),
+    );
     let kind = if summary {
         "response.reasoning_summary_text.delta"
     } else {
@@ -79,9 +81,15 @@ fn responses_sse(summary: bool, thinking: &[&str], content: &[&str]) -> Vec<u8> 
     for c in content {
         event(serde_json::json!({"type":"response.output_text.delta","output_index":1,"delta": c}));
     }
-    event(serde_json::json!({"type":"response.output_item.added","output_index":2,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}));
-    event(serde_json::json!({"type":"response.function_call_arguments.delta","output_index":2,"delta":"{\"é\":1}"}));
-    event(serde_json::json!({"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":1,"output_tokens":2}}}));
+    event(
+        serde_json::json!({"type":"response.output_item.added","output_index":2,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}),
+    );
+    event(
+        serde_json::json!({"type":"response.function_call_arguments.delta","output_index":2,"delta":"{\"é\":1}"}),
+    );
+    event(
+        serde_json::json!({"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":1,"output_tokens":2}}}),
+    );
     out.into_bytes()
 }
 
@@ -92,20 +100,38 @@ fn anthropic_sse(thinking: &[&str], content: &[&str]) -> Vec<u8> {
         let name = v["type"].as_str().unwrap_or_default().to_owned();
         out.push_str(&format!("event: {name}\ndata: {v}\n\n"));
     };
-    event(serde_json::json!({"type":"message_start","message":{"id":"m1","model":"m","usage":{"input_tokens":3,"cache_read_input_tokens":2}}}));
+    event(
+        serde_json::json!({"type":"message_start","message":{"id":"m1","model":"m","usage":{"input_tokens":3,"cache_read_input_tokens":2}}}),
+    );
     event(serde_json::json!({"type":"ping"}));
-    event(serde_json::json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}));
+    event(
+        serde_json::json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}),
+    );
     for t in thinking {
-        event(serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking": t}}));
+        event(
+            serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking": t}}),
+        );
     }
-    event(serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}));
-    event(serde_json::json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}));
+    event(
+        serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}),
+    );
+    event(
+        serde_json::json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}),
+    );
     for c in content {
-        event(serde_json::json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text": c}}));
+        event(
+            serde_json::json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text": c}}),
+        );
     }
-    event(serde_json::json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}));
-    event(serde_json::json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1}"}}));
-    event(serde_json::json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}));
+    event(
+        serde_json::json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}),
+    );
+    event(
+        serde_json::json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1}"}}),
+    );
+    event(
+        serde_json::json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}),
+    );
     event(serde_json::json!({"type":"message_stop"}));
     out.into_bytes()
 }
@@ -211,7 +237,7 @@ fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Frami
         4 => (
             Api::OpenAiResponses,
             Framing::Sse,
-            responses_sse(thinking.len() % 2 == 0, &t, &a),
+            responses_sse(thinking.len().is_multiple_of(2), &t, &a),
         ),
         5 => (Api::AnthropicMessages, Framing::Sse, anthropic_sse(&t, &a)),
         1 => (
@@ -245,7 +271,11 @@ fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Frami
             inline.push("</think>".into());
             inline.extend(answer.iter().cloned());
             let i: Vec<&str> = inline.iter().map(String::as_str).collect();
-            (Api::OpenAiResponses, Framing::Sse, responses_sse(false, &[], &i))
+            (
+                Api::OpenAiResponses,
+                Framing::Sse,
+                responses_sse(false, &[], &i),
+            )
         }
     }
 }
@@ -335,7 +365,11 @@ fn the_typed_event_dialects_start_the_answer_at_text_or_a_tool_call() {
     let p = track(Api::AnthropicMessages, Framing::Sse, &body, &[]);
     // message_start 0, ping 1, block start 2, thinking 3 and 4, signature 5, block start 6, tool_use 7.
     assert_eq!(p.reasoning, Some((3, 4)));
-    assert_eq!(p.first_answer, Some(7), "the tool call is the first answer token");
+    assert_eq!(
+        p.first_answer,
+        Some(7),
+        "the tool call is the first answer token"
+    );
     assert_eq!((p.reasoning_chunks, p.answer_chunks), (2, 2));
     let body = responses_sse(true, &["a"], &["<think>b</think>", "c"]);
     let p = track(Api::OpenAiResponses, Framing::Sse, &body, &[]);

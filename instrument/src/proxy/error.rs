@@ -173,7 +173,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["error"]["type"], "api_error");
-        assert!(v["error"]["message"].as_str().unwrap().contains("within 2s"));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("within 2s")
+        );
         let v: serde_json::Value = serde_json::from_slice(
             &e.response(Dialect::Responses)
                 .into_body()
@@ -183,6 +188,9 @@ mod tests {
                 .to_bytes(),
         )
         .unwrap();
-        assert_eq!(v["error"]["code"], 504, "Responses clients read OpenAI errors");
+        assert_eq!(
+            v["error"]["code"], 504,
+            "Responses clients read OpenAI errors"
+        );
     }
 }

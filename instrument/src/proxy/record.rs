@@ -360,7 +360,9 @@ impl Exchange {
         let finish = attrs::finish(&seen);
         // A client that left after the stream's end marker left a complete stream.
         let ending = seen.settle(ending);
-        let response = self.api.map(|api| attrs::response(api, &seen, finish.as_deref()));
+        let response = self
+            .api
+            .map(|api| attrs::response(api, &seen, finish.as_deref()));
         let phases = seen.phases.finish();
         let usage = seen.usage;
         if let Some(response) = response {
@@ -417,7 +419,9 @@ impl Exchange {
                 ));
             }
             let capture = self.shared.capture_content;
-            if let Some(out) = attrs::output_messages(capture, &phases, &seen.tools, finish.as_deref()) {
+            if let Some(out) =
+                attrs::output_messages(capture, &phases, &seen.tools, finish.as_deref())
+            {
                 attrs.push(KeyValue::new(attr::OUTPUT_MESSAGES, out));
             }
         }

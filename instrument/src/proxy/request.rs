@@ -300,12 +300,19 @@ mod tests {
         assert_eq!(f.model.as_deref(), Some("gpt-oss:20b"));
         assert!(!f.stream, "Responses does not stream by default");
         assert_eq!(f.think.as_deref(), Some("low"));
-        assert_eq!((f.max_tokens, f.temperature, f.top_p), (Some(64), Some(0.5), Some(0.9)));
+        assert_eq!(
+            (f.max_tokens, f.temperature, f.top_p),
+            (Some(64), Some(0.5), Some(0.9))
+        );
         assert_eq!(
             f.input_messages.as_deref(),
             Some(r#"[{"parts":[{"content":"hi","type":"text"}],"role":"user"}]"#)
         );
-        let f = parse(Api::OpenAiResponses, br#"{"model":"m","input":"hello","stream":true}"#, true);
+        let f = parse(
+            Api::OpenAiResponses,
+            br#"{"model":"m","input":"hello","stream":true}"#,
+            true,
+        );
         assert!(f.stream);
         assert_eq!(
             f.input_messages.as_deref(),
@@ -318,9 +325,16 @@ mod tests {
         assert!(!f.stream, "Anthropic does not stream by default");
         assert_eq!(f.input_messages, None, "no content without opt-in");
         assert!(parse(Api::AnthropicMessages, br#"{"stream":true}"#, false).stream);
-        let off = parse(Api::AnthropicMessages, br#"{"thinking":{"type":"disabled"}}"#, false);
+        let off = parse(
+            Api::AnthropicMessages,
+            br#"{"thinking":{"type":"disabled"}}"#,
+            false,
+        );
         assert_eq!(off.think.as_deref(), Some("off"));
         // Ollama's `think` means nothing on the Anthropic route.
-        assert_eq!(parse(Api::AnthropicMessages, br#"{"think":true}"#, false).think, None);
+        assert_eq!(
+            parse(Api::AnthropicMessages, br#"{"think":true}"#, false).think,
+            None
+        );
     }
 }

@@ -232,7 +232,10 @@ impl Frame<'_> {
                     .and_then(|x| x.reasoning_tokens),
             };
             d.cache = CacheUsage {
-                read: u.prompt_tokens_details.as_ref().and_then(|x| x.cached_tokens),
+                read: u
+                    .prompt_tokens_details
+                    .as_ref()
+                    .and_then(|x| x.cached_tokens),
                 creation: None,
             };
             d.usage_only = self.choices.as_ref().is_some_and(Vec::is_empty);

@@ -326,7 +326,11 @@ fn each_dialect_decodes_what_its_frames_say() {
 }
 
 /// Every member path of `v` (object members at any depth, through arrays too).
-pub(super) fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+pub(super) fn member_paths(
+    v: &serde_json::Value,
+    at: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, child) in m {

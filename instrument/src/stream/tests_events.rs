@@ -182,7 +182,11 @@ const FRAMES: &[(Api, &str, &str)] = &[
         r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":9,"output_tokens":3}}"#,
         r#"finish="end_turn" input=9 output=3"#,
     ),
-    (Api::AnthropicMessages, r#"{"type":"message_stop"}"#, "done=true"),
+    (
+        Api::AnthropicMessages,
+        r#"{"type":"message_stop"}"#,
+        "done=true",
+    ),
     (Api::AnthropicMessages, r#"{"type":"ping"}"#, ""),
     (
         Api::AnthropicMessages,
@@ -332,10 +336,7 @@ fn finish_reasons_are_named_as_the_conventions_say() {
 
 #[test]
 fn the_new_paths_are_chat_and_count_tokens_is_not_genai() {
-    assert_eq!(
-        Api::from_path("/v1/responses"),
-        Some(Api::OpenAiResponses)
-    );
+    assert_eq!(Api::from_path("/v1/responses"), Some(Api::OpenAiResponses));
     assert_eq!(
         Api::from_path("/v1/messages/"),
         Some(Api::AnthropicMessages)

@@ -136,7 +136,10 @@ mod tests {
     }
 
     fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-        attrs.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+        attrs
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
     }
 
     #[test]
@@ -224,7 +227,9 @@ mod tests {
     #[test]
     fn ollamas_newest_chat_stream_shape_gives_the_same_spans_as_the_older_one() {
         let chunk = |delta: &str| {
-            format!("data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta}}}]}}\n\n")
+            format!(
+                "data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta}}}]}}\n\n"
+            )
         };
         let mut head = chunk(r#"{"role":"assistant","content":"","reasoning":"hm"}"#);
         head.push_str(&chunk(r#"{"content":"Hi"}"#));
@@ -240,7 +245,13 @@ mod tests {
             let f = finish(&s);
             let a = response(Api::OpenAiChat, &s, f.as_deref());
             let p = s.phases.finish();
-            (a, p.reasoning_chunks, p.answer_chunks, p.answer_text, s.done)
+            (
+                a,
+                p.reasoning_chunks,
+                p.answer_chunks,
+                p.answer_text,
+                s.done,
+            )
         };
         let (old, new) = (spans(&older), spans(&newest));
         assert_eq!(old, new);

@@ -132,10 +132,24 @@ mod tests {
             assert_eq!(s.settle(Ending::ReadTimeout), Ending::ReadTimeout);
         }
         let mut s = Seen::new(false);
-        s.frame(Api::OllamaChat, Framing::Ndjson, now, br#"{"message":{"content":""},"done":true}"#);
+        s.frame(
+            Api::OllamaChat,
+            Framing::Ndjson,
+            now,
+            br#"{"message":{"content":""},"done":true}"#,
+        );
         assert_eq!(s.settle(Ending::ClientGone), Ending::Complete);
         let mut s = Seen::new(false);
-        s.frame(Api::AnthropicMessages, Framing::Sse, now, b"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n");
-        assert_eq!(s.settle(Ending::ClientGone), Ending::ClientGone, "a stop reason is not the end marker");
+        s.frame(
+            Api::AnthropicMessages,
+            Framing::Sse,
+            now,
+            b"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n",
+        );
+        assert_eq!(
+            s.settle(Ending::ClientGone),
+            Ending::ClientGone,
+            "a stop reason is not the end marker"
+        );
     }
 }

@@ -363,7 +363,8 @@ fn every_histogram_takes_a_bucket_override_from_the_config_and_the_counter_none(
 fn cache_hits_are_a_token_type_and_tool_calls_a_finish_reason() {
     let mut c = connector("{}");
     let mut span = chat_span(3, "claude");
-    span.attributes.retain(|kv| kv.key != "gen_ai.response.finish_reasons");
+    span.attributes
+        .retain(|kv| kv.key != "gen_ai.response.finish_reasons");
     span.attributes.extend([
         kv("gen_ai.usage.cache_read.input_tokens", Any::IntValue(24)),
         kv("gen_ai.usage.cache_creation.input_tokens", Any::IntValue(3)),
@@ -384,7 +385,11 @@ fn cache_hits_are_a_token_type_and_tool_calls_a_finish_reason() {
         "gen_ai.client.token.usage",
         Some(("gen_ai.token.type", "cache_read")),
     );
-    assert_eq!((cached.count, cached.sum), (1, Some(24.0)), "only the span that had cache hits");
+    assert_eq!(
+        (cached.count, cached.sum),
+        (1, Some(24.0)),
+        "only the span that had cache hits"
+    );
     let Some(metric::Data::Sum(requests)) = &metric(&rm, "llmtel.client.requests").data else {
         panic!("requests is a sum");
     };
