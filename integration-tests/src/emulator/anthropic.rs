@@ -50,7 +50,11 @@ fn usage(script: &Script, output_tokens: u64) -> String {
 
 /// The whole message (`done`), or the empty one `message_start` carries.
 fn message(script: &Script, done: bool) -> String {
-    let content = if done { arr(&blocks(script)) } else { "[]".into() };
+    let content = if done {
+        arr(&blocks(script))
+    } else {
+        "[]".into()
+    };
     obj(&[
         ("id", s("msg_1")),
         ("type", s("message")),
@@ -59,7 +63,11 @@ fn message(script: &Script, done: bool) -> String {
         ("content", content),
         (
             "stop_reason",
-            if done { s(stop_reason(script)) } else { "null".into() },
+            if done {
+                s(stop_reason(script))
+            } else {
+                "null".into()
+            },
         ),
         ("stop_sequence", "null".into()),
         (

@@ -413,9 +413,8 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
         }
     }
     let legacy = script.chat_chunks == ChatChunks::OllamaLegacy;
-    let role = |i: usize| -> bool {
-        !text && (script.chat_chunks != ChatChunks::OllamaNewest || i == 0)
-    };
+    let role =
+        |i: usize| -> bool { !text && (script.chat_chunks != ChatChunks::OllamaNewest || i == 0) };
     let delta = |i: usize, fields: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
         if text {
             return fields.to_vec();
@@ -451,7 +450,10 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
             (false, true) => delta(0, &[("content", s(""))]),
             (false, false) => vec![("delta", "{}".to_owned())],
         };
-        events.push(data(envelope(choice(finish, finish_reason), None), Kind::Tail));
+        events.push(data(
+            envelope(choice(finish, finish_reason), None),
+            Kind::Tail,
+        ));
     }
     if include_usage {
         events.push(data(envelope("[]".into(), Some(usage)), Kind::Tail));

@@ -33,7 +33,10 @@ fn usage(script: &Script) -> String {
         ("input_tokens", p.to_string()),
         (
             "input_tokens_details",
-            obj(&[("cached_tokens", script.cached_tokens.unwrap_or(0).to_string())]),
+            obj(&[(
+                "cached_tokens",
+                script.cached_tokens.unwrap_or(0).to_string(),
+            )]),
         ),
         ("output_tokens", c.to_string()),
         (
@@ -105,7 +108,11 @@ fn message_item(text: &str, done: bool) -> String {
         ("role", s("assistant")),
         (
             "content",
-            if done { arr(&[text_part(text)]) } else { "[]".into() },
+            if done {
+                arr(&[text_part(text)])
+            } else {
+                "[]".into()
+            },
         ),
     ])
 }
@@ -120,7 +127,11 @@ fn call_item(i: usize, c: &ToolCall, done: bool) -> String {
         ("name", s(&c.name)),
         (
             "arguments",
-            s(&if done { c.arguments_json() } else { String::new() }),
+            s(&if done {
+                c.arguments_json()
+            } else {
+                String::new()
+            }),
         ),
     ])
 }
@@ -212,13 +223,23 @@ impl<'a> Stream<'a> {
         let mut index = 0;
         let thoughts: Vec<_> = parts.iter().filter(|p| p.thinking.is_some()).collect();
         if !thoughts.is_empty() {
-            let text: String = thoughts.iter().filter_map(|p| p.thinking.as_deref()).collect();
+            let text: String = thoughts
+                .iter()
+                .filter_map(|p| p.thinking.as_deref())
+                .collect();
             self.item(true, index, reasoning_item(script, "", false), Kind::Tail);
             let at = |index: usize| {
                 vec![
                     ("item_id", s(REASONING_ID)),
                     ("output_index", index.to_string()),
-                    (if summary { "summary_index" } else { "content_index" }, "0".into()),
+                    (
+                        if summary {
+                            "summary_index"
+                        } else {
+                            "content_index"
+                        },
+                        "0".into(),
+                    ),
                 ]
             };
             let (delta, done) = if summary {
@@ -250,7 +271,12 @@ impl<'a> Stream<'a> {
                 f.push(("part", part));
                 self.push("response.reasoning_summary_part.done", f, Kind::Tail);
             }
-            self.item(false, index, reasoning_item(script, &text, true), Kind::Tail);
+            self.item(
+                false,
+                index,
+                reasoning_item(script, &text, true),
+                Kind::Tail,
+            );
             index += 1;
         }
         let pieces: Vec<_> = parts.iter().filter(|p| p.thinking.is_none()).collect();
