@@ -48,6 +48,11 @@ pub mod attr {
     pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
     /// Reasoning tokens, as the server counted them.
     pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+    /// Input tokens served from the prompt cache (a part of [`USAGE_INPUT_TOKENS`]).
+    pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+    /// Input tokens written to the prompt cache (a part of [`USAGE_INPUT_TOKENS`]). The released conventions' name;
+    /// their main branch renames it `gen_ai.usage.cache_write.input_tokens`.
+    pub const USAGE_CACHE_CREATION_INPUT_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
     /// Older name of [`USAGE_INPUT_TOKENS`], read from other programs' spans.
     pub const USAGE_PROMPT_TOKENS: &str = "gen_ai.usage.prompt_tokens";
     /// Older name of [`USAGE_OUTPUT_TOKENS`], read from other programs' spans.
@@ -98,6 +103,10 @@ pub mod attr {
     pub const CHUNKS: &str = "llmtel.chunks";
     /// On `think` and `answer` children: whether the token count is an estimate (chunk count).
     pub const USAGE_ESTIMATED: &str = "llmtel.usage.estimated";
+    /// The number of tool calls the model made in its answer (absent when none).
+    pub const TOOL_CALLS: &str = "llmtel.tool_calls";
+    /// The names of the tools the model called, in call order (names are not content; arguments are).
+    pub const TOOL_NAMES: &str = "llmtel.tool_names";
     /// Response frames the proxy forwarded but could not parse.
     pub const STREAM_PARSE_ERRORS: &str = "llmtel.stream.parse_errors";
     /// The content encoding of a response that was forwarded but not parsed.
@@ -123,7 +132,7 @@ pub mod event {
 
 /// Metric attribute keys that are not span attributes.
 pub mod label {
-    /// On `gen_ai.client.token.usage`: `input`, `output` or `reasoning`.
+    /// On `gen_ai.client.token.usage`: `input`, `output`, `reasoning` or `cache_read`.
     pub const TOKEN_TYPE: &str = "gen_ai.token.type";
     /// On `llmtel.client.requests`: the first finish reason.
     pub const RESPONSE_FINISH_REASON: &str = "gen_ai.response.finish_reason";
@@ -139,6 +148,9 @@ pub mod token_type {
     pub const OUTPUT: &str = "output";
     /// Reasoning tokens.
     pub const REASONING: &str = "reasoning";
+    /// Input tokens served from the prompt cache (a part of `input`; llmtel's own value: the conventions' token
+    /// metrics name it `cache_read.input_tokens` in metrics still being drafted).
+    pub const CACHE_READ: &str = "cache_read";
 }
 
 /// Token-count buckets the GenAI conventions advise.

@@ -391,7 +391,7 @@ async fn non_streaming_and_embedding_requests_record_counts_and_invent_no_phases
     assert_eq!(attr_b(&span, "llmtel.reasoning.present"), Some(true));
     assert_eq!(attr_s(&span, "llmtel.think.mode"), Some("off"));
     assert_eq!(attr_i(&span, "gen_ai.usage.output_tokens"), Some(34));
-    assert_eq!(attr(&span, "gen_ai.request.stream"), None);
+    assert_eq!(attr_b(&span, "gen_ai.request.stream"), Some(false));
     assert_eq!(attr(&span, "llmtel.time_to_first_answer_token"), None);
     assert_eq!(
         attr(&span, "error.type"),

@@ -59,6 +59,57 @@ fn openai_sse(field: &str, thinking: &[&str], content: &[&str]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A Responses stream as vLLM (`reasoning_text`) or Ollama (`reasoning_summary_text`) sends it, `event:` lines
+/// included, ending with a tool call.
+fn responses_sse(summary: bool, thinking: &[&str], content: &[&str]) -> Vec<u8> {
+    let mut out = String::new();
+    let mut event = |v: serde_json::Value| {
+        let name = v["type"].as_str().unwrap_or_default().to_owned();
+        out.push_str(&format!("event: {name}\ndata: {v}\n\n"));
+    };
+    event(serde_json::json!({"type":"response.created","response":{"id":"r","model":"m","status":"in_progress"}}));
+    let kind = if summary {
+        "response.reasoning_summary_text.delta"
+    } else {
+        "response.reasoning_text.delta"
+    };
+    for t in thinking {
+        event(serde_json::json!({"type": kind, "output_index": 0, "delta": t}));
+    }
+    for c in content {
+        event(serde_json::json!({"type":"response.output_text.delta","output_index":1,"delta": c}));
+    }
+    event(serde_json::json!({"type":"response.output_item.added","output_index":2,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}}));
+    event(serde_json::json!({"type":"response.function_call_arguments.delta","output_index":2,"delta":"{\"é\":1}"}));
+    event(serde_json::json!({"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":1,"output_tokens":2}}}));
+    out.into_bytes()
+}
+
+/// An Anthropic Messages stream: a thinking block, a text block, a tool_use block.
+fn anthropic_sse(thinking: &[&str], content: &[&str]) -> Vec<u8> {
+    let mut out = String::new();
+    let mut event = |v: serde_json::Value| {
+        let name = v["type"].as_str().unwrap_or_default().to_owned();
+        out.push_str(&format!("event: {name}\ndata: {v}\n\n"));
+    };
+    event(serde_json::json!({"type":"message_start","message":{"id":"m1","model":"m","usage":{"input_tokens":3,"cache_read_input_tokens":2}}}));
+    event(serde_json::json!({"type":"ping"}));
+    event(serde_json::json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}));
+    for t in thinking {
+        event(serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking": t}}));
+    }
+    event(serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}));
+    event(serde_json::json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}));
+    for c in content {
+        event(serde_json::json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text": c}}));
+    }
+    event(serde_json::json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}));
+    event(serde_json::json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1}"}}));
+    event(serde_json::json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}));
+    event(serde_json::json!({"type":"message_stop"}));
+    out.into_bytes()
+}
+
 #[test]
 fn ollama_thinking_field_then_content() {
     let body = ollama_chat(&["Let", " me", " see"], &["The", " answer é"]);
@@ -155,8 +206,14 @@ fn an_unterminated_think_block_is_reasoning() {
 fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Framing, Vec<u8>) {
     let t: Vec<&str> = thinking.iter().map(String::as_str).collect();
     let a: Vec<&str> = answer.iter().map(String::as_str).collect();
-    match style % 4 {
+    match style % 7 {
         0 => (Api::OllamaChat, Framing::Ndjson, ollama_chat(&t, &a)),
+        4 => (
+            Api::OpenAiResponses,
+            Framing::Sse,
+            responses_sse(thinking.len() % 2 == 0, &t, &a),
+        ),
+        5 => (Api::AnthropicMessages, Framing::Sse, anthropic_sse(&t, &a)),
         1 => (
             Api::OpenAiChat,
             Framing::Sse,
@@ -174,12 +231,21 @@ fn styled_body(style: u8, thinking: &[String], answer: &[String]) -> (Api, Frami
                 openai_sse("reasoning", &[], &i),
             )
         }
-        _ => {
+        3 => {
             let mut inline: Vec<String> = thinking.to_vec();
             inline.push("</think>".into());
             inline.extend(answer.iter().cloned());
             let i: Vec<&str> = inline.iter().map(String::as_str).collect();
             (Api::OllamaChat, Framing::Ndjson, ollama_chat(&[], &i))
+        }
+        // Inline tags in Responses output text, split as in the other dialects.
+        _ => {
+            let mut inline: Vec<String> = vec!["<think>".into()];
+            inline.extend(thinking.iter().cloned());
+            inline.push("</think>".into());
+            inline.extend(answer.iter().cloned());
+            let i: Vec<&str> = inline.iter().map(String::as_str).collect();
+            (Api::OpenAiResponses, Framing::Sse, responses_sse(false, &[], &i))
         }
     }
 }
@@ -195,13 +261,14 @@ fn pieces() -> impl Strategy<Value = Vec<String>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
-    /// Any cut of the bytes into chunks gives the same phases, counts and texts.
+    /// Any cut of the bytes into chunks gives the same phases, counts and texts: in every dialect, with cuts inside
+    /// event names, JSON, multi-byte characters, and between an `event:` line and its `data:` line.
     #[test]
     fn any_chunking_gives_the_same_phases(
-        style in 0u8..4,
+        style in 0u8..7,
         thinking in pieces(),
         answer in pieces(),
-        cuts in prop::collection::vec(0usize..4000, 0..40),
+        cuts in prop::collection::vec(0usize..6000, 0..40),
     ) {
         let (api, framing, body) = styled_body(style, &thinking, &answer);
         let whole = track(api, framing, &body, &[]);
@@ -260,4 +327,19 @@ fn an_answer_before_any_reasoning_does_not_end_the_think_phase() {
         Some((1, 3)),
         "thinking ends at the first answer after it"
     );
+}
+
+#[test]
+fn the_typed_event_dialects_start_the_answer_at_text_or_a_tool_call() {
+    let body = anthropic_sse(&["hm", "m"], &[]);
+    let p = track(Api::AnthropicMessages, Framing::Sse, &body, &[]);
+    // message_start 0, ping 1, block start 2, thinking 3 and 4, signature 5, block start 6, tool_use 7.
+    assert_eq!(p.reasoning, Some((3, 4)));
+    assert_eq!(p.first_answer, Some(7), "the tool call is the first answer token");
+    assert_eq!((p.reasoning_chunks, p.answer_chunks), (2, 2));
+    let body = responses_sse(true, &["a"], &["<think>b</think>", "c"]);
+    let p = track(Api::OpenAiResponses, Framing::Sse, &body, &[]);
+    assert_eq!(p.reasoning_text, "ab");
+    assert_eq!(p.answer_text, "c");
+    assert_eq!(p.answer_chunks, 3, "text and two tool-call events");
 }

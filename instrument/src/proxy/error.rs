@@ -13,6 +13,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::body::{ProxyBody, full};
+use crate::stream::Dialect;
 
 /// A request the proxy could not relay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +70,17 @@ impl ProxyError {
         }
     }
 
+    /// The error's `type` in Anthropic's terms (its API answers 413 `request_too_large`, 5xx `api_error`).
+    fn anthropic_type(&self) -> &'static str {
+        match self {
+            Self::RequestTooLarge { .. } => "request_too_large",
+            Self::ClientDisconnected(_) | Self::BadUpstreamUrl { .. } | Self::RequestTimeout(_) => {
+                "invalid_request_error"
+            }
+            Self::UpstreamUnavailable { .. } | Self::UpstreamTimeout { .. } => "api_error",
+        }
+    }
+
     /// `error.type` on the request span.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -80,14 +92,21 @@ impl ProxyError {
         }
     }
 
-    /// The answer to the client, in its dialect: Ollama `{"error": "..."}`, OpenAI `{"error": {"message": ...}}`.
-    pub fn response(&self, openai: bool) -> Response<ProxyBody> {
+    /// The answer to the client, in its dialect: Ollama `{"error": "..."}`, OpenAI and Responses
+    /// `{"error": {"message": ...}}`, Anthropic `{"type": "error", "error": {"type": ..., "message": ...}}` (with
+    /// Anthropic's own error types, which its clients map to their exceptions).
+    pub fn response(&self, dialect: Dialect) -> Response<ProxyBody> {
         let status = self.status();
         let message = self.to_string();
-        let body = if openai {
-            serde_json::json!({"error": {"message": message, "type": "llmtel_proxy_error", "code": status.as_u16()}})
-        } else {
-            serde_json::json!({ "error": message })
+        let body = match dialect {
+            Dialect::OpenAi | Dialect::Responses => {
+                serde_json::json!({"error": {"message": message, "type": "llmtel_proxy_error", "code": status.as_u16()}})
+            }
+            Dialect::Anthropic => serde_json::json!({
+                "type": "error",
+                "error": {"type": self.anthropic_type(), "message": message},
+            }),
+            Dialect::Ollama => serde_json::json!({ "error": message }),
         };
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         *resp.status_mut() = status;
@@ -112,7 +131,7 @@ mod tests {
             (e.status(), e.error_type()),
             (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large")
         );
-        let resp = e.response(true);
+        let resp = e.response(Dialect::OpenAi);
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             resp.headers()[header::CONTENT_TYPE],
@@ -133,7 +152,7 @@ mod tests {
             timeout: Duration::from_secs(2),
         };
         let body = e
-            .response(false)
+            .response(Dialect::Ollama)
             .into_body()
             .collect()
             .await
@@ -144,5 +163,26 @@ mod tests {
             br#"{"error":"llmtel: upstream http://gpu:11434 sent no response headers within 2s (llm_proxy response_timeout)"}"#
         );
         assert_eq!((e.status().as_u16(), e.error_type()), (504, "timeout"));
+        let body = e
+            .response(Dialect::Anthropic)
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "api_error");
+        assert!(v["error"]["message"].as_str().unwrap().contains("within 2s"));
+        let v: serde_json::Value = serde_json::from_slice(
+            &e.response(Dialect::Responses)
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes(),
+        )
+        .unwrap();
+        assert_eq!(v["error"]["code"], 504, "Responses clients read OpenAI errors");
     }
 }

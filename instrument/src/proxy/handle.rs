@@ -16,7 +16,7 @@ use super::forward::{self, Forwarder, Upload};
 use super::headers;
 use super::record::{Arrival, Exchange, Shared};
 use super::request::{self, RequestFacts};
-use crate::stream::Api;
+use crate::stream::{Api, Dialect};
 
 /// Everything a request handler needs, shared by every request of one receiver.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ pub(super) async fn handle(
     let api = (parts.method == Method::POST)
         .then(|| Api::from_path(&path))
         .flatten();
-    let openai = api.map_or(path.starts_with("/v1/"), Api::is_openai);
+    let dialect = api.map_or_else(|| Dialect::of_path(&path), Api::dialect);
     let mut headers = headers::for_upstream(parts.headers, parts.version);
 
     let (facts, upload) = intake(&state, api, body).await;
@@ -75,7 +75,7 @@ pub(super) async fn handle(
         Ok(answer) => forward::relay(exchange, api, answer, state.read_timeout),
         Err(e) => {
             exchange.fail(&e);
-            e.response(openai)
+            e.response(dialect)
         }
     })
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry::KeyValue;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use llmtel_config::semconv::{attr, event};
@@ -22,6 +22,7 @@ use crate::stream::{
     Api, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
 };
 
+mod attrs;
 mod seen;
 
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
@@ -315,9 +316,8 @@ impl Exchange {
                 if let Some(m) = &f.model {
                     a.push(KeyValue::new(attr::REQUEST_MODEL, m.clone()));
                 }
-                if f.stream {
-                    a.push(KeyValue::new(attr::REQUEST_STREAM, true));
-                }
+                // `false` too: a reader can tell a whole answer from an unknown.
+                a.push(KeyValue::new(attr::REQUEST_STREAM, f.stream));
                 a.push(KeyValue::new(
                     attr::THINK_MODE,
                     f.think.clone().unwrap_or_else(|| "default".to_owned()),
@@ -357,30 +357,14 @@ impl Exchange {
             i64::from(status),
         ));
         let streamed = self.facts.stream && framing != Framing::Whole && status < 400;
+        let finish = attrs::finish(&seen);
+        // A client that left after the stream's end marker left a complete stream.
+        let ending = seen.settle(ending);
+        let response = self.api.map(|api| attrs::response(api, &seen, finish.as_deref()));
         let phases = seen.phases.finish();
         let usage = seen.usage;
-        if self.api.is_some() {
-            if let Some(m) = &seen.model {
-                attrs.push(KeyValue::new(attr::RESPONSE_MODEL, m.clone()));
-            }
-            if let Some(id) = &seen.id {
-                attrs.push(KeyValue::new(attr::RESPONSE_ID, id.clone()));
-            }
-            if let Some(r) = &seen.finish_reason {
-                attrs.push(KeyValue::new(
-                    attr::RESPONSE_FINISH_REASONS,
-                    Value::Array(Array::String(vec![StringValue::from(r.clone())])),
-                ));
-            }
-            if let Some(n) = usage.input {
-                attrs.push(KeyValue::new(attr::USAGE_INPUT_TOKENS, n as i64));
-            }
-            if let Some(n) = usage.output {
-                attrs.push(KeyValue::new(attr::USAGE_OUTPUT_TOKENS, n as i64));
-            }
-            if let Some(n) = usage.reasoning {
-                attrs.push(KeyValue::new(attr::USAGE_REASONING_OUTPUT_TOKENS, n as i64));
-            }
+        if let Some(response) = response {
+            attrs.extend(response);
             ollama_attributes(&mut attrs, &seen.ollama);
             let has_reasoning = phases.reasoning.is_some();
             attrs.push(KeyValue::new(attr::REASONING_PRESENT, has_reasoning));
@@ -432,7 +416,8 @@ impl Exchange {
                     seen.parse_errors as i64,
                 ));
             }
-            if let Some(out) = self.output_messages(&phases, seen.finish_reason.as_deref()) {
+            let capture = self.shared.capture_content;
+            if let Some(out) = attrs::output_messages(capture, &phases, &seen.tools, finish.as_deref()) {
                 attrs.push(KeyValue::new(attr::OUTPUT_MESSAGES, out));
             }
         }
@@ -530,25 +515,6 @@ impl Exchange {
             Some(m) if self.shared.capture_content => m.chars().take(256).collect(),
             _ => generic.to_owned(),
         }
-    }
-
-    fn output_messages(&self, p: &Phases<Instant>, finish: Option<&str>) -> Option<String> {
-        if !self.shared.capture_content {
-            return None;
-        }
-        let mut parts = Vec::new();
-        if !p.reasoning_text.is_empty() {
-            parts.push(serde_json::json!({"type": "reasoning", "content": p.reasoning_text}));
-        }
-        if !p.answer_text.is_empty() {
-            parts.push(serde_json::json!({"type": "text", "content": p.answer_text}));
-        }
-        let msg = serde_json::json!([{
-            "role": "assistant",
-            "parts": parts,
-            "finish_reason": finish.unwrap_or(""),
-        }]);
-        Some(msg.to_string())
     }
 }
 

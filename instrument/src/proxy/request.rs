@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::error::ProxyError;
-use crate::stream::Api;
+use crate::stream::{Api, Dialect};
 
 /// Reads the client's body whole: at most `max` bytes, arriving within `timeout`.
 pub async fn read_whole(
@@ -41,8 +41,10 @@ struct Head {
     think: Option<Value>,
     reasoning_effort: Option<Value>,
     reasoning: Option<Value>,
+    thinking: Option<Value>,
     options: Option<Value>,
     max_tokens: Option<Value>,
+    max_output_tokens: Option<Value>,
     max_completion_tokens: Option<Value>,
     temperature: Option<Value>,
     top_p: Option<Value>,
@@ -58,8 +60,10 @@ impl Head {
             ("think", self.think),
             ("reasoning_effort", self.reasoning_effort),
             ("reasoning", self.reasoning),
+            ("thinking", self.thinking),
             ("options", self.options),
             ("max_tokens", self.max_tokens),
+            ("max_output_tokens", self.max_output_tokens),
             ("max_completion_tokens", self.max_completion_tokens),
             ("temperature", self.temperature),
             ("top_p", self.top_p),
@@ -85,7 +89,7 @@ pub struct RequestFacts {
     /// The requested think mode, normalised: `on`, `off`, a level (`low`, `medium`, `high`, `max`), or absent
     /// when the request did not say.
     pub think: Option<String>,
-    /// `max_tokens` / `options.num_predict`.
+    /// `max_tokens` / `max_completion_tokens` / `max_output_tokens` (Responses) / `options.num_predict`.
     pub max_tokens: Option<i64>,
     /// `temperature` / `options.temperature`.
     pub temperature: Option<f64>,
@@ -116,8 +120,9 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
         && v.get("stream")
             .and_then(Value::as_bool)
             .unwrap_or(api.streams_by_default());
-    let think = if api.is_openai() {
-        v.get("reasoning_effort")
+    let think = match api.dialect() {
+        Dialect::OpenAi | Dialect::Responses => v
+            .get("reasoning_effort")
             .or_else(|| v.get("reasoning").and_then(|r| r.get("effort")))
             .and_then(Value::as_str)
             .map(|e| {
@@ -126,14 +131,20 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
                 } else {
                     e.to_owned()
                 }
-            })
-    } else {
-        match v.get("think") {
+            }),
+        // `thinking: {type: enabled, budget_tokens}`; `disabled` is off; any other type (`adaptive`) as it is.
+        Dialect::Anthropic => match v.get("thinking").and_then(|t| t.get("type")) {
+            Some(Value::String(t)) if t == "enabled" => Some("on".to_owned()),
+            Some(Value::String(t)) if t == "disabled" => Some("off".to_owned()),
+            Some(Value::String(t)) => Some(t.clone()),
+            _ => None,
+        },
+        Dialect::Ollama => match v.get("think") {
             Some(Value::Bool(true)) => Some("on".to_owned()),
             Some(Value::Bool(false)) => Some("off".to_owned()),
             Some(Value::String(level)) => Some(level.clone()),
             _ => None,
-        }
+        },
     };
     RequestFacts {
         model: v.get("model").and_then(Value::as_str).map(str::to_owned),
@@ -142,6 +153,7 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
         max_tokens: v
             .get("max_tokens")
             .or_else(|| v.get("max_completion_tokens"))
+            .or_else(|| v.get("max_output_tokens"))
             .or_else(|| options.and_then(|o| o.get("num_predict")))
             .and_then(Value::as_i64),
         temperature: num("temperature").and_then(Value::as_f64),
@@ -159,25 +171,16 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
     }
 }
 
-/// The input as GenAI `gen_ai.input.messages` JSON: `[{role, parts: [{type: text, content}]}]`.
+/// The input as GenAI `gen_ai.input.messages` JSON: `[{role, parts: [{type: text, content}]}]`, from chat
+/// `messages` (content a string or blocks with `text`: OpenAI, Ollama, Anthropic), a Responses `input` (a string
+/// or items like messages), or a `prompt`.
 fn input_messages(v: &Value) -> Option<String> {
-    let text_part = |s: &str| serde_json::json!({"type": "text", "content": s});
-    let messages: Vec<Value> = if let Some(ms) = v.get("messages").and_then(Value::as_array) {
-        ms.iter()
-            .map(|m| {
-                let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-                let parts: Vec<Value> = match m.get("content") {
-                    Some(Value::String(s)) => vec![text_part(s)],
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .filter_map(|i| i.get("text").and_then(Value::as_str))
-                        .map(text_part)
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                serde_json::json!({"role": role, "parts": parts})
-            })
-            .collect()
+    let messages = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .or_else(|| v.get("input").and_then(Value::as_array));
+    let messages: Vec<Value> = if let Some(ms) = messages {
+        ms.iter().map(message).collect()
     } else {
         let prompt = v.get("prompt").or_else(|| v.get("input"))?;
         let text = match prompt {
@@ -187,6 +190,25 @@ fn input_messages(v: &Value) -> Option<String> {
         vec![serde_json::json!({"role": "user", "parts": [text_part(&text)]})]
     };
     serde_json::to_string(&messages).ok()
+}
+
+fn text_part(s: &str) -> Value {
+    serde_json::json!({"type": "text", "content": s})
+}
+
+/// One input message: its role and text parts.
+fn message(m: &Value) -> Value {
+    let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+    let parts: Vec<Value> = match m.get("content") {
+        Some(Value::String(s)) => vec![text_part(s)],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.get("text").and_then(Value::as_str))
+            .map(text_part)
+            .collect(),
+        _ => Vec::new(),
+    };
+    serde_json::json!({"role": role, "parts": parts})
 }
 
 /// Returns the body with `"stream_options":{"include_usage":true}` added as the first member of the top-level
@@ -266,5 +288,39 @@ mod tests {
         );
         assert!(!parse(Api::OllamaEmbed, br#"{"model":"m","stream":true}"#, false).stream);
         assert_eq!(with_usage_requested(b"[1]"), None);
+    }
+
+    #[test]
+    fn responses_and_anthropic_request_facts() {
+        let f = parse(
+            Api::OpenAiResponses,
+            br#"{"model":"gpt-oss:20b","input":[{"role":"user","content":[{"type":"input_text","text":"hi"}]}],"reasoning":{"effort":"low"},"max_output_tokens":64,"temperature":0.5,"top_p":0.9}"#,
+            true,
+        );
+        assert_eq!(f.model.as_deref(), Some("gpt-oss:20b"));
+        assert!(!f.stream, "Responses does not stream by default");
+        assert_eq!(f.think.as_deref(), Some("low"));
+        assert_eq!((f.max_tokens, f.temperature, f.top_p), (Some(64), Some(0.5), Some(0.9)));
+        assert_eq!(
+            f.input_messages.as_deref(),
+            Some(r#"[{"parts":[{"content":"hi","type":"text"}],"role":"user"}]"#)
+        );
+        let f = parse(Api::OpenAiResponses, br#"{"model":"m","input":"hello","stream":true}"#, true);
+        assert!(f.stream);
+        assert_eq!(
+            f.input_messages.as_deref(),
+            Some(r#"[{"parts":[{"content":"hello","type":"text"}],"role":"user"}]"#)
+        );
+        let body = br#"{"model":"claude","max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":512},"top_k":40,"messages":[{"role":"user","content":[{"type":"text","text":"q"}]}]}"#;
+        let f = parse(Api::AnthropicMessages, body, false);
+        assert_eq!(f.think.as_deref(), Some("on"));
+        assert_eq!((f.max_tokens, f.top_k), (Some(1024), Some(40.0)));
+        assert!(!f.stream, "Anthropic does not stream by default");
+        assert_eq!(f.input_messages, None, "no content without opt-in");
+        assert!(parse(Api::AnthropicMessages, br#"{"stream":true}"#, false).stream);
+        let off = parse(Api::AnthropicMessages, br#"{"thinking":{"type":"disabled"}}"#, false);
+        assert_eq!(off.think.as_deref(), Some("off"));
+        // Ollama's `think` means nothing on the Anthropic route.
+        assert_eq!(parse(Api::AnthropicMessages, br#"{"think":true}"#, false).think, None);
     }
 }

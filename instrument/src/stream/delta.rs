@@ -1,10 +1,12 @@
 //! What one frame of a response says, in every dialect: the [`Delta`] the dialect decoders ([`super::ollama`],
-//! [`super::openai`]) make and the phase tracker and the request span read, and the two readings every dialect
-//! shares (text members appended, the `error` member).
+//! [`super::openai`], [`super::responses`], [`super::anthropic`]) make and the phase tracker and the request span
+//! read, and the readings every dialect shares (text members appended, the `error` member, a JSON member kept as
+//! text, finish reasons in the conventions' words).
 
 use serde::de::MapAccess;
 
 use super::lenient::Text;
+use super::tools::ToolFragment;
 
 /// Token counts a server reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,6 +17,15 @@ pub struct Usage {
     pub output: Option<u64>,
     /// Reasoning tokens, when the server counts them (`completion_tokens_details.reasoning_tokens`).
     pub reasoning: Option<u64>,
+}
+
+/// Prompt-cache counts a server reported. Kept apart from [`Usage`] because only some dialects have them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// Input tokens read from the prompt cache (`cached_tokens`, `cache_read_input_tokens`).
+    pub read: Option<u64>,
+    /// Input tokens written to the prompt cache (Anthropic `cache_creation_input_tokens`).
+    pub creation: Option<u64>,
 }
 
 /// Ollama's own timings from its final chunk, in nanoseconds.
@@ -37,8 +48,10 @@ pub struct Delta {
     pub reasoning: String,
     /// Answer text (`content`, `response`, `text`); may hold inline `<think>` tags.
     pub content: String,
-    /// Tool calls in this frame (they are answer output).
+    /// Tool-call output in this frame (calls or pieces of one): answer tokens for the phase tracker.
     pub tool_calls: usize,
+    /// What this frame says of tool calls (which call, its id, name and a piece of its arguments).
+    pub tools: Vec<ToolFragment>,
     /// The server says the response is complete (Ollama `done: true`, SSE `[DONE]`, a whole JSON body).
     pub done: bool,
     /// `done_reason` / `finish_reason`.
@@ -49,6 +62,8 @@ pub struct Delta {
     pub id: Option<String>,
     /// Token counts.
     pub usage: Usage,
+    /// Prompt-cache counts.
+    pub cache: CacheUsage,
     /// Ollama's timings.
     pub ollama: OllamaTimings,
     /// An error the server reported inside the stream (`{"error": ...}`).
@@ -81,4 +96,30 @@ pub(super) fn error_member<'de, A: MapAccess<'de>>(
                 .map_or_else(|| other.to_string(), str::to_owned),
         ),
     })
+}
+
+/// Reads a member that is a JSON object as its JSON text (a tool call's arguments); anything else is absent.
+/// Only tool-call frames have such members, so the `Value` costs nothing on the text stream's hot path.
+pub(super) fn object_text<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<String>, A::Error> {
+    use serde_json::Value;
+    Ok(match map.next_value::<Value>()? {
+        v @ Value::Object(_) => Some(v.to_string()),
+        _ => None,
+    })
+}
+
+/// A finish reason in the GenAI conventions' words (`stop`, `length`, `content_filter`, `tool_call`, `error`)
+/// from what a server said in any dialect. `tool_calls` says whether the response made tool calls: Ollama's
+/// native API says `stop` then, where its own OpenAI layer says `tool_calls`, and a Responses stream has no reason
+/// but its status. Unknown reasons pass unchanged.
+pub fn finish_reason(raw: &str, tool_calls: bool) -> String {
+    match raw {
+        "tool_calls" | "tool_use" | "function_call" | "tool_call" => "tool_call",
+        "stop" | "end_turn" | "stop_sequence" if tool_calls => "tool_call",
+        "end_turn" | "stop_sequence" => "stop",
+        "max_tokens" | "max_output_tokens" => "length",
+        "refusal" => "content_filter",
+        other => other,
+    }
+    .to_owned()
 }

@@ -9,7 +9,7 @@
 //! One pass, no `serde_json::Value`, no copy of strings without escapes.
 //!
 //! A dialect describes its objects with [`Object`] (one `match` on the member name) and reads members with
-//! [`read`]; leaves are `Text`, `u64`, `bool`, [`Items`] and `Vec` of objects.
+//! [`read`]; leaves are `Text`, `u64`, `bool` and `Vec` of objects.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -139,20 +139,6 @@ impl Shape<'_> for u64 {
 impl Shape<'_> for bool {
     fn from_bool(v: bool) -> Option<Self> {
         Some(v)
-    }
-}
-
-/// The number of elements of an array, whatever they are (tool calls are counted, not read).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Items(pub usize);
-
-impl<'de> Shape<'de> for Items {
-    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-        let mut n = 0;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            n += 1;
-        }
-        Ok(Some(Self(n)))
     }
 }
 

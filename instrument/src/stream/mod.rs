@@ -1,23 +1,28 @@
 //! Response stream parsing: frames a model server's response ([`framing`]: NDJSON lines, SSE events, or one whole
-//! JSON document) and decodes each frame in the dialect of its API (one file each: [`ollama`], [`openai`]) into a
-//! [`Delta`]: the reasoning and answer text it carries, and whatever usage, timing and finish facts the server
-//! put in it. Bytes come from the proxy's tap of the response; deltas go to the phase tracker and the request's
+//! JSON document) and decodes each frame in the dialect of its API (one file each: [`ollama`], [`openai`],
+//! [`responses`], [`anthropic`]) into a [`Delta`]: the reasoning and answer text it carries, the pieces of tool
+//! calls ([`tools`]), and whatever usage, cache, timing and finish facts the server put in it. Bytes come from the proxy's tap of the response; deltas go to the phase tracker and the request's
 //! span ([`crate::proxy`]).
 //!
 //! A dialect reads its frames leniently ([`lenient`]): a member of an unexpected type is absent, never an error,
 //! and only text that is not JSON fails. A new API is a variant of [`Api`], one arm of `Api::spec`, and, for a
-//! new dialect, one file beside these with its tests.
+//! new dialect, one file beside these with its tests. Typed SSE events (`event:` lines, as Responses and Anthropic
+//! send) need nothing new: the `data:` JSON says its own `type`.
 
+mod anthropic;
 mod delta;
 mod framing;
 mod lenient;
 mod ollama;
 mod openai;
+mod responses;
+mod tools;
 
 use std::borrow::Cow;
 
-pub use self::delta::{Delta, OllamaTimings, Usage};
+pub use self::delta::{CacheUsage, Delta, OllamaTimings, Usage, finish_reason};
 pub use self::framing::{Framing, Split, Splitter};
+pub use self::tools::{ToolCall, ToolCalls, ToolFragment, ToolKey};
 
 /// The APIs the proxy understands, by request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,40 @@ pub enum Api {
     OpenAiCompletions,
     /// OpenAI-compatible `POST /v1/embeddings`.
     OpenAiEmbeddings,
+    /// OpenAI Responses `POST /v1/responses` (Ollama since v0.13.3, vLLM, llama.cpp).
+    OpenAiResponses,
+    /// Anthropic Messages `POST /v1/messages` (Ollama since v0.14.0, vLLM, llama.cpp). Its
+    /// `/v1/messages/count_tokens` is no GenAI operation: it gets a plain HTTP span.
+    AnthropicMessages,
+}
+
+/// The family of wire formats an API belongs to: how it asks for reasoning, how its errors look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Ollama's native API: NDJSON streams, `{"error": "..."}` bodies.
+    Ollama,
+    /// OpenAI chat and text completions, embeddings: `data:` SSE, `{"error": {...}}` bodies.
+    OpenAi,
+    /// OpenAI Responses: typed SSE events, OpenAI error bodies.
+    Responses,
+    /// Anthropic Messages: typed SSE events, `{"type": "error", "error": {...}}` bodies.
+    Anthropic,
+}
+
+impl Dialect {
+    /// The dialect of a path the proxy does not parse, for answering in it: `/v1/messages…` is Anthropic's,
+    /// `/v1/responses…` the Responses API's, any other `/v1/` OpenAI's, the rest Ollama's.
+    pub fn of_path(path: &str) -> Self {
+        if path.starts_with("/v1/messages") {
+            Self::Anthropic
+        } else if path.starts_with("/v1/responses") {
+            Self::Responses
+        } else if path.starts_with("/v1/") {
+            Self::OpenAi
+        } else {
+            Self::Ollama
+        }
+    }
 }
 
 /// What the proxy knows of one API.
@@ -42,8 +81,8 @@ struct Spec {
     paths: &'static [&'static str],
     /// `gen_ai.operation.name`.
     operation: &'static str,
-    /// Speaks the OpenAI dialect: SSE streams, `{"error": {...}}` bodies.
-    openai: bool,
+    /// The wire format family.
+    dialect: Dialect,
     /// Streams when the request does not say `stream`.
     streams_by_default: bool,
     /// Can stream at all.
@@ -54,13 +93,15 @@ struct Spec {
 
 impl Api {
     /// Every API, in the order paths are looked up.
-    const ALL: [Api; 6] = [
+    const ALL: [Api; 8] = [
         Self::OllamaChat,
         Self::OllamaGenerate,
         Self::OllamaEmbed,
         Self::OpenAiChat,
         Self::OpenAiCompletions,
         Self::OpenAiEmbeddings,
+        Self::OpenAiResponses,
+        Self::AnthropicMessages,
     ];
 
     /// Everything about this API in one place, so that a new API is one arm here.
@@ -68,7 +109,7 @@ impl Api {
         let ollama = |paths, operation, streams| Spec {
             paths,
             operation,
-            openai: false,
+            dialect: Dialect::Ollama,
             streams_by_default: streams,
             can_stream: streams,
             decode: ollama::decode,
@@ -76,7 +117,7 @@ impl Api {
         let openai = |paths, operation, can_stream| Spec {
             paths,
             operation,
-            openai: true,
+            dialect: Dialect::OpenAi,
             streams_by_default: false,
             can_stream,
             decode: openai::decode,
@@ -88,6 +129,17 @@ impl Api {
             Self::OpenAiChat => openai(&["/v1/chat/completions"], "chat", true),
             Self::OpenAiCompletions => openai(&["/v1/completions"], "text_completion", true),
             Self::OpenAiEmbeddings => openai(&["/v1/embeddings"], "embeddings", false),
+            // Both stream only when asked to.
+            Self::OpenAiResponses => Spec {
+                dialect: Dialect::Responses,
+                decode: responses::decode,
+                ..openai(&["/v1/responses"], "chat", true)
+            },
+            Self::AnthropicMessages => Spec {
+                dialect: Dialect::Anthropic,
+                decode: anthropic::decode,
+                ..openai(&["/v1/messages"], "chat", true)
+            },
         }
     }
 
@@ -104,9 +156,20 @@ impl Api {
         self.spec().operation
     }
 
-    /// Whether the API speaks the OpenAI dialect (SSE streams, `{"error": {...}}` bodies).
+    /// Whether the API speaks the OpenAI chat/completions dialect (where the proxy may ask for usage in a stream).
     pub fn is_openai(self) -> bool {
-        self.spec().openai
+        self.spec().dialect == Dialect::OpenAi
+    }
+
+    /// The wire format family.
+    pub fn dialect(self) -> Dialect {
+        self.spec().dialect
+    }
+
+    /// Whether the server's input count leaves out the cached prompt, which the conventions' input count
+    /// includes (Anthropic's `input_tokens`).
+    pub fn input_excludes_cache(self) -> bool {
+        self.spec().dialect == Dialect::Anthropic
     }
 
     /// Whether a request that does not say `stream` streams (Ollama generation does; OpenAI does not).
@@ -162,3 +225,5 @@ pub fn decode_frame(api: Api, framing: Framing, raw: &[u8]) -> Result<Option<Del
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_events;

@@ -2,13 +2,15 @@
 //! body, from [`super::framing`]) into a [`Delta`] for the phase tracker and the request span.
 //!
 //! Read leniently ([`super::lenient`]): a member of another type than below is absent. Chat frames carry text in
-//! `message.{thinking,content}` and tool calls in `message.tool_calls`; generate frames in top-level `thinking`
-//! and `response`. The last frame (`done: true`) has the counts and Ollama's own timings in nanoseconds.
+//! `message.{thinking,content}` and tool calls in `message.tool_calls` (each call whole in one frame, its
+//! arguments a JSON object); generate frames in top-level `thinking` and `response`. The last frame
+//! (`done: true`) has the counts and Ollama's own timings in nanoseconds.
 
 use serde::de::MapAccess;
 
-use super::delta::{Delta, OllamaTimings, Usage, error_member, push};
-use super::lenient::{self, Items, Object, Text, read, skip};
+use super::delta::{Delta, OllamaTimings, Usage, error_member, object_text, push};
+use super::lenient::{self, Object, Text, read, skip};
+use super::tools::{ToolFragment, ToolKey};
 
 /// One Ollama frame: the members llmtel reads.
 #[derive(Default)]
@@ -33,7 +35,21 @@ struct Frame<'de> {
 struct Message<'de> {
     content: Text<'de>,
     thinking: Text<'de>,
-    tool_calls: Option<Items>,
+    tool_calls: Option<Vec<Call<'de>>>,
+}
+
+/// An element of `message.tool_calls`: one whole call.
+#[derive(Default)]
+struct Call<'de> {
+    id: Text<'de>,
+    function: Option<Function<'de>>,
+}
+
+/// `function` of a tool call: its `arguments` are a JSON object.
+#[derive(Default)]
+struct Function<'de> {
+    name: Text<'de>,
+    arguments: Option<String>,
 }
 
 impl<'de> Object<'de> for Frame<'de> {
@@ -70,6 +86,28 @@ impl<'de> Object<'de> for Message<'de> {
     }
 }
 
+impl<'de> Object<'de> for Call<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "id" => self.id = read(map)?,
+            "function" => self.function = read(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Object<'de> for Function<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "name" => self.name = read(map)?,
+            "arguments" => self.arguments = object_text(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
 /// Decodes one frame; `Err` only when it is not JSON. JSON that is not an object says nothing.
 pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
     Ok(lenient::frame::<Frame<'_>>(json)?.map_or_else(Delta::default, Frame::into_delta))
@@ -100,7 +138,18 @@ impl Frame<'_> {
             Some(m) => {
                 push(&mut d.reasoning, &m.thinking);
                 push(&mut d.content, &m.content);
-                d.tool_calls = m.tool_calls.map_or(0, |n| n.0);
+                // Each element is a whole call (any element counts, as a call without a name).
+                for c in m.tool_calls.iter().flatten() {
+                    let f = c.function.as_ref();
+                    d.tools.push(ToolFragment {
+                        id: c.id.as_deref().map(str::to_owned),
+                        name: f.and_then(|f| f.name.as_deref()).map(str::to_owned),
+                        arguments: f.and_then(|f| f.arguments.clone()).unwrap_or_default(),
+                        whole: true,
+                        ..ToolFragment::new(ToolKey::New)
+                    });
+                }
+                d.tool_calls = d.tools.len();
             }
             None => {
                 push(&mut d.reasoning, &self.thinking);

@@ -4,12 +4,16 @@
 //! Read leniently ([`super::lenient`]): a member of another type than below is absent. A stream chunk carries its
 //! text in `choices[].delta`, a whole response in `choices[].message`, a text completion in `choices[].text`.
 //! Reasoning comes as `reasoning` (vLLM, OpenRouter) or `reasoning_content` (DeepSeek, llama.cpp). Usage comes
-//! in the last chunk, alone (`choices: []`) when the client asked for `stream_options.include_usage`.
+//! in the last chunk, alone (`choices: []`) when the client asked for `stream_options.include_usage`, with the
+//! prompt-cache hits in `prompt_tokens_details.cached_tokens` where the server counts them (vLLM, llama.cpp,
+//! SGLang: there a 0 is a fact, so it is kept). A streamed tool call comes as `delta.tool_calls` fragments that
+//! share an `index`; a whole response's `message.tool_calls` are whole calls.
 
 use serde::de::MapAccess;
 
-use super::delta::{Delta, Usage, error_member, push};
-use super::lenient::{self, Items, Object, Text, read, skip};
+use super::delta::{CacheUsage, Delta, Usage, error_member, push};
+use super::lenient::{self, Object, Text, read, skip};
+use super::tools::{ToolFragment, ToolKey};
 
 /// One OpenAI-style frame: the members llmtel reads.
 #[derive(Default)]
@@ -37,7 +41,22 @@ struct Message<'de> {
     content: Text<'de>,
     reasoning: Text<'de>,
     reasoning_content: Text<'de>,
-    tool_calls: Option<Items>,
+    tool_calls: Option<Vec<Call<'de>>>,
+}
+
+/// An element of `tool_calls`: a whole call, or in a stream a fragment of the call at `index`.
+#[derive(Default)]
+struct Call<'de> {
+    index: Option<u64>,
+    id: Text<'de>,
+    function: Option<Function<'de>>,
+}
+
+/// `function` of a tool call: `arguments` is JSON text (in a stream, a piece of it).
+#[derive(Default)]
+struct Function<'de> {
+    name: Text<'de>,
+    arguments: Text<'de>,
 }
 
 #[derive(Default)]
@@ -45,11 +64,14 @@ struct TokenUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     completion_tokens_details: Option<TokenDetails>,
+    prompt_tokens_details: Option<TokenDetails>,
 }
 
+/// `completion_tokens_details` or `prompt_tokens_details`.
 #[derive(Default)]
 struct TokenDetails {
     reasoning_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
 }
 
 impl<'de> Object<'de> for Frame<'de> {
@@ -100,6 +122,7 @@ impl<'de> Object<'de> for TokenUsage {
             "prompt_tokens" => self.prompt_tokens = read(map)?,
             "completion_tokens" => self.completion_tokens = read(map)?,
             "completion_tokens_details" => self.completion_tokens_details = read(map)?,
+            "prompt_tokens_details" => self.prompt_tokens_details = read(map)?,
             _ => skip(map)?,
         }
         Ok(())
@@ -110,9 +133,58 @@ impl<'de> Object<'de> for TokenDetails {
     fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
         match key {
             "reasoning_tokens" => self.reasoning_tokens = read(map)?,
+            "cached_tokens" => self.cached_tokens = read(map)?,
             _ => skip(map)?,
         }
         Ok(())
+    }
+}
+
+impl<'de> Object<'de> for Call<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "index" => self.index = read(map)?,
+            "id" => self.id = read(map)?,
+            "function" => self.function = read(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Object<'de> for Function<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "name" => self.name = read(map)?,
+            "arguments" => self.arguments = read(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Call<'_> {
+    /// The fragment: by `index` when it has one (a stream), else a call of its own when it has an `id` (a whole
+    /// response, or a server that sends no index), else more of the call before.
+    fn fragment(&self, streamed: bool) -> ToolFragment {
+        let key = match (self.index, &self.id) {
+            (Some(i), _) => ToolKey::Index(i),
+            (None, Some(_)) => ToolKey::New,
+            (None, None) if streamed => ToolKey::Last,
+            (None, None) => ToolKey::New,
+        };
+        let f = self.function.as_ref();
+        ToolFragment {
+            id: self.id.as_deref().map(str::to_owned),
+            name: f.and_then(|f| f.name.as_deref()).map(str::to_owned),
+            arguments: f
+                .and_then(|f| f.arguments.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+            // A whole response's call is whole; a stream's fragments add up.
+            whole: !streamed,
+            ..ToolFragment::new(key)
+        }
     }
 }
 
@@ -134,7 +206,11 @@ impl Frame<'_> {
                 push(&mut d.reasoning, &m.reasoning);
                 push(&mut d.reasoning, &m.reasoning_content);
                 push(&mut d.content, &m.content);
-                d.tool_calls += m.tool_calls.map_or(0, |n| n.0);
+                let streamed = c.delta.is_some();
+                for call in m.tool_calls.iter().flatten() {
+                    d.tools.push(call.fragment(streamed));
+                }
+                d.tool_calls += m.tool_calls.as_ref().map_or(0, Vec::len);
             }
             if c.text.is_some() {
                 // Text completions: reasoning, where a server sends it, sits beside `text` in the choice.
@@ -154,6 +230,10 @@ impl Frame<'_> {
                     .completion_tokens_details
                     .as_ref()
                     .and_then(|x| x.reasoning_tokens),
+            };
+            d.cache = CacheUsage {
+                read: u.prompt_tokens_details.as_ref().and_then(|x| x.cached_tokens),
+                creation: None,
             };
             d.usage_only = self.choices.as_ref().is_some_and(Vec::is_empty);
         }

@@ -192,7 +192,7 @@ fn a_whole_body_is_one_frame_even_pretty_printed() {
 }
 
 /// The facts of a [`Delta`] that differ from the default, in field order, for compact expectations.
-fn summary(d: &Delta) -> String {
+pub(super) fn summary(d: &Delta) -> String {
     let mut out = Vec::new();
     let mut text = |k: &str, v: &str| {
         if !v.is_empty() {
@@ -228,7 +228,7 @@ fn summary(d: &Delta) -> String {
     out.join(" ")
 }
 
-fn decode(api: Api, frame: &str) -> Delta {
+pub(super) fn decode(api: Api, frame: &str) -> Delta {
     decode_frame(api, Framing::Ndjson, frame.as_bytes())
         .unwrap_or_else(|e| panic!("{frame}: {e}"))
         .unwrap_or_else(|| panic!("{frame}: nothing"))
@@ -326,7 +326,7 @@ fn each_dialect_decodes_what_its_frames_say() {
 }
 
 /// Every member path of `v` (object members at any depth, through arrays too).
-fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+pub(super) fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, child) in m {
@@ -348,7 +348,7 @@ fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<S
 }
 
 /// The object holding the member at `path`, and the member's name.
-fn parent_of<'a>(
+pub(super) fn parent_of<'a>(
     v: &'a mut serde_json::Value,
     path: &[String],
 ) -> (&'a mut serde_json::Map<String, serde_json::Value>, String) {
@@ -364,7 +364,7 @@ fn parent_of<'a>(
     (cur.as_object_mut().unwrap(), last.clone())
 }
 
-fn kind(v: &serde_json::Value) -> u8 {
+pub(super) fn kind(v: &serde_json::Value) -> u8 {
     match v {
         serde_json::Value::Null => 0,
         serde_json::Value::Bool(_) => 1,

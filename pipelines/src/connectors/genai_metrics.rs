@@ -268,6 +268,7 @@ impl GenAiMetricsConnector {
                 attr::USAGE_REASONING_OUTPUT_TOKENS_ESTIMATE,
             ],
         );
+        let cache_read = number(a, &[attr::USAGE_CACHE_READ_INPUT_TOKENS]);
         let ttft = number(
             a,
             &[
@@ -297,6 +298,11 @@ impl GenAiMetricsConnector {
                 GenAiMetric::TokenUsage,
                 tokens(token_type::REASONING),
                 reasoning,
+            ),
+            (
+                GenAiMetric::TokenUsage,
+                tokens(token_type::CACHE_READ),
+                cache_read,
             ),
             (GenAiMetric::OperationDuration, None, Some(duration)),
             (GenAiMetric::TimeToFirstToken, None, ttft),

@@ -1,11 +1,14 @@
 //! What the tracker has seen of one response: the deltas of its frames ([`crate::stream`]) folded into the facts
-//! the request's spans report (phases, usage, timings, the server's own error, parse errors), as the frames
-//! arrive. Fed by the tracker in [`super`]; read once, when the spans are made.
+//! the request's spans report (phases, usage and cache counts, tool calls, timings, the server's own error, parse
+//! errors), as the frames arrive. Fed by the tracker in [`super`]; read once, when the spans are made.
 
 use std::time::Instant;
 
 use crate::phase::PhaseTracker;
-use crate::stream::{Api, Delta, Framing, OllamaTimings, ParseError, Usage, decode_frame};
+use crate::proxy::body::Ending;
+use crate::stream::{
+    Api, CacheUsage, Delta, Framing, OllamaTimings, ParseError, ToolCalls, Usage, decode_frame,
+};
 
 /// What the tracker has seen of a response.
 pub(super) struct Seen {
@@ -19,6 +22,8 @@ pub(super) struct Seen {
     pub id: Option<String>,
     pub finish_reason: Option<String>,
     pub usage: Usage,
+    pub cache: CacheUsage,
+    pub tools: ToolCalls,
     pub ollama: OllamaTimings,
     pub server_error: Option<String>,
     pub parse_errors: u64,
@@ -37,10 +42,23 @@ impl Seen {
             id: None,
             finish_reason: None,
             usage: Usage::default(),
+            cache: CacheUsage::default(),
+            // Arguments are content: kept only when text is.
+            tools: ToolCalls::new(keep_text),
             ollama: OllamaTimings::default(),
             server_error: None,
             parse_errors: 0,
             first_parse_error: None,
+        }
+    }
+
+    /// How the response really ended: a stream whose end marker (`[DONE]`, `"done": true`,
+    /// `response.completed` / `.failed` / `.incomplete`, `message_stop`) was forwarded is complete, whatever the
+    /// client's connection did after it (clients close as soon as they read the marker).
+    pub fn settle(&self, ending: Ending) -> Ending {
+        match ending {
+            Ending::ClientGone if self.done => Ending::Complete,
+            other => other,
         }
     }
 
@@ -61,8 +79,11 @@ impl Seen {
         }
     }
 
-    pub fn delta(&mut self, at: Instant, d: Delta) {
+    pub fn delta(&mut self, at: Instant, mut d: Delta) {
         self.phases.observe(at, &d);
+        for f in d.tools.drain(..) {
+            self.tools.push(f);
+        }
         self.done |= d.done;
         let keep = |slot: &mut Option<String>, v: Option<String>| {
             if v.is_some() {
@@ -81,10 +102,40 @@ impl Seen {
         self.usage.input = u.input.or(self.usage.input);
         self.usage.output = u.output.or(self.usage.output);
         self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
+        self.cache.read = d.cache.read.or(self.cache.read);
+        self.cache.creation = d.cache.creation.or(self.cache.creation);
         let o = d.ollama;
         self.ollama.total = o.total.or(self.ollama.total);
         self.ollama.load = o.load.or(self.ollama.load);
         self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
         self.ollama.eval = o.eval.or(self.ollama.eval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_leaves_after_the_end_marker_leaves_a_complete_stream() {
+        let now = Instant::now();
+        for (api, last) in [
+            (Api::OpenAiChat, &b"data: [DONE]\n\n"[..]),
+            (Api::OpenAiResponses, b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n"),
+            (Api::OpenAiResponses, b"data: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\"}}\n\n"),
+            (Api::AnthropicMessages, b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        ] {
+            let mut s = Seen::new(false);
+            assert_eq!(s.settle(Ending::ClientGone), Ending::ClientGone, "nothing seen yet");
+            s.frame(api, Framing::Sse, now, last);
+            assert_eq!(s.settle(Ending::ClientGone), Ending::Complete, "{api:?}");
+            assert_eq!(s.settle(Ending::ReadTimeout), Ending::ReadTimeout);
+        }
+        let mut s = Seen::new(false);
+        s.frame(Api::OllamaChat, Framing::Ndjson, now, br#"{"message":{"content":""},"done":true}"#);
+        assert_eq!(s.settle(Ending::ClientGone), Ending::Complete);
+        let mut s = Seen::new(false);
+        s.frame(Api::AnthropicMessages, Framing::Sse, now, b"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n");
+        assert_eq!(s.settle(Ending::ClientGone), Ending::ClientGone, "a stop reason is not the end marker");
     }
 }

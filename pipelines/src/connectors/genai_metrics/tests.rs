@@ -358,3 +358,47 @@ fn every_histogram_takes_a_bucket_override_from_the_config_and_the_counter_none(
         "{err:?}"
     );
 }
+
+#[test]
+fn cache_hits_are_a_token_type_and_tool_calls_a_finish_reason() {
+    let mut c = connector("{}");
+    let mut span = chat_span(3, "claude");
+    span.attributes.retain(|kv| kv.key != "gen_ai.response.finish_reasons");
+    span.attributes.extend([
+        kv("gen_ai.usage.cache_read.input_tokens", Any::IntValue(24)),
+        kv("gen_ai.usage.cache_creation.input_tokens", Any::IntValue(3)),
+        kv("llmtel.tool_calls", Any::IntValue(2)),
+        kv(
+            "gen_ai.response.finish_reasons",
+            Any::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(s("tool_call")),
+                }],
+            }),
+        ),
+    ]);
+    c.add(&batch(vec![span, chat_span(4, "claude")]));
+    let rm = c.snapshot(5);
+    let cached = point(
+        &rm,
+        "gen_ai.client.token.usage",
+        Some(("gen_ai.token.type", "cache_read")),
+    );
+    assert_eq!((cached.count, cached.sum), (1, Some(24.0)), "only the span that had cache hits");
+    let Some(metric::Data::Sum(requests)) = &metric(&rm, "llmtel.client.requests").data else {
+        panic!("requests is a sum");
+    };
+    let by_reason = |r: &str| {
+        requests
+            .data_points
+            .iter()
+            .filter(|p| label(&p.attributes, "gen_ai.response.finish_reason") == Some(r))
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsInt(n)) => n as f64,
+                Some(number_data_point::Value::AsDouble(n)) => n,
+                None => 0.0,
+            })
+            .sum::<f64>()
+    };
+    assert_eq!((by_reason("tool_call"), by_reason("stop")), (1.0, 1.0));
+}
