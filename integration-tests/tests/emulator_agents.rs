@@ -486,39 +486,36 @@ async fn real_openai_and_anthropic_clients_read_the_new_dialects() {
     let r = pythons(runs).await;
     let thinking = script.thinking.concat();
     let answer = script.answer.concat();
-    for i in 0..3 {
-        assert_eq!(r[i]["text"], answer, "responses run {i}: {}", r[i]);
-        assert_eq!(r[i]["output_text"], answer, "responses run {i}");
-        assert_eq!(r[i]["reasoning"], thinking, "responses run {i}");
-        assert_eq!(r[i]["status"], "completed", "responses run {i}");
+    for (i, run) in r.iter().enumerate().take(3) {
+        assert_eq!(run["text"], answer, "responses run {i}: {}", run);
+        assert_eq!(run["output_text"], answer, "responses run {i}");
+        assert_eq!(run["reasoning"], thinking, "responses run {i}");
+        assert_eq!(run["status"], "completed", "responses run {i}");
         assert_eq!(
-            r[i]["tool_calls"],
+            run["tool_calls"],
             json!([{"call_id": "call_1", "name": "get_weather", "arguments": r#"{"city":"Paris 🗼"}"#}]),
             "responses run {i}"
         );
-        assert_eq!(r[i]["usage"]["input_tokens"], 40, "responses run {i}");
-        assert_eq!(r[i]["usage"]["input_tokens_details"]["cached_tokens"], 24);
-        assert_eq!(
-            r[i]["usage"]["output_tokens_details"]["reasoning_tokens"],
-            4
-        );
+        assert_eq!(run["usage"]["input_tokens"], 40, "responses run {i}");
+        assert_eq!(run["usage"]["input_tokens_details"]["cached_tokens"], 24);
+        assert_eq!(run["usage"]["output_tokens_details"]["reasoning_tokens"], 4);
     }
     assert_eq!(
         r[0]["events"].as_array().unwrap().last(),
         Some(&json!("response.completed"))
     );
-    for i in 3..6 {
-        assert_eq!(r[i]["text"], answer, "anthropic run {i}: {}", r[i]);
-        assert_eq!(r[i]["thinking"], thinking, "anthropic run {i}");
-        assert_eq!(r[i]["signature"], "c2lnLWVtdWxhdGVk", "anthropic run {i}");
-        assert_eq!(r[i]["stop_reason"], "tool_use", "anthropic run {i}");
+    for (i, run) in r.iter().enumerate().skip(3) {
+        assert_eq!(run["text"], answer, "anthropic run {i}: {}", run);
+        assert_eq!(run["thinking"], thinking, "anthropic run {i}");
+        assert_eq!(run["signature"], "c2lnLWVtdWxhdGVk", "anthropic run {i}");
+        assert_eq!(run["stop_reason"], "tool_use", "anthropic run {i}");
         assert_eq!(
-            r[i]["tool_calls"],
+            run["tool_calls"],
             json!([{"id": "call_1", "name": "get_weather", "input": {"city": "Paris 🗼"}}]),
             "anthropic run {i}"
         );
         assert_eq!(
-            r[i]["usage"],
+            run["usage"],
             json!({"input_tokens": 10, "cache_creation_input_tokens": 6, "cache_read_input_tokens": 24,
                    "output_tokens": 34}),
             "anthropic run {i}"

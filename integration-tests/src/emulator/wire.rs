@@ -64,6 +64,16 @@ impl Reply {
             }],
         }
     }
+
+    /// A `text/event-stream` reply of `events`.
+    pub fn stream(events: Vec<Event>) -> Self {
+        Self {
+            status: 200,
+            content_type: Some("text/event-stream".into()),
+            streaming: true,
+            events,
+        }
+    }
 }
 
 /// A JSON string literal.
@@ -156,17 +166,5 @@ pub(crate) fn sse(event: &str, json: &str, kind: Kind) -> Event {
     Event {
         bytes: format!("event: {event}\ndata: {json}\n\n").into_bytes(),
         kind,
-    }
-}
-
-impl Reply {
-    /// A `text/event-stream` reply of `events`.
-    pub fn stream(events: Vec<Event>) -> Self {
-        Self {
-            status: 200,
-            content_type: Some("text/event-stream".into()),
-            streaming: true,
-            events,
-        }
     }
 }
