@@ -1,5 +1,5 @@
-//! The real Python clients (`ollama` 0.6.3, `openai` 3.57) driven through `py/*.py`, which print what the client
-//! received as one JSON object.
+//! The real Python clients (`ollama` 0.6.3, `openai` 3.57, `anthropic` 2.14) driven through `py/*.py`, which print
+//! what the client received as one JSON object.
 
 use std::process::Command;
 
@@ -10,20 +10,26 @@ pub const OLLAMA_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/ollama_clie
 /// `py/openai_client.py BASE_URL MODEL MODE`.
 pub const OPENAI_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/openai_client.py");
 
+/// `py/responses_client.py BASE_URL MODEL MODE` (the `openai` client's Responses API).
+pub const RESPONSES_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/responses_client.py");
+/// `py/anthropic_client.py BASE_URL MODEL MODE` (the `anthropic` client's Messages API).
+pub const ANTHROPIC_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/anthropic_client.py");
+
+/// The install line the messages below give.
+const INSTALL: &str = "pip install ollama==0.6.3 openai==3.57.0 anthropic==2.14.0";
+
 /// Fails the test, saying what to install, when the Python clients are missing.
 pub fn require_python_clients() {
     let check = Command::new("python3")
-        .args(["-c", "import ollama, openai"])
+        .args(["-c", "import ollama, openai, anthropic"])
         .output();
     match check {
         Ok(o) if o.status.success() => {}
         Ok(o) => panic!(
-            "the Python clients are missing ({}); run `pip install ollama==0.6.3 openai==3.57.0` (scripts/test.sh does)",
+            "the Python clients are missing ({}); run `{INSTALL}` (scripts/test.sh does)",
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => panic!(
-            "python3 is not runnable ({e}); install Python 3 and run `pip install ollama==0.6.3 openai==3.57.0`"
-        ),
+        Err(e) => panic!("python3 is not runnable ({e}); install Python 3 and run `{INSTALL}`"),
     }
 }
 

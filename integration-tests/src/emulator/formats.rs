@@ -1,15 +1,16 @@
-//! The exact bytes of the emulator's answers, per dialect: Ollama's native API (NDJSON streams, one JSON object
-//! per line) and the OpenAI-compatible API (server-sent events ending in `data: [DONE]`). Everything here is a pure
-//! function of the request and the [`Script`], so [`super::Emulator::body_for`] predicts exactly what is sent.
+//! The exact bytes of the emulator's answers, per path: Ollama's native API (NDJSON streams, one JSON object per
+//! line) and the OpenAI-compatible chat and text completions (server-sent events ending in `data: [DONE]`) here;
+//! `/v1/responses` in `responses.rs` and `/v1/messages` in `anthropic.rs`. Everything is a pure function of the
+//! request and the [`Script`], so [`super::Emulator::body_for`] predicts exactly what is sent.
 
 use serde_json::Value;
 
-use super::script::{ReasoningStyle, Script};
+use super::script::{ChatChunks, ReasoningStyle, Script};
+use super::wire::{CREATED, Event, Kind, Reply, arr, full, json_or_string, obj, parts, s};
+use super::{anthropic, responses};
 
 /// The fixed `created_at` of every Ollama object.
 const CREATED_AT: &str = "2026-11-28T10:00:00.123456Z";
-/// The fixed `created` of every OpenAI object.
-const CREATED: u64 = 1_764_324_000;
 /// The embedding vector returned for every input.
 const VECTOR: &str = "[0.1,-0.2,0.3,0.4]";
 /// The same vector as OpenAI's `encoding_format: "base64"` (little-endian `f32`s, standard base64).
@@ -38,137 +39,6 @@ fn vector_base64() -> String {
     out
 }
 
-/// What an event carries; this decides the pause before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A reasoning piece.
-    Think,
-    /// An answer piece.
-    Answer,
-    /// Anything else: the final/done/usage/`[DONE]` events and whole non-streamed bodies.
-    Tail,
-}
-
-/// One stream event: its bytes and what it carries.
-#[derive(Debug, Clone)]
-pub(crate) struct Event {
-    /// The bytes on the wire.
-    pub bytes: Vec<u8>,
-    /// What it carries.
-    pub kind: Kind,
-}
-
-/// A whole answer.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// `content-type`, if any.
-    pub content_type: Option<String>,
-    /// Whether it is a stream (chunked, no `content-length`).
-    pub streaming: bool,
-    /// The body, event by event.
-    pub events: Vec<Event>,
-}
-
-impl Reply {
-    /// The whole body.
-    pub fn body(&self) -> Vec<u8> {
-        self.events
-            .iter()
-            .flat_map(|e| e.bytes.iter().copied())
-            .collect()
-    }
-
-    /// A non-streamed reply of one event.
-    fn whole(status: u16, content_type: &str, body: String) -> Self {
-        Self {
-            status,
-            content_type: Some(content_type.to_owned()),
-            streaming: false,
-            events: vec![Event {
-                bytes: body.into_bytes(),
-                kind: Kind::Tail,
-            }],
-        }
-    }
-}
-
-/// A JSON string literal.
-fn s(text: &str) -> String {
-    Value::String(text.to_owned()).to_string()
-}
-
-/// A JSON object from already-serialized values, keeping the given key order (as real servers write them).
-fn obj(fields: &[(&str, String)]) -> String {
-    let inner: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", s(k)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// One stream event's worth of model output.
-struct Part {
-    /// Think or Answer.
-    kind: Kind,
-    /// Text for a separate reasoning field (`Field`/`FieldContent` styles).
-    thinking: Option<String>,
-    /// Text for the content field (answers, and reasoning in the inline styles).
-    content: String,
-}
-
-/// The script's output as stream parts, in order, per its reasoning style.
-fn parts(script: &Script) -> Vec<Part> {
-    let n = script.thinking.len();
-    let mut out: Vec<Part> = script
-        .thinking
-        .iter()
-        .enumerate()
-        .filter_map(|(i, piece)| {
-            let (open, close) = match script.reasoning {
-                ReasoningStyle::None => return None,
-                ReasoningStyle::Field | ReasoningStyle::FieldContent => {
-                    return Some(Part {
-                        kind: Kind::Think,
-                        thinking: Some(piece.clone()),
-                        content: String::new(),
-                    });
-                }
-                ReasoningStyle::InlineTags => (i == 0, i + 1 == n),
-                ReasoningStyle::InlineClosingOnly => (false, i + 1 == n),
-            };
-            let mut content = String::new();
-            if open {
-                content.push_str("<think>");
-            }
-            content.push_str(piece);
-            if close {
-                content.push_str("</think>");
-            }
-            Some(Part {
-                kind: Kind::Think,
-                thinking: None,
-                content,
-            })
-        })
-        .collect();
-    out.extend(script.answer.iter().map(|piece| Part {
-        kind: Kind::Answer,
-        thinking: None,
-        content: piece.clone(),
-    }));
-    out
-}
-
-/// The whole output: (reasoning-field text if any, content text).
-fn full(script: &Script) -> (Option<String>, String) {
-    let parts = parts(script);
-    let thinking: Vec<&str> = parts.iter().filter_map(|p| p.thinking.as_deref()).collect();
-    let thinking = (!thinking.is_empty()).then(|| thinking.concat());
-    (thinking, parts.iter().map(|p| p.content.as_str()).collect())
-}
-
 /// The number of inputs of an embedding request (`input` may be a string or an array).
 fn inputs(req: &Value) -> usize {
     match req.get("input") {
@@ -189,10 +59,15 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
             | "/v1/chat/completions"
             | "/v1/completions"
             | "/v1/embeddings"
+            | "/v1/responses"
+            | "/v1/messages"
     );
     if llm && script.status != 200 {
         let message = format!("emulated failure (status {})", script.status);
-        let body = if path.starts_with("/v1/") {
+        let body = if path == "/v1/messages" {
+            let error = obj(&[("type", s("api_error")), ("message", s(&message))]);
+            obj(&[("type", s("error")), ("error", error)])
+        } else if path.starts_with("/v1/") {
             let error = obj(&[
                 ("message", s(&message)),
                 ("type", s("api_error")),
@@ -234,6 +109,8 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
                 .unwrap_or(false);
             openai(script, path == "/v1/completions", openai_stream, usage)
         }
+        "/v1/responses" => responses::reply(script, openai_stream),
+        "/v1/messages" => anthropic::reply(script, openai_stream),
         "/v1/embeddings" => {
             // The `openai` Python client asks for base64 unless told otherwise.
             let vector = if req.get("encoding_format").and_then(Value::as_str) == Some("base64") {
@@ -301,9 +178,22 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
     }
 }
 
-/// Ollama `/api/chat` (`generate == false`) or `/api/generate`.
+/// Ollama `/api/chat` (`generate == false`) or `/api/generate` (which has no tool calls).
 fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
-    let text = |content: &str, thinking: Option<&str>| -> Vec<(&'static str, String)> {
+    let calls: Vec<String> = script
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let function = obj(&[
+                ("index", i.to_string()),
+                ("name", s(&c.name)),
+                ("arguments", json_or_string(&c.arguments_json())),
+            ]);
+            obj(&[("id", s(&c.id)), ("function", function)])
+        })
+        .collect();
+    let text = |content: &str, thinking: Option<&str>, calls: &[String]| {
         let mut fields = Vec::new();
         if generate {
             fields.push(("response", s(content)));
@@ -315,13 +205,16 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
             if let Some(t) = thinking {
                 message.push(("thinking", s(t)));
             }
+            if !calls.is_empty() {
+                message.push(("tool_calls", arr(calls)));
+            }
             fields.push(("message", obj(&message)));
         }
         fields
     };
-    let line = |content: &str, thinking: Option<&str>, done: bool| -> String {
+    let line = |content: &str, thinking: Option<&str>, calls: &[String], done: bool| -> String {
         let mut fields = vec![("model", s(&script.model)), ("created_at", s(CREATED_AT))];
-        fields.extend(text(content, thinking));
+        fields.extend(text(content, thinking, calls));
         fields.push(("done", done.to_string()));
         if done {
             let d = &script.durations;
@@ -337,25 +230,30 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
         }
         obj(&fields)
     };
+    let calls = if generate { Vec::new() } else { calls };
     if !stream {
         let (thinking, content) = full(script);
         return Reply::whole(
             200,
             "application/json",
-            line(&content, thinking.as_deref(), true),
+            line(&content, thinking.as_deref(), &calls, true),
         );
     }
+    let ndjson = |json: String, kind: Kind| Event {
+        bytes: format!("{json}\n").into_bytes(),
+        kind,
+    };
     let mut events: Vec<Event> = parts(script)
         .iter()
-        .map(|p| Event {
-            bytes: format!("{}\n", line(&p.content, p.thinking.as_deref(), false)).into_bytes(),
-            kind: p.kind,
-        })
+        .map(|p| ndjson(line(&p.content, p.thinking.as_deref(), &[], false), p.kind))
         .collect();
-    events.push(Event {
-        bytes: format!("{}\n", line("", None, true)).into_bytes(),
-        kind: Kind::Tail,
-    });
+    // Each call whole, in a chunk of its own.
+    events.extend(
+        calls
+            .iter()
+            .map(|c| ndjson(line("", None, std::slice::from_ref(c), false), Kind::Answer)),
+    );
+    events.push(ndjson(line("", None, &[], true), Kind::Tail));
     Reply {
         status: 200,
         content_type: Some("application/x-ndjson".into()),
@@ -364,7 +262,39 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
     }
 }
 
-/// OpenAI `/v1/chat/completions` (`text == false`) or `/v1/completions`.
+/// OpenAI `usage`: prompt, completion, total, then the cached and reasoning details the script has.
+fn openai_usage(script: &Script) -> String {
+    let p = script.prompt_tokens;
+    let c = script.completion_tokens;
+    let mut usage = vec![
+        ("prompt_tokens", p.to_string()),
+        ("completion_tokens", c.to_string()),
+        ("total_tokens", (p + c).to_string()),
+    ];
+    if let Some(n) = script.cached_tokens {
+        usage.push((
+            "prompt_tokens_details",
+            obj(&[("cached_tokens", n.to_string())]),
+        ));
+    }
+    if let Some(r) = script.usage_reasoning_tokens {
+        usage.push((
+            "completion_tokens_details",
+            obj(&[("reasoning_tokens", r.to_string())]),
+        ));
+    }
+    obj(&usage)
+}
+
+/// One delta's worth of a chat stream.
+struct Piece {
+    /// Think or Answer.
+    kind: Kind,
+    /// The delta's fields other than `role`.
+    fields: Vec<(&'static str, String)>,
+}
+
+/// OpenAI `/v1/chat/completions` (`text == false`) or `/v1/completions` (which has no tool calls).
 fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Reply {
     let reasoning_key = match script.reasoning {
         ReasoningStyle::FieldContent => "reasoning_content",
@@ -389,20 +319,9 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
         }
         obj(&fields)
     };
-    let p = script.prompt_tokens;
-    let c = script.completion_tokens;
-    let mut usage = vec![
-        ("prompt_tokens", p.to_string()),
-        ("completion_tokens", c.to_string()),
-        ("total_tokens", (p + c).to_string()),
-    ];
-    if let Some(r) = script.usage_reasoning_tokens {
-        usage.push((
-            "completion_tokens_details",
-            obj(&[("reasoning_tokens", r.to_string())]),
-        ));
-    }
-    let usage = obj(&usage);
+    let usage = openai_usage(script);
+    let tools = !text && !script.tool_calls.is_empty();
+    let finish_reason = if tools { "\"tool_calls\"" } else { "\"stop\"" };
     // A choice: its text/delta/message field(s) followed by finish_reason.
     let choice = |body: Vec<(&'static str, String)>, finish: &str| -> String {
         let mut fields = vec![("index", "0".to_owned())];
@@ -410,64 +329,138 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
         fields.push(("finish_reason", finish.to_owned()));
         format!("[{}]", obj(&fields))
     };
-    // The text/message/delta fields for `content` and optional field reasoning.
-    let body = |content: Option<&str>, thinking: Option<&str>, role: bool| {
-        let content = content.map_or_else(|| "null".to_owned(), s);
-        if text {
-            let mut fields = vec![("text", content)];
-            if let Some(t) = thinking {
-                fields.push((reasoning_key, s(t)));
-            }
-            return fields;
-        }
-        let mut fields = Vec::new();
-        if role {
-            fields.push(("role", s("assistant")));
-        }
-        fields.push(("content", content));
-        if let Some(t) = thinking {
-            fields.push((reasoning_key, s(t)));
-        }
-        vec![(if stream { "delta" } else { "message" }, obj(&fields))]
-    };
     if !stream {
         let (thinking, content) = full(script);
-        let choices = choice(body(Some(&content), thinking.as_deref(), true), "\"stop\"");
-        return Reply::whole(200, "application/json", envelope(choices, Some(usage)));
+        let body = if text {
+            let mut fields = vec![("text", s(&content))];
+            if let Some(t) = &thinking {
+                fields.push((reasoning_key, s(t)));
+            }
+            fields
+        } else {
+            let content = if tools && content.is_empty() {
+                "null".to_owned()
+            } else {
+                s(&content)
+            };
+            let mut fields = vec![("role", s("assistant")), ("content", content)];
+            if let Some(t) = &thinking {
+                fields.push((reasoning_key, s(t)));
+            }
+            if tools {
+                let calls: Vec<String> = script
+                    .tool_calls
+                    .iter()
+                    .map(|c| {
+                        let function =
+                            obj(&[("name", s(&c.name)), ("arguments", s(&c.arguments_json()))]);
+                        obj(&[
+                            ("id", s(&c.id)),
+                            ("type", s("function")),
+                            ("function", function),
+                        ])
+                    })
+                    .collect();
+                fields.push(("tool_calls", arr(&calls)));
+            }
+            vec![("message", obj(&fields))]
+        };
+        return Reply::whole(
+            200,
+            "application/json",
+            envelope(choice(body, finish_reason), Some(usage)),
+        );
     }
-    let sse = |json: String, kind: Kind| Event {
-        bytes: format!("data: {json}\n\n").into_bytes(),
-        kind,
-    };
-    let mut events: Vec<Event> = parts(script)
+    let mut pieces: Vec<Piece> = parts(script)
         .iter()
         .map(|part| {
             // DeepSeek-style servers send `content: null` beside `reasoning_content`.
             let content = match (&part.thinking, script.reasoning) {
-                (Some(_), ReasoningStyle::FieldContent) if !text => None,
-                _ => Some(part.content.as_str()),
+                (Some(_), ReasoningStyle::FieldContent) if !text => "null".to_owned(),
+                _ => s(&part.content),
             };
-            let choices = choice(body(content, part.thinking.as_deref(), true), "null");
-            sse(envelope(choices, None), part.kind)
+            let mut fields = vec![(if text { "text" } else { "content" }, content)];
+            if let Some(t) = &part.thinking {
+                fields.push((reasoning_key, s(t)));
+            }
+            Piece {
+                kind: part.kind,
+                fields,
+            }
         })
         .collect();
-    let finish = if text {
-        vec![("text", s(""))]
-    } else {
-        vec![("delta", "{}".to_owned())]
+    if tools {
+        for (i, c) in script.tool_calls.iter().enumerate() {
+            let call = |fields: Vec<(&str, String)>| {
+                let mut all = vec![("index", i.to_string())];
+                all.extend(fields);
+                Piece {
+                    kind: Kind::Answer,
+                    fields: vec![("tool_calls", arr(&[obj(&all)]))],
+                }
+            };
+            let first = obj(&[("name", s(&c.name)), ("arguments", s(""))]);
+            pieces.push(call(vec![
+                ("id", s(&c.id)),
+                ("type", s("function")),
+                ("function", first),
+            ]));
+            pieces.extend(
+                c.arguments
+                    .iter()
+                    .map(|a| call(vec![("function", obj(&[("arguments", s(a))]))])),
+            );
+        }
+    }
+    let legacy = script.chat_chunks == ChatChunks::OllamaLegacy;
+    let role =
+        |i: usize| -> bool { !text && (script.chat_chunks != ChatChunks::OllamaNewest || i == 0) };
+    let delta = |i: usize, fields: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+        if text {
+            return fields.to_vec();
+        }
+        let mut all = Vec::new();
+        if role(i) {
+            all.push(("role", s("assistant")));
+        }
+        all.extend(fields.iter().cloned());
+        vec![("delta", obj(&all))]
     };
-    events.push(sse(envelope(choice(finish, "\"stop\""), None), Kind::Tail));
+    let data = |json: String, kind: Kind| Event {
+        bytes: format!("data: {json}\n\n").into_bytes(),
+        kind,
+    };
+    let n = pieces.len();
+    let mut events: Vec<Event> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let finish = if legacy && i + 1 == n {
+                finish_reason
+            } else {
+                "null"
+            };
+            data(envelope(choice(delta(i, &p.fields), finish), None), p.kind)
+        })
+        .collect();
+    if !legacy || n == 0 {
+        let finish = match (text, legacy) {
+            (true, _) => vec![("text", s(""))],
+            // Older Ollama: the metrics-only last response, as a chunk with an empty content.
+            (false, true) => delta(0, &[("content", s(""))]),
+            (false, false) => vec![("delta", "{}".to_owned())],
+        };
+        events.push(data(
+            envelope(choice(finish, finish_reason), None),
+            Kind::Tail,
+        ));
+    }
     if include_usage {
-        events.push(sse(envelope("[]".into(), Some(usage)), Kind::Tail));
+        events.push(data(envelope("[]".into(), Some(usage)), Kind::Tail));
     }
     events.push(Event {
         bytes: b"data: [DONE]\n\n".to_vec(),
         kind: Kind::Tail,
     });
-    Reply {
-        status: 200,
-        content_type: Some("text/event-stream".into()),
-        streaming: true,
-        events,
-    }
+    Reply::stream(events)
 }

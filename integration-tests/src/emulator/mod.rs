@@ -1,16 +1,22 @@
 //! An LLM-server emulator for end-to-end tests: it speaks Ollama's native API (`/api/chat`, `/api/generate`,
-//! `/api/embed`, `/api/embeddings`) and the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
-//! `/v1/embeddings`) from a [`Script`], paces its stream events, cuts its body into writes at arbitrary byte
-//! positions (inside JSON, inside `<think>` tags, inside UTF-8 characters), can abort mid-stream, and records
-//! every request together with the bytes it actually handed to the connection.
+//! `/api/embed`, `/api/embeddings`), the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
+//! `/v1/embeddings`, `/v1/responses`) and the Anthropic Messages API (`/v1/messages`) from a [`Script`], with
+//! reasoning, answer text, tool calls and cache counts in each dialect's own shape. It paces its stream events,
+//! cuts its body into writes at arbitrary byte positions (inside JSON, inside `<think>` tags, inside UTF-8
+//! characters, inside SSE event names and between `event:` and `data:` lines), can abort mid-stream or hold the
+//! body open after its end marker, and records every request together with the bytes it actually handed to the
+//! connection.
 //!
 //! Besides the model endpoints it answers `/api/version`, `/api/tags`, `/api/ps` (the script's model loaded),
 //! echoes any request under `/echo/` (same body, same content type) and answers 404 `{"error":"not found"}`
 //! elsewhere. The request's own `think` or
 //! `max_tokens` are ignored: the script alone decides what is sent.
 
+mod anthropic;
 mod formats;
+mod responses;
 mod script;
+mod wire;
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,9 +33,11 @@ use hyper::body::Frame;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use formats::{Event, Kind};
+use wire::{Event, Kind};
 
-pub use script::{OllamaDurations, ReasoningStyle, Script, Split};
+pub use script::{
+    ChatChunks, OllamaDurations, ReasoningStyle, ResponsesReasoning, Script, Split, ToolCall,
+};
 
 /// A request the emulator received, and what it sent back so far.
 #[derive(Debug, Clone)]
@@ -207,7 +215,7 @@ async fn handle(
     let writes = plan(&reply.events, &script);
     let fail = script.fail_after_bytes.is_some();
     let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(produce(writes, fail, tx));
+    tokio::spawn(produce(writes, fail, script.end_delay, tx));
     let mut response = http::Response::builder().status(reply.status);
     if let Some(ct) = &reply.content_type {
         response = response.header(http::header::CONTENT_TYPE, ct);
@@ -230,14 +238,20 @@ async fn handle(
 
 /// The writes of a body made of `events` under `script`: each with the pause before it.
 fn plan(events: &[Event], script: &Script) -> Vec<(Duration, Bytes)> {
+    // The first event with model output waits `first_delay` (events before it, such as `response.created`, go
+    // at once); a body without any waits before its first event.
+    let first = events
+        .iter()
+        .position(|e| e.kind != Kind::Tail)
+        .unwrap_or(0);
     let delays: Vec<Duration> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| match (i, e.kind) {
-            (0, _) => script.first_delay,
-            (_, Kind::Think) => script.think_delay,
-            (_, Kind::Answer) => script.answer_delay,
-            (_, Kind::Tail) => Duration::ZERO,
+        .map(|(i, e)| match e.kind {
+            _ if i == first => script.first_delay,
+            Kind::Think => script.think_delay,
+            Kind::Answer => script.answer_delay,
+            Kind::Tail => Duration::ZERO,
         })
         .collect();
     let mut starts = Vec::with_capacity(events.len());
@@ -286,9 +300,16 @@ enum Msg {
     Fail,
 }
 
-/// Sends `writes` to the body with their pauses, then ends it or (`fail`) aborts it. Stops when the body is gone.
-async fn produce(writes: Vec<(Duration, Bytes)>, fail: bool, tx: mpsc::Sender<Msg>) {
+/// Sends `writes` to the body with their pauses, then ends it (`end_delay` later) or (`fail`) aborts it. Stops when
+/// the body is gone.
+async fn produce(
+    writes: Vec<(Duration, Bytes)>,
+    fail: bool,
+    end_delay: Duration,
+    tx: mpsc::Sender<Msg>,
+) {
     let n = writes.len();
+    let hold = !end_delay.is_zero();
     for (i, (delay, bytes)) in writes.into_iter().enumerate() {
         if !delay.is_zero() {
             tokio::select! {
@@ -297,7 +318,7 @@ async fn produce(writes: Vec<(Duration, Bytes)>, fail: bool, tx: mpsc::Sender<Ms
             }
         }
         if tx
-            .send(Msg::Data(bytes, i + 1 == n && !fail))
+            .send(Msg::Data(bytes, i + 1 == n && !fail && !hold))
             .await
             .is_err()
         {
@@ -306,7 +327,11 @@ async fn produce(writes: Vec<(Duration, Bytes)>, fail: bool, tx: mpsc::Sender<Ms
     }
     if fail {
         let _ = tx.send(Msg::Fail).await;
-    } else if n == 0 {
+    } else if n == 0 || hold {
+        tokio::select! {
+            () = tokio::time::sleep(end_delay) => {}
+            () = tx.closed() => return,
+        }
         let _ = tx.send(Msg::End).await;
     }
 }

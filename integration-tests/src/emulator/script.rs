@@ -1,7 +1,8 @@
-//! The [`Script`] an [`Emulator`](super::Emulator) answers from: the model's reasoning and answer pieces, where the
-//! reasoning goes ([`ReasoningStyle`]), pacing, how the body is cut into writes ([`Split`]), failures, token counts
-//! and Ollama's timings. Tests build it (re-exported as `emulator::Script`); `formats.rs` renders it in each
-//! dialect and `mod.rs` paces and cuts what it renders.
+//! The [`Script`] an [`Emulator`](super::Emulator) answers from: the model's reasoning and answer pieces, its tool
+//! calls ([`ToolCall`]), where the reasoning goes ([`ReasoningStyle`], [`ResponsesReasoning`]), the chat-stream
+//! layout ([`ChatChunks`]), pacing, how the body is cut into writes ([`Split`]), failures, token and cache counts
+//! and Ollama's timings. Tests build it (re-exported as `emulator::Script`); `formats.rs`, `responses.rs` and
+//! `anthropic.rs` render it in each dialect and `mod.rs` paces and cuts what it renders.
 
 use std::time::Duration;
 
@@ -19,6 +20,56 @@ pub enum ReasoningStyle {
     InlineClosingOnly,
     /// No reasoning at all; [`Script::thinking`] is ignored.
     None,
+}
+
+/// Which reasoning events a `/v1/responses` stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsesReasoning {
+    /// `response.reasoning_text.delta` in a `reasoning_text` content part (vLLM, llama.cpp).
+    Text,
+    /// `response.reasoning_summary_text.delta` with `summary_index: 0` (Ollama, which has no reasoning text events).
+    Summary,
+}
+
+/// The layout of an OpenAI `/v1/chat/completions` stream's last chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatChunks {
+    /// `role` in every delta; `finish_reason` on a chunk of its own with `delta: {}` (the emulator's first layout).
+    Classic,
+    /// Ollama before v0.32.10: `role` in every delta, `finish_reason` riding on the last chunk that carries content
+    /// or a tool call (or on a `{"role":"assistant","content":""}` chunk when there is none).
+    OllamaLegacy,
+    /// Ollama v0.32.10 (PR #17485), as `api.openai.com` sends it: `role` only in the first chunk, `finish_reason` on
+    /// a chunk of its own with `delta: {}`, usage (when asked for) on a final chunk with `choices: []`.
+    OllamaNewest,
+}
+
+/// A tool call the model makes, after its answer text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The call's id (OpenAI `id`, Responses `call_id`, Anthropic `tool_use.id`, Ollama `id`).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The JSON arguments in pieces, one stream event each where the dialect streams them; their concatenation is
+    /// a JSON object (Ollama and Anthropic's whole bodies send it parsed).
+    pub arguments: Vec<String>,
+}
+
+impl ToolCall {
+    /// A call of `name` with id `id` whose JSON arguments arrive as `pieces`.
+    pub fn new(id: &str, name: &str, pieces: &[&str]) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            arguments: pieces.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    /// The whole arguments as JSON text.
+    pub fn arguments_json(&self) -> String {
+        self.arguments.concat()
+    }
 }
 
 /// How the body is cut into writes.
@@ -58,8 +109,11 @@ impl Default for OllamaDurations {
 
 /// What the emulator answers, and how.
 ///
-/// Pacing: before the first event it waits `first_delay`; before each further reasoning event `think_delay`,
-/// before each further answer event `answer_delay`; the final/done/usage events follow without delay. With
+/// Pacing: before the first event that carries model output (a reasoning piece, an answer piece or a tool-call
+/// fragment; the first event when none does) it waits `first_delay`; before each further reasoning event
+/// `think_delay`, before each further answer or tool-call event `answer_delay`; every other event (Responses'
+/// `response.created`, Anthropic's `message_start` and block starts, final/done/usage events) follows without
+/// delay, and the body stays open `end_delay` after its last byte. With
 /// [`Split::Every`] or [`Split::At`], each write waits until the time its first byte's event would have been sent
 /// (so the pauses of the events are kept, once each). Writes sent with no pause between them may share a TCP
 /// segment.
@@ -71,26 +125,46 @@ pub struct Script {
     pub thinking: Vec<String>,
     /// Answer pieces, one per event.
     pub answer: Vec<String>,
+    /// Tool calls, after the answer: Ollama `message.tool_calls` (one chunk per call), OpenAI `delta.tool_calls`
+    /// fragments and `finish_reason: "tool_calls"`, Responses `function_call` items, Anthropic `tool_use` blocks and
+    /// `stop_reason: "tool_use"`.
+    pub tool_calls: Vec<ToolCall>,
     /// Where the reasoning goes.
     pub reasoning: ReasoningStyle,
     /// Pause before the first event.
     pub first_delay: Duration,
     /// Pause before each further reasoning event.
     pub think_delay: Duration,
-    /// Pause before each further answer event.
+    /// Pause before each further answer or tool-call event.
     pub answer_delay: Duration,
+    /// How long the body stays open after its last byte (a client that closes on the stream's end marker then
+    /// always closes before the server does).
+    pub end_delay: Duration,
     /// How the body is cut into writes.
     pub split: Split,
     /// Write this many body bytes, then abort the response (no terminating chunk: the client sees a broken body).
     pub fail_after_bytes: Option<usize>,
     /// 200, or the status of a dialect error answer to the model endpoints (no stream).
     pub status: u16,
-    /// Ollama `prompt_eval_count`, OpenAI `usage.prompt_tokens`.
+    /// All prompt tokens, cached ones included: Ollama `prompt_eval_count`, OpenAI `usage.prompt_tokens`,
+    /// Responses `input_tokens`; Anthropic's `input_tokens` is this less the two cache counts.
     pub prompt_tokens: u64,
+    /// Prompt tokens read from the cache, when set: OpenAI `usage.prompt_tokens_details.cached_tokens`, Responses
+    /// `input_tokens_details.cached_tokens` (0 when unset, as Ollama hard-codes it), Anthropic
+    /// `cache_read_input_tokens`.
+    pub cached_tokens: Option<u64>,
+    /// Prompt tokens written to the cache, when set: Anthropic `cache_creation_input_tokens` (other dialects have
+    /// no such field).
+    pub cache_creation_tokens: Option<u64>,
     /// Ollama `eval_count`, OpenAI `usage.completion_tokens`.
     pub completion_tokens: u64,
-    /// OpenAI `usage.completion_tokens_details.reasoning_tokens`, when set.
+    /// OpenAI `usage.completion_tokens_details.reasoning_tokens`, Responses
+    /// `output_tokens_details.reasoning_tokens` (0 when unset, as Ollama hard-codes it), when set.
     pub usage_reasoning_tokens: Option<u64>,
+    /// Which reasoning events `/v1/responses` streams.
+    pub responses_reasoning: ResponsesReasoning,
+    /// The layout of `/v1/chat/completions` streams.
+    pub chat_chunks: ChatChunks,
     /// Ollama's timing fields.
     pub durations: OllamaDurations,
 }
@@ -102,16 +176,22 @@ impl Default for Script {
             model: "qwen3:14b".into(),
             thinking: v(&["Let", " me", " think: café", " 🤔 ok"]),
             answer: v(&["The", " answer", " is", " 42 🎉", " — voilà", "."]),
+            tool_calls: Vec::new(),
             reasoning: ReasoningStyle::Field,
             first_delay: Duration::ZERO,
             think_delay: Duration::ZERO,
             answer_delay: Duration::ZERO,
+            end_delay: Duration::ZERO,
             split: Split::PerEvent,
             fail_after_bytes: None,
             status: 200,
             prompt_tokens: 12,
             completion_tokens: 34,
+            cached_tokens: None,
+            cache_creation_tokens: None,
             usage_reasoning_tokens: None,
+            responses_reasoning: ResponsesReasoning::Text,
+            chat_chunks: ChatChunks::Classic,
             durations: OllamaDurations::default(),
         }
     }
