@@ -14,6 +14,7 @@ pub mod phase;
 pub mod proxy;
 pub mod sdk;
 pub mod stream;
+pub mod upstream;
 
 pub use ollama::OllamaReceiver;
 pub use proxy::LlmProxyReceiver;
