@@ -13,6 +13,10 @@ pub type Client = hyper_util::client::legacy::Client<
     Empty<Bytes>,
 >;
 
+/// The `User-Agent` of every probe, so that a server's access log (and a test's emulator) can tell llmtel's own
+/// checks from the clients' requests it forwards.
+pub const USER_AGENT: &str = concat!("llmtel/", env!("CARGO_PKG_VERSION"), " (upstream check)");
+
 /// Bodies longer than this are cut: every answer probed is a small JSON document.
 const MAX_BODY: usize = 4 << 20;
 
@@ -48,9 +52,13 @@ impl Answer {
 /// GETs `url` within `timeout`. `Err` means no HTTP answer at all (refused, DNS, TLS, timeout), with the reason.
 pub async fn get(client: &Client, url: &str, timeout: Duration) -> Result<Answer, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let req = http::Request::get(uri)
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .body(Empty::new())
+        .map_err(|e| format!("{url}: {e}"))?;
     let fetch = async {
         let resp = client
-            .get(uri)
+            .request(req)
             .await
             .map_err(|e| format!("GET {url}: {}", llmtel_pipelines::error_chain(&e)))?;
         let status = resp.status().as_u16();
