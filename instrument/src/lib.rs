@@ -1,6 +1,7 @@
 //! llmtel's instrumentation of LLM servers: the sidecar proxy ([`proxy`]), the response stream parsers
 //! ([`stream`]), the think/answer phase tracker ([`phase`]), the GPU and model-server samplers ([`gpu`],
-//! [`ollama`]), and the bridge that turns the OpenTelemetry SDK's live metrics into pipeline batches ([`sdk`]).
+//! [`ollama`]), which model server the sidecar fronts and whether it is up ([`upstream`]), and the bridge that
+//! turns the OpenTelemetry SDK's live metrics into pipeline batches ([`sdk`]).
 //!
 //! Data flow: client → [`proxy`] → model server; the response is forwarded chunk by chunk and a copy of each
 //! chunk goes to a per-request task that frames and decodes it ([`stream`]), tracks phases ([`phase`]) and, at the
@@ -14,6 +15,7 @@ pub mod phase;
 pub mod proxy;
 pub mod sdk;
 pub mod stream;
+pub mod upstream;
 
 pub use ollama::OllamaReceiver;
 pub use proxy::LlmProxyReceiver;

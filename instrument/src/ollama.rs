@@ -4,13 +4,13 @@
 //! its version, and keeps the answer as a snapshot. Observable instruments of an SDK meter read the snapshot
 //! into this receiver's metrics pipelines on the same interval. A server that does not answer sets
 //! `ollama.up` to 0 and empties the model list; that is logged once when it happens and once when it recovers,
-//! never per poll.
+//! never per poll. A server that answers, but not as Ollama, is asked what it is ([`crate::upstream::detect`]):
+//! with `skip_if_not_ollama` (the built-in config) the receiver then logs one info line and stops polling,
+//! reporting nothing; without it, it warns once and reports `ollama.up` 0 while polling on.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use llmtel_config::OllamaReceiverConfig;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use opentelemetry::KeyValue;
@@ -18,6 +18,9 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
+
+use crate::upstream::detect::{self, ServerKind};
+use crate::upstream::probe::{self, Client};
 
 /// One loaded model, as `/api/ps` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -84,41 +87,39 @@ impl OllamaReceiver {
     }
 }
 
-type Client = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Empty<Bytes>,
->;
+/// Why a poll found no snapshot.
+#[derive(Debug)]
+struct PollError {
+    /// The server answered HTTP (a 404 from another kind of server, a 500), as opposed to not at all.
+    answered: bool,
+    message: String,
+}
 
 /// GETs `url` and decodes its JSON, within `timeout`.
 async fn get_json<T: serde::de::DeserializeOwned>(
     client: &Client,
     url: &str,
     timeout: Duration,
-) -> Result<T, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let fetch = async {
-        let resp = client
-            .get(uri)
-            .await
-            .map_err(|e| format!("GET {url}: {}", llmtel_pipelines::error_chain(&e)))?;
-        let status = resp.status();
-        let body = http_body_util::Limited::new(resp.into_body(), 4 << 20)
-            .collect()
-            .await
-            .map_err(|e| format!("GET {url}: reading the body: {e}"))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(format!("GET {url}: HTTP {status}"));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not the expected JSON: {e}"))
-    };
-    tokio::time::timeout(timeout, fetch)
+) -> Result<T, PollError> {
+    let answer = probe::get(client, url, timeout)
         .await
-        .map_err(|_| format!("GET {url}: no answer within {timeout:?}"))?
+        .map_err(|message| PollError {
+            answered: false,
+            message,
+        })?;
+    let fail = |message: String| PollError {
+        answered: true,
+        message,
+    };
+    if !answer.ok() {
+        return Err(fail(format!("GET {url}: HTTP {}", answer.status)));
+    }
+    serde_json::from_slice(&answer.body)
+        .map_err(|e| fail(format!("GET {url}: not the expected JSON: {e}")))
 }
 
 /// Polls once.
-async fn poll(client: &Client, base: &str, timeout: Duration) -> Result<Snapshot, String> {
+async fn poll(client: &Client, base: &str, timeout: Duration) -> Result<Snapshot, PollError> {
     let ps: PsResponse = get_json(client, &format!("{base}/api/ps"), timeout).await?;
     // The version is nice to have; a server that answers /api/ps is up either way.
     let version = get_json::<VersionResponse>(client, &format!("{base}/api/version"), timeout)
@@ -131,6 +132,15 @@ async fn poll(client: &Client, base: &str, timeout: Duration) -> Result<Snapshot
         version,
         models: ps.models,
     })
+}
+
+/// Another kind of server than Ollama at `base`, if it says so: asked only after `/api/ps` got an HTTP answer
+/// that was not Ollama's.
+async fn other_server(client: &Client, base: &str, timeout: Duration) -> Option<ServerKind> {
+    match detect::detect(client, base, timeout).await {
+        Ok(ServerKind::Ollama) | Err(_) => None,
+        Ok(kind) => Some(kind),
+    }
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 time such as `2026-11-28T11:05:00.5+01:00`.
@@ -192,21 +202,24 @@ impl Receiver for OllamaReceiver {
                 message: format!("endpoint {base:?}: {e}"),
             })?;
             let server = uri.host().unwrap_or_default().to_owned();
-            let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+            // `None`: nothing to report (before the first poll, or the server is not Ollama and is skipped).
+            let snapshot: Arc<Mutex<Option<Snapshot>>> = Arc::new(Mutex::new(None));
             let provider =
                 crate::sdk::meter_provider(&output, self.resource.clone(), self.cfg.interval.get());
             register(&provider, &snapshot, &server);
             let client: Client = crate::proxy::http_client(&self.tls, self.cfg.timeout.get());
-            let (interval, timeout, id) = (
+            let (interval, timeout, id, skip) = (
                 self.cfg.interval.get(),
                 self.cfg.timeout.get(),
                 self.id.clone(),
+                self.cfg.skip_if_not_ollama,
             );
             tracing::info!(receiver = %id, endpoint = %base, "ollama receiver polling");
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut was_up: Option<bool> = None;
+                let mut other: Option<ServerKind> = None;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
@@ -218,19 +231,44 @@ impl Receiver for OllamaReceiver {
                                 tracing::info!(receiver = %id, endpoint = %base, version = s.version.as_deref().unwrap_or("?"),
                                     models = s.models.len(), "ollama server answers");
                             }
-                            s
+                            other = None;
+                            Some(s)
                         }
                         Err(e) => {
-                            if was_up != Some(false) {
-                                tracing::warn!(receiver = %id, error = %e,
-                                    "ollama server not answering; ollama.up is 0 until it does (logged once)");
+                            // Only a server that answered, and not as Ollama, is asked what it is (once).
+                            let kind = match other {
+                                Some(k) => Some(k),
+                                None if e.answered => other_server(&client, &base, timeout).await,
+                                None => None,
+                            };
+                            match kind {
+                                Some(k) if skip => {
+                                    tracing::info!(receiver = %id, endpoint = %base, server = k.provider_name(),
+                                        "the server is not Ollama: the ollama receiver stops polling it (its health is llmtel.upstream.up)");
+                                    *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                                    break;
+                                }
+                                Some(k) => {
+                                    if other.is_none() {
+                                        tracing::warn!(receiver = %id, endpoint = %base, server = k.provider_name(),
+                                            "the ollama receiver's endpoint is not an Ollama server: ollama.up is 0 and no models are reported; point endpoint at Ollama, remove the receiver, or set skip_if_not_ollama (logged once)");
+                                    }
+                                    other = Some(k);
+                                }
+                                None if was_up != Some(false) => {
+                                    tracing::warn!(receiver = %id, error = %e.message,
+                                        "ollama server not answering; ollama.up is 0 until it does (logged once)");
+                                }
+                                None => {}
                             }
-                            Snapshot::default()
+                            Some(Snapshot::default())
                         }
                     };
-                    was_up = Some(next.up);
+                    was_up = next.as_ref().map(|s| s.up);
                     *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = next;
                 }
+                // Skipped: nothing to report, and nothing more to poll until shutdown.
+                shutdown.cancelled().await;
                 let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
                 drop(output);
             });
@@ -242,7 +280,7 @@ impl Receiver for OllamaReceiver {
 /// The observable instruments, reading `snapshot` at each collection.
 fn register(
     provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
-    snapshot: &Arc<Mutex<Snapshot>>,
+    snapshot: &Arc<Mutex<Option<Snapshot>>>,
     server: &str,
 ) {
     let meter = provider.meter("llmtel.ollama");
@@ -255,14 +293,18 @@ fn register(
     meter
         .i64_observable_gauge("ollama.up")
         .with_description("1 when the Ollama server answers /api/ps, 0 when it does not")
-        .with_callback(move |o| o.observe(i64::from(r().up), std::slice::from_ref(&s)))
+        .with_callback(move |o| {
+            if let Some(snap) = r() {
+                o.observe(i64::from(snap.up), std::slice::from_ref(&s));
+            }
+        })
         .build();
     let (r, s) = (read.clone(), server.clone());
     meter
         .i64_observable_gauge("ollama.build.info")
         .with_description("The Ollama server's version (value 1)")
         .with_callback(move |o| {
-            if let Some(v) = r().version {
+            if let Some(v) = r().and_then(|snap| snap.version) {
                 o.observe(1, &[s.clone(), KeyValue::new("ollama.version", v)]);
             }
         })
@@ -273,8 +315,9 @@ fn register(
         .with_unit("{model}")
         .with_description("Models loaded")
         .with_callback(move |o| {
-            let snap = r();
-            if snap.up {
+            if let Some(snap) = r()
+                && snap.up
+            {
                 o.observe(snap.models.len() as i64, std::slice::from_ref(&s));
             }
         })
@@ -313,7 +356,7 @@ fn register(
             .with_unit(unit)
             .with_description(description)
             .with_callback(move |o| {
-                for m in r().models {
+                for m in r().map(|snap| snap.models).unwrap_or_default() {
                     if let Some(v) = field(&m) {
                         o.observe(
                             v,

@@ -1,6 +1,6 @@
 //! Reading the sidecar's output in tests: llmtel in-process with an `llm_proxy` in front of an emulator, the
-//! requests the sidecar tests send it ([`post`]), and the spans and metric points a [`Capture`] received, by name
-//! and attribute.
+//! requests the sidecar tests send it ([`post`]) and those the upstream got from clients ([`forwarded`]), and the
+//! spans and metric points a [`Capture`] received, by name and attribute.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use llmtel_pipelines::Payload;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
+use crate::emulator::{Emulator, Recorded};
 use crate::{Capture, Captured, HttpAnswer, http_request, start_in_process};
 
 /// llmtel in-process with one `llm_proxy` (extra settings in `proxy_settings`, YAML flow-map entries) whose
@@ -94,6 +95,20 @@ pub async fn post(url: &str, body: &serde_json::Value) -> HttpAnswer {
         body.to_string().into_bytes(),
     )
     .await
+}
+
+/// The requests `emu` received from clients through the sidecar: all but the sidecar's own upstream checks
+/// (detection and health, told apart by their `User-Agent`).
+pub fn forwarded(emu: &Emulator) -> Vec<Recorded> {
+    let ours = llmtel_instrument::upstream::probe::USER_AGENT;
+    emu.requests()
+        .into_iter()
+        .filter(|r| {
+            r.headers
+                .get(http::header::USER_AGENT)
+                .is_none_or(|v| v != ours)
+        })
+        .collect()
 }
 
 /// Every span in `c`.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use integration_tests::emulator::{Emulator, ReasoningStyle, Script, Split};
 use integration_tests::traces::{
-    Sidecar, attr, attr_b, attr_f, attr_i, attr_s, child, hex, ms, post, secs,
+    Sidecar, attr, attr_b, attr_f, attr_i, attr_s, child, forwarded, hex, ms, post, secs,
 };
 use integration_tests::{http_request, raw_upstream};
 use serde_json::json;
@@ -56,7 +56,7 @@ async fn ollama_stream_reaches_the_client_unchanged_and_its_phases_match_the_pac
     // The caller's trace continues; the upstream got the sidecar's span as its parent.
     assert_eq!(hex(&span.trace_id), "0af7651916cd43dd8448eb211c80319c");
     assert_eq!(hex(&span.parent_span_id), "b7ad6b7169203331");
-    let upstream_tp = emu.requests()[0].headers["traceparent"]
+    let upstream_tp = forwarded(&emu)[0].headers["traceparent"]
         .to_str()
         .unwrap()
         .to_owned();
@@ -304,7 +304,7 @@ async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
     let req = json!({"model": "qwen3:14b", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req).await;
     // The upstream was asked for usage, by one inserted member: every other byte is the client's, in its order.
-    let sent = String::from_utf8(emu.requests()[0].body.to_vec()).unwrap();
+    let sent = String::from_utf8(forwarded(&emu)[0].body.to_vec()).unwrap();
     assert_eq!(
         sent,
         format!(
@@ -345,7 +345,7 @@ async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
     let resp = post(&format!("{}/v1/chat/completions", plain.url), &req2).await;
     assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req2));
     let last: serde_json::Value =
-        serde_json::from_slice(&emu.requests().last().unwrap().body).unwrap();
+        serde_json::from_slice(&forwarded(&emu).last().unwrap().body).unwrap();
     assert_eq!(
         last, req2,
         "include_usage: false forwards the request unchanged"
@@ -362,12 +362,12 @@ async fn usage_added_for_exact_counts_is_removed_before_the_client_sees_it() {
         status: 400,
         ..Script::default()
     });
-    let before = emu.requests().len();
+    let before = forwarded(&emu).len();
     let req3 = json!({"model": "strict", "stream": true, "messages": []});
     let resp = post(&format!("{}/v1/chat/completions", sidecar.url), &req3).await;
     assert_eq!(resp.status, 400);
     assert_eq!(resp.body, emu.body_for("/v1/chat/completions", &req3));
-    let seen = emu.requests();
+    let seen = forwarded(&emu);
     assert_eq!(
         seen.len(),
         before + 2,
@@ -447,8 +447,8 @@ async fn unknown_paths_pass_through_untouched_with_a_plain_http_span() {
     assert!(children.is_empty());
     assert_eq!(attr_s(&span, "url.path"), Some("/api/version"));
     assert_eq!(attr_i(&span, "http.response.status_code"), Some(200));
-    assert_eq!(emu.requests()[0].path, "/api/version");
-    let tp = emu.requests()[0].headers["traceparent"]
+    assert_eq!(forwarded(&emu)[0].path, "/api/version");
+    let tp = forwarded(&emu)[0].headers["traceparent"]
         .to_str()
         .unwrap()
         .to_owned();

@@ -71,6 +71,7 @@ impl Check for GpuReceiverConfig {
 config_struct! {
     /// Receiver `ollama`: polls an Ollama server's `/api/ps` and `/api/version` and reports, per loaded model, its
     /// size, VRAM size, context length and expiry, the server version, and whether the server answers at all.
+    /// Every server's health, Ollama's included, is the sidecar's `llmtel.upstream.up`.
     pub struct OllamaReceiverConfig {
         /// The Ollama server, `http://host:port` or `https://host:port`.
         endpoint: String = "http://127.0.0.1:11434".to_owned(),
@@ -78,6 +79,11 @@ config_struct! {
         interval: Duration = Duration::from_secs(10),
         /// Time allowed for each poll; a server slower than this counts as down.
         timeout: Duration = Duration::from_secs(5),
+        /// What to do when `endpoint` answers but is another server (llama.cpp, vLLM, SGLang…; told apart as
+        /// the sidecar's `provider: auto` does). `false`: warn once and report `ollama.up` 0 while polling on.
+        /// `true`: log one info line and stop polling, with no `ollama.*` metrics. The built-in config sets it,
+        /// because its `ollama` receiver follows `--upstream` to whatever server that is.
+        skip_if_not_ollama: bool = false,
     }
 }
 
@@ -105,8 +111,11 @@ config_struct! {
         /// The LLM server: `http://host:port` or `https://host:port`, optionally with a path prefix that is
         /// prepended to every request path. `llmtel --upstream URL` / `LLMTEL_UPSTREAM` set it too.
         upstream: String = "http://127.0.0.1:11434".to_owned(),
-        /// `gen_ai.provider.name` on spans and metrics: `ollama`, `vllm`, `llama.cpp`, `openai`...
-        provider: String = "ollama".to_owned(),
+        /// `gen_ai.provider.name` on spans and metrics. `auto`: learned from the upstream at start (Ollama →
+        /// `ollama`, llama.cpp → `llama.cpp`, vLLM → `vllm`, SGLang → `sglang`, any other server → `openai`),
+        /// asked again while it does not answer; requests that end before it is known say `openai`. Any other
+        /// value (`ollama`, `vllm`, `my-server`…) is used as given, and chooses the health check.
+        provider: String = "auto".to_owned(),
         /// Largest request body, in MiB, for the APIs the proxy understands (they are read whole to learn the
         /// model and options; images make them large). Larger requests get HTTP 413. Other paths stream through
         /// with no limit.
@@ -131,6 +140,12 @@ config_struct! {
         capture_content: bool = false,
         /// How often the live metrics (requests in flight) are read into the pipeline.
         metrics_interval: Duration = Duration::from_secs(5),
+        /// How often the upstream's own health endpoint is asked whether it is up (`llmtel.upstream.up`):
+        /// Ollama's `/api/version`, `/health` of llama.cpp, vLLM and SGLang (a 2xx is up), `/health` of any other
+        /// server (any HTTP answer is up). A server that is down is asked again sooner, from 1 s up to this.
+        health_check_interval: Duration = Duration::from_secs(10),
+        /// Time allowed for each health check and detection probe; a server slower than this counts as down.
+        health_check_timeout: Duration = Duration::from_secs(5),
     }
 }
 
@@ -142,7 +157,7 @@ impl Check for LlmProxyConfig {
         if self.provider.trim().is_empty() {
             ctx.error(
                 &child(path, "provider"),
-                "empty: expected a provider name such as ollama or vllm",
+                "empty: expected auto or a provider name such as ollama or vllm",
             );
         }
         check_mib(
@@ -155,6 +170,8 @@ impl Check for LlmProxyConfig {
             ("response_timeout", self.response_timeout),
             ("read_timeout", self.read_timeout),
             ("metrics_interval", self.metrics_interval),
+            ("health_check_interval", self.health_check_interval),
+            ("health_check_timeout", self.health_check_timeout),
         ] {
             if d.get().is_zero() {
                 ctx.error(&child(path, name), "0s: expected a duration above zero");

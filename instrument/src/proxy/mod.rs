@@ -7,7 +7,9 @@
 //! [`headers`]) and bytes, chunk by chunk ([`body`]); a copy of each chunk feeds the request's tracker
 //! ([`record`]), which emits the spans when the body ends. A request the proxy cannot relay gets an
 //! [`error::ProxyError`] in the client's dialect. Each request's spans go into this receiver's pipelines as one
-//! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]).
+//! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]). Beside the requests, an
+//! [`UpstreamWatch`] learns which server the upstream is (for `gen_ai.provider.name`, unless the config names
+//! it) and checks its health (`llmtel.upstream.up`).
 //!
 //! This file wires the parts: config in, a bound listener and a running accept loop out.
 
@@ -31,13 +33,18 @@ use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use opentelemetry_sdk::Resource;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 pub(crate) use self::forward::http_client;
 use self::forward::{Forwarder, Upstream};
 use self::handle::State;
 use self::record::Shared;
 use self::telemetry::Telemetry;
+use crate::upstream::UpstreamWatch;
+
+/// How long start-up waits for the first look at the upstream, so that the first requests' spans name the
+/// server; past it llmtel starts anyway and the watch goes on in the background.
+const FIRST_CHECK_WAIT: Duration = Duration::from_secs(1);
 
 /// The `llm_proxy` receiver, built from its config.
 pub struct LlmProxyReceiver {
@@ -97,19 +104,36 @@ impl Receiver for LlmProxyReceiver {
                 .local_addr()
                 .map_err(|e| fail(format!("bind {listen}: {e}")))?;
             (self.on_bound)(addr);
+            let watch = UpstreamWatch::new(
+                &self.id,
+                &self.cfg.upstream,
+                &self.cfg.provider,
+                http_client(&self.tls, self.cfg.health_check_timeout.get()),
+                self.cfg.health_check_interval.get(),
+                self.cfg.health_check_timeout.get(),
+            );
+            let provider = watch.provider();
+            let up = watch.up_state();
+            let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+            // Ended with the proxy, or with this future if the proxy never serves.
+            let watching =
+                AbortOnDropHandle::new(tokio::spawn(watch.run(shutdown.clone(), first_tx)));
+            // Not answering within the wait is no reason not to start: it is only logged, by the watch.
+            let _ = tokio::time::timeout(FIRST_CHECK_WAIT, first_rx).await;
 
             let telemetry = Telemetry::start(
                 &output,
                 self.resource.clone(),
                 self.cfg.metrics_interval.get(),
             );
+            telemetry.watch_upstream(up, provider.clone(), (upstream.host.clone(), upstream.port));
             let client = http_client(&self.tls, self.cfg.connect_timeout.get());
             let tasks = TaskTracker::new();
             let state = Arc::new(State {
                 shared: Arc::new(Shared {
                     spans: telemetry.spans.clone(),
                     in_flight: telemetry.in_flight.clone(),
-                    provider: self.cfg.provider.clone(),
+                    provider,
                     server: (upstream.host.clone(), upstream.port),
                     capture_content: self.cfg.capture_content,
                     tasks: tasks.clone(),
@@ -130,6 +154,8 @@ impl Receiver for LlmProxyReceiver {
                 "llm_proxy listening");
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
                 serve::serve(listener, state, shutdown).await;
+                // A check under way has nothing to finish.
+                drop(watching);
                 tasks.close();
                 if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
                     .await

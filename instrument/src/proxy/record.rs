@@ -38,8 +38,8 @@ pub struct Shared {
     pub spans: SpanSink,
     /// Requests in flight.
     pub in_flight: opentelemetry::metrics::UpDownCounter<i64>,
-    /// `gen_ai.provider.name`.
-    pub provider: String,
+    /// `gen_ai.provider.name`: configured, or learned from the upstream (read when each attribute is made).
+    pub provider: crate::upstream::Provider,
     /// `server.address` and `server.port` of the upstream.
     pub server: (String, u16),
     /// Record prompts and completions.

@@ -1,16 +1,20 @@
 //! The receiver's telemetry setup: where its spans go (a [`SpanSink`] into the receiver's pipelines, with
 //! llmtel's resource converted to OTLP once, here) and the meter whose in-flight gauge counts the requests being
-//! forwarded (an SDK metric, read periodically into the same pipelines through [`crate::sdk`]); and the meter's
-//! last collection at shutdown, once the last request has ended.
+//! forwarded and whose `llmtel.upstream.up` gauge reads the upstream watch (SDK metrics, read periodically into
+//! the same pipelines through [`crate::sdk`]); and the meter's last collection at shutdown, once the last request
+//! has ended.
 
 use std::time::Duration;
 
+use llmtel_config::semconv::attr;
 use llmtel_pipelines::Output;
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use super::span::SpanSink;
+use crate::upstream::{Provider, UpState};
 
 /// What one receiver's requests record into.
 #[derive(Debug)]
@@ -39,6 +43,31 @@ impl Telemetry {
             spans,
             in_flight,
         }
+    }
+
+    /// Registers `llmtel.upstream.up`: 1 while the upstream `server` (host, port) passes its health check, 0
+    /// when it does not, nothing before the first check; labelled with the provider as it is at each reading.
+    pub fn watch_upstream(&self, up: UpState, provider: Provider, server: (String, u16)) {
+        let (host, port) = server;
+        self.meter_provider
+            .meter("llmtel")
+            .i64_observable_gauge("llmtel.upstream.up")
+            .with_description(
+                "1 while the model server behind the sidecar passes its own health check, 0 when it does not",
+            )
+            .with_callback(move |o| {
+                if let Some(up) = up.get() {
+                    o.observe(
+                        i64::from(up),
+                        &[
+                            KeyValue::new(attr::SERVER_ADDRESS, host.clone()),
+                            KeyValue::new(attr::SERVER_PORT, i64::from(port)),
+                            KeyValue::new(attr::PROVIDER_NAME, provider.clone()),
+                        ],
+                    );
+                }
+            })
+            .build();
     }
 
     /// A last collection of the live metrics, then the provider lets go of the output.
