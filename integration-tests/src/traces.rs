@@ -7,6 +7,7 @@ use std::time::Duration;
 use llmtel_collector::Running;
 use llmtel_pipelines::Payload;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::emulator::{Emulator, Recorded};
@@ -125,20 +126,25 @@ pub fn spans_in(c: &Captured) -> Vec<Span> {
         .collect()
 }
 
+/// Every metric in `c`, oldest batch first.
+pub fn metrics_in(c: &Captured) -> impl DoubleEndedIterator<Item = &Metric> {
+    c.batches
+        .iter()
+        .filter_map(|b| match b {
+            Payload::Metrics(rm) => Some(rm),
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+}
+
 /// The latest value in `c` of metric `name` over the points whose attributes include every `labels` pair.
 pub fn metric_value_in(c: &Captured, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
     {
         {
-            c.batches
-                .iter()
-                .filter_map(|b| match b {
-                    Payload::Metrics(rm) => Some(rm),
-                    _ => None,
-                })
-                .flatten()
-                .flat_map(|r| &r.scope_metrics)
-                .flat_map(|s| &s.metrics)
+            metrics_in(c)
                 .filter(|m| m.name == name)
                 .filter_map(|m| match &m.data {
                     Some(Data::Sum(s)) => Some(&s.data_points),

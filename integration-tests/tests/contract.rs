@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use integration_tests::emulator::{Emulator, Script};
+use integration_tests::traces::metrics_in;
 use integration_tests::{Capture, Captured, http_request, start_in_process};
 use llmtel_config::semconv::{GenAiMetric, label, token_type};
-use llmtel_pipelines::Payload;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric};
 
@@ -56,18 +56,7 @@ fn points(m: &Metric) -> Vec<(Vec<String>, f64)> {
 
 /// The newest copy of metric `name` the capture received.
 fn latest(c: &Captured, name: &str) -> Option<Metric> {
-    c.batches
-        .iter()
-        .rev()
-        .filter_map(|b| match b {
-            Payload::Metrics(rm) => Some(rm),
-            _ => None,
-        })
-        .flatten()
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .find(|m| m.name == name)
-        .cloned()
+    metrics_in(c).rev().find(|m| m.name == name).cloned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
