@@ -326,11 +326,7 @@ fn each_dialect_decodes_what_its_frames_say() {
 }
 
 /// Every member path of `v` (object members at any depth, through arrays too).
-pub(super) fn member_paths(
-    v: &serde_json::Value,
-    at: &mut Vec<String>,
-    out: &mut Vec<Vec<String>>,
-) {
+fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, child) in m {
@@ -352,7 +348,7 @@ pub(super) fn member_paths(
 }
 
 /// The object holding the member at `path`, and the member's name.
-pub(super) fn parent_of<'a>(
+fn parent_of<'a>(
     v: &'a mut serde_json::Value,
     path: &[String],
 ) -> (&'a mut serde_json::Map<String, serde_json::Value>, String) {
@@ -368,7 +364,7 @@ pub(super) fn parent_of<'a>(
     (cur.as_object_mut().unwrap(), last.clone())
 }
 
-pub(super) fn kind(v: &serde_json::Value) -> u8 {
+fn kind(v: &serde_json::Value) -> u8 {
     match v {
         serde_json::Value::Null => 0,
         serde_json::Value::Bool(_) => 1,
@@ -379,24 +375,19 @@ pub(super) fn kind(v: &serde_json::Value) -> u8 {
     }
 }
 
-#[test]
-fn a_member_of_another_type_reads_as_absent_and_the_rest_of_the_frame_still_counts() {
-    use serde_json::json;
-    let wrong = [
-        json!(null),
-        json!(true),
-        json!(1.5),
-        json!("s"),
-        json!([1, {"content": "x"}]),
-        json!({"content": "x", "thinking": "y", "reasoning_tokens": 1}),
-    ];
+/// For every member of every frame (but those `skip` names), each value in `wrong` of another JSON type than the
+/// member's decodes the same as the frame without the member. Returns how many variants were checked.
+pub(super) fn wrong_types_read_as_absent(
+    frames: &[(Api, &str, &str)],
+    wrong: &[serde_json::Value],
+    skip: impl Fn(&[String]) -> bool,
+) -> usize {
     let mut checked = 0;
-    for (api, frame, _) in FRAMES {
+    for (api, frame, _) in frames {
         let original: serde_json::Value = serde_json::from_str(frame).unwrap();
         let mut paths = Vec::new();
         member_paths(&original, &mut Vec::new(), &mut paths);
-        // `error` is read whatever its type (its text is the server's message): tested below.
-        for path in paths.iter().filter(|p| p[0] != "error") {
+        for path in paths.iter().filter(|p| !skip(p)) {
             let mut removed = original.clone();
             let (obj, key) = parent_of(&mut removed, path);
             let was = obj.remove(&key).unwrap();
@@ -414,6 +405,22 @@ fn a_member_of_another_type_reads_as_absent_and_the_rest_of_the_frame_still_coun
             }
         }
     }
+    checked
+}
+
+#[test]
+fn a_member_of_another_type_reads_as_absent_and_the_rest_of_the_frame_still_counts() {
+    use serde_json::json;
+    let wrong = [
+        json!(null),
+        json!(true),
+        json!(1.5),
+        json!("s"),
+        json!([1, {"content": "x"}]),
+        json!({"content": "x", "thinking": "y", "reasoning_tokens": 1}),
+    ];
+    // `error` is read whatever its type (its text is the server's message): tested below.
+    let checked = wrong_types_read_as_absent(FRAMES, &wrong, |p| p[0] == "error");
     assert!(checked > 300, "{checked} variants checked");
 }
 
