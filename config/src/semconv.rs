@@ -112,6 +112,51 @@ pub mod attr {
     /// The content encoding of a response that was forwarded but not parsed.
     pub const RESPONSE_CONTENT_ENCODING: &str = "llmtel.response.content_encoding";
 
+    // === The server's own view (from the timings it reports), in seconds and tokens ===
+
+    /// Which timings the server reported: `ollama` (its final chunk's durations) or `llama.cpp` (its `timings`
+    /// object). Absent when the server reported none; then none of the `llmtel.server.*` attributes are there.
+    pub const SERVER_TIMINGS: &str = "llmtel.server.timings";
+    /// An **estimate** of the time the request spent outside the model: the wall time the sidecar saw, minus the
+    /// server's own load, prompt-evaluation and generation times. Mostly waiting for a free slot in the server's
+    /// queue; also the network and the server's own overheads (docs/sidecar.md says how large).
+    pub const SERVER_QUEUE_WAIT: &str = "llmtel.server.queue_wait";
+    /// Whether [`SERVER_QUEUE_WAIT`] passed the proxy's `queued_threshold`: the request waited for the server.
+    pub const SERVER_QUEUED: &str = "llmtel.server.queued";
+    /// Time the server spent loading the model for this request (Ollama `load_duration`).
+    pub const SERVER_LOAD_DURATION: &str = "llmtel.server.load.duration";
+    /// Time the server spent reading the prompt (prefill: Ollama `prompt_eval_duration`, llama.cpp `prompt_ms`).
+    pub const SERVER_PREFILL_DURATION: &str = "llmtel.server.prefill.duration";
+    /// Prompt tokens the server evaluated (Ollama `prompt_eval_count`, llama.cpp `prompt_n`: cached ones left out).
+    pub const SERVER_PREFILL_TOKENS: &str = "llmtel.server.prefill.tokens";
+    /// Time the server spent generating (decode: Ollama `eval_duration`, llama.cpp `predicted_ms`).
+    pub const SERVER_DECODE_DURATION: &str = "llmtel.server.decode.duration";
+    /// Tokens the server generated (Ollama `eval_count`, llama.cpp `predicted_n`).
+    pub const SERVER_DECODE_TOKENS: &str = "llmtel.server.decode.tokens";
+    /// Whether the request made the server load its model: its load time passed the proxy's
+    /// `cold_load_threshold`. `false` when the server's timings say the model was warm.
+    pub const MODEL_COLD_LOAD: &str = "llmtel.model.cold_load";
+
+    // === Context window ===
+
+    /// The context window the request ran in, in tokens: the request's own `num_ctx`, else the loaded model's
+    /// (Ollama `/api/ps` `context_length`, llama.cpp `n_ctx`, vLLM `max_model_len`).
+    pub const CONTEXT_LENGTH: &str = "llmtel.context.length";
+    /// Prompt plus output tokens over [`CONTEXT_LENGTH`].
+    pub const CONTEXT_UTILIZATION: &str = "llmtel.context.utilization";
+    /// Whether the prompt filled the window (95 % or more of it): Ollama then silently drops the prompt's start.
+    pub const CONTEXT_FILLED: &str = "llmtel.context.filled";
+
+    // === Saturation and energy ===
+
+    /// Requests the proxy was forwarding to the same upstream when this one arrived, this one included.
+    pub const PROXY_CONCURRENCY: &str = "llmtel.proxy.concurrency";
+    /// An **estimate**: GPU energy, in joules, spent while the request was in flight, shared equally among the
+    /// requests in flight at each moment, over the GPUs that serve its upstream (docs/energy.md).
+    pub const GPU_ENERGY: &str = "llmtel.gpu.energy";
+    /// How [`GPU_ENERGY`] was measured: `counter` (NVML's energy counter) or `power` (power samples × time).
+    pub const GPU_ENERGY_METHOD: &str = "llmtel.gpu.energy.method";
+
     // === Ollama's own timings, in seconds ===
 
     /// Ollama `total_duration`.
@@ -170,6 +215,24 @@ pub const TTFT_BUCKETS: &[f64] = &[
 pub const TPOT_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 ];
+/// Time spent waiting for the server (seconds, llmtel's own: waits reach minutes under load).
+pub const QUEUE_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0,
+];
+/// Prompt tokens per second of prefill (llmtel's own: prefill runs far faster than decode).
+pub const PREFILL_RATE_BUCKETS: &[f64] = &[
+    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 50000.0, 100000.0,
+];
+/// Share of the context window a request used (0–1).
+pub const CONTEXT_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+/// GPU energy of one request, joules.
+pub const ENERGY_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+];
+/// GPU energy per output token, joules.
+pub const ENERGY_PER_TOKEN_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0,
+];
 /// Output tokens per second of one request (llmtel's own).
 pub const RATE_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0,
@@ -196,6 +259,26 @@ pub enum GenAiMetric {
     OutputTokenRate,
     /// `llmtel.client.requests`, by [`label::RESPONSE_FINISH_REASON`].
     Requests,
+    /// `llmtel.server.queue_wait` (an estimate, from the server's timings).
+    QueueWait,
+    /// `llmtel.server.queued_requests`: requests whose queue wait passed the threshold.
+    QueuedRequests,
+    /// `llmtel.model.cold_loads`: requests that made the server load the model.
+    ColdLoads,
+    /// `llmtel.model.load.duration`: how long those loads took.
+    LoadDuration,
+    /// `llmtel.server.prefill.rate`: prompt tokens per second of prefill.
+    PrefillRate,
+    /// `llmtel.server.decode.rate`: generated tokens per second of decode.
+    DecodeRate,
+    /// `llmtel.context.utilization`: prompt plus output over the context window.
+    ContextUtilization,
+    /// `llmtel.context.filled_requests`: requests whose prompt filled the window.
+    ContextFilled,
+    /// `llmtel.gpu.energy.request`: GPU energy per request (an estimate).
+    EnergyPerRequest,
+    /// `llmtel.gpu.energy.per_output_token`: GPU energy per output token (an estimate).
+    EnergyPerOutputToken,
 }
 
 /// What kind of instrument a [`GenAiMetric`] is.
@@ -222,7 +305,7 @@ pub struct MetricDef {
 
 impl GenAiMetric {
     /// Every metric, in the order the connector emits them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 19] = [
         Self::TokenUsage,
         Self::OperationDuration,
         Self::TimeToFirstToken,
@@ -232,6 +315,16 @@ impl GenAiMetric {
         Self::AnswerDuration,
         Self::OutputTokenRate,
         Self::Requests,
+        Self::QueueWait,
+        Self::QueuedRequests,
+        Self::ColdLoads,
+        Self::LoadDuration,
+        Self::PrefillRate,
+        Self::DecodeRate,
+        Self::ContextUtilization,
+        Self::ContextFilled,
+        Self::EnergyPerRequest,
+        Self::EnergyPerOutputToken,
     ];
 
     /// The metric's definition.
@@ -291,6 +384,66 @@ impl GenAiMetric {
                 "{request}",
                 "GenAI requests, by finish reason and error type",
                 Counter,
+            ),
+            Self::QueueWait => (
+                "llmtel.server.queue_wait",
+                "s",
+                "Estimated time requests waited outside the model: wall time minus the server's own load, prefill and decode times",
+                Histogram(QUEUE_BUCKETS),
+            ),
+            Self::QueuedRequests => (
+                "llmtel.server.queued_requests",
+                "{request}",
+                "Requests whose estimated queue wait passed the sidecar's queued_threshold",
+                Counter,
+            ),
+            Self::ColdLoads => (
+                "llmtel.model.cold_loads",
+                "{load}",
+                "Requests that made the server load the model (load time above cold_load_threshold)",
+                Counter,
+            ),
+            Self::LoadDuration => (
+                "llmtel.model.load.duration",
+                "s",
+                "Time the server spent loading the model, for requests that made it load",
+                Histogram(DURATION_BUCKETS),
+            ),
+            Self::PrefillRate => (
+                "llmtel.server.prefill.rate",
+                "{token}/s",
+                "Prompt tokens per second of prompt evaluation (prefill), from the server's timings",
+                Histogram(PREFILL_RATE_BUCKETS),
+            ),
+            Self::DecodeRate => (
+                "llmtel.server.decode.rate",
+                "{token}/s",
+                "Generated tokens per second of generation (decode), from the server's timings",
+                Histogram(RATE_BUCKETS),
+            ),
+            Self::ContextUtilization => (
+                "llmtel.context.utilization",
+                "1",
+                "Prompt plus output tokens over the context window the request ran in",
+                Histogram(CONTEXT_BUCKETS),
+            ),
+            Self::ContextFilled => (
+                "llmtel.context.filled_requests",
+                "{request}",
+                "Requests whose prompt filled 95 % or more of the context window (Ollama then truncates it)",
+                Counter,
+            ),
+            Self::EnergyPerRequest => (
+                "llmtel.gpu.energy.request",
+                "J",
+                "Estimated GPU energy per request: energy while it was in flight, shared among the requests in flight",
+                Histogram(ENERGY_BUCKETS),
+            ),
+            Self::EnergyPerOutputToken => (
+                "llmtel.gpu.energy.per_output_token",
+                "J",
+                "Estimated GPU energy per output token of a request",
+                Histogram(ENERGY_PER_TOKEN_BUCKETS),
             ),
         };
         MetricDef {

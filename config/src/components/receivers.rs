@@ -146,6 +146,16 @@ config_struct! {
         health_check_interval: Duration = Duration::from_secs(10),
         /// Time allowed for each health check and detection probe; a server slower than this counts as down.
         health_check_timeout: Duration = Duration::from_secs(5),
+        /// A request whose estimated queue wait (`llmtel.server.queue_wait`: wall time minus the server's own
+        /// load, prefill and decode times) passes this counts as queued (`llmtel.server.queued`). Above the few
+        /// milliseconds a server spends parsing and templating a request.
+        queued_threshold: Duration = Duration::from_millis(50),
+        /// A request whose server-reported load time passes this made the server load its model
+        /// (`llmtel.model.cold_load`). A warm model reports a few milliseconds.
+        cold_load_threshold: Duration = Duration::from_millis(250),
+        /// The GPUs that serve this upstream, by NVML index (`"0"`) or UUID (`"GPU-5e4c…"`), for the energy each
+        /// request is given (`llmtel.gpu.energy`). Empty: every GPU of the host. Needs a `gpu` receiver.
+        gpus: Vec<String> = Vec::new(),
     }
 }
 
@@ -172,6 +182,7 @@ impl Check for LlmProxyConfig {
             ("metrics_interval", self.metrics_interval),
             ("health_check_interval", self.health_check_interval),
             ("health_check_timeout", self.health_check_timeout),
+            ("cold_load_threshold", self.cold_load_threshold),
         ] {
             if d.get().is_zero() {
                 ctx.error(&child(path, name), "0s: expected a duration above zero");
