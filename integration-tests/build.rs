@@ -28,9 +28,17 @@ fn main() {
         Err(e) => fail(&format!("no C compiler for the fake NVML: {e}")),
     };
     let mut cmd: Command = compiler.to_command();
-    cmd.args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-fvisibility=hidden", "-o"])
-        .arg(&lib)
-        .arg(source);
+    cmd.args([
+        "-shared",
+        "-fPIC",
+        "-O1",
+        "-Wall",
+        "-Werror",
+        "-fvisibility=hidden",
+        "-o",
+    ])
+    .arg(&lib)
+    .arg(source);
     match cmd.status() {
         Ok(s) if s.success() => {}
         Ok(s) => fail(&format!("compiling {source} failed ({s})")),

@@ -71,13 +71,15 @@ impl Factory for CollectorFactory {
                 c,
                 self.listeners.clone(),
             ))),
-            ReceiverConfig::Gpu(c) => Ok(Box::new(llmtel_instrument::gpu::GpuReceiver::new(
-                id.as_str(),
-                c,
-                self.sdk_resource(),
-                Box::new(llmtel_instrument::gpu::nvml::open),
-            )
-            .with_ledger(self.energy.clone()))),
+            ReceiverConfig::Gpu(c) => Ok(Box::new(
+                llmtel_instrument::gpu::GpuReceiver::new(
+                    id.as_str(),
+                    c,
+                    self.sdk_resource(),
+                    Box::new(llmtel_instrument::gpu::nvml::open),
+                )
+                .with_ledger(self.energy.clone()),
+            )),
             ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
                 id.as_str(),
                 c,
@@ -88,14 +90,16 @@ impl Factory for CollectorFactory {
                 let tls = self.tls(id)?;
                 let listeners = self.listeners.clone();
                 let name = format!("{id} listen");
-                Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(
-                    id.as_str(),
-                    c,
-                    self.sdk_resource(),
-                    tls,
-                    Box::new(move |addr| listeners.record(&name, addr)),
-                )
-                .with_energy(self.energy.clone())))
+                Ok(Box::new(
+                    llmtel_instrument::LlmProxyReceiver::new(
+                        id.as_str(),
+                        c,
+                        self.sdk_resource(),
+                        tls,
+                        Box::new(move |addr| listeners.record(&name, addr)),
+                    )
+                    .with_energy(self.energy.clone()),
+                ))
             }
         }
     }

@@ -152,8 +152,12 @@ impl Gpu {
             return Some(((e1 - e0) / dt, Method::Counter));
         }
         // A counter that went back (driver reloaded) or is absent: the power samples, averaged over the interval.
-        now.power_w
-            .map(|p1| ((prev.reading.power_w.unwrap_or(p1) + p1) / 2.0, Method::Power))
+        now.power_w.map(|p1| {
+            (
+                (prev.reading.power_w.unwrap_or(p1) + p1) / 2.0,
+                Method::Power,
+            )
+        })
     }
 
     fn sample(&mut self, at: Instant, reading: PowerReading) {

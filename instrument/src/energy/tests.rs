@@ -304,10 +304,16 @@ fn nothing_is_recorded_without_a_sampled_gpu() {
     let clock = Clock {
         base: Instant::now(),
     };
-    assert_eq!(ledger.start(&all(), clock.at(0.0)).finish(clock.at(1.0)), None);
+    assert_eq!(
+        ledger.start(&all(), clock.at(0.0)).finish(clock.at(1.0)),
+        None
+    );
     // One sample only: no power known yet.
     ledger.sample(&gpu(0), clock.at(1.0), PowerReading::default());
-    assert_eq!(ledger.start(&all(), clock.at(1.0)).finish(clock.at(2.0)), None);
+    assert_eq!(
+        ledger.start(&all(), clock.at(1.0)).finish(clock.at(2.0)),
+        None
+    );
 }
 
 #[test]
@@ -351,7 +357,10 @@ fn a_lost_gpu_stops_counting_and_leaves_new_requests_alone() {
     ledger.gone("GPU-0");
     // Up to its last sample (2 s): 100 J; nothing after.
     close(a.finish(clock.at(5.0)).unwrap().joules, 100.0);
-    assert_eq!(ledger.start(&all(), clock.at(5.0)).finish(clock.at(6.0)), None);
+    assert_eq!(
+        ledger.start(&all(), clock.at(5.0)).finish(clock.at(6.0)),
+        None
+    );
     assert!(ledger.idle_energy().is_empty());
 }
 

@@ -7,9 +7,9 @@
 //! read the snapshot into the receiver's metrics pipelines. Without NVML (no GPU, no driver) the receiver warns
 //! once and idles: llmtel runs on.
 
-pub mod nvml;
 mod device;
 mod metrics;
+pub mod nvml;
 mod sampler;
 
 use std::sync::{Arc, Mutex};
@@ -129,7 +129,11 @@ impl Receiver for GpuReceiver {
                     let Some(mut s) = sampler.take() else { break };
                     // NVML calls block; they run off the async workers.
                     let Ok((mut s, readings, power)) = tokio::task::spawn_blocking(move || {
-                        let power = if feeding { s.sample_power() } else { Vec::new() };
+                        let power = if feeding {
+                            s.sample_power()
+                        } else {
+                            Vec::new()
+                        };
                         let r = if full { Some(s.sample()) } else { None };
                         (s, r, power)
                     })

@@ -67,13 +67,14 @@ impl Sampler {
     /// Reads everything once.
     pub fn sample(&mut self) -> Vec<Reading> {
         let mut out = Vec::new();
-        self.slots.retain_mut(|slot| match sample_device(slot, &mut out) {
-            Ok(()) => true,
-            Err(()) => {
-                vanished(slot, &mut self.gone);
-                false
-            }
-        });
+        self.slots
+            .retain_mut(|slot| match sample_device(slot, &mut out) {
+                Ok(()) => true,
+                Err(()) => {
+                    vanished(slot, &mut self.gone);
+                    false
+                }
+            });
         out
     }
 
@@ -105,7 +106,11 @@ impl Sampler {
                     Err(ReadError::Other(_)) => {}
                 }
             }
-            out.push((slot.dev.id().clone(), at.unwrap_or_else(Instant::now), reading));
+            out.push((
+                slot.dev.id().clone(),
+                at.unwrap_or_else(Instant::now),
+                reading,
+            ));
             true
         });
         out
@@ -123,7 +128,6 @@ fn vanished(slot: &Slot, gone: &mut Vec<DeviceId>) {
     tracing::warn!(gpu.index = id.index, gpu.uuid = %id.uuid, "GPU vanished; its metrics stop");
     gone.push(id.clone());
 }
-
 
 /// Reads one device into `out`; `Err` when the device is gone (its partial readings are removed).
 fn sample_device(slot: &mut Slot, out: &mut Vec<Reading>) -> Result<(), ()> {
