@@ -4,6 +4,9 @@
 //! GPU does not support, drop a GPU that is lost with one warning; and each sidecar request's `llmtel.gpu.energy`
 //! must be its share of the fake GPU's steady power, computed from the request spans' own times.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use integration_tests::emulator::{Emulator, Script};
