@@ -15,6 +15,8 @@ use crate::{Listeners, exporters, receivers, tls};
 pub struct CollectorFactory {
     pub(crate) listeners: Listeners,
     resource: llmtel_config::Attributes,
+    /// One energy ledger for the whole process: every `gpu` receiver feeds it, every `llm_proxy` reads it.
+    energy: Arc<llmtel_instrument::energy::Ledger>,
 }
 
 impl CollectorFactory {
@@ -23,6 +25,7 @@ impl CollectorFactory {
         Self {
             listeners,
             resource: llmtel_config::Attributes::new(),
+            energy: Arc::default(),
         }
     }
 
@@ -68,12 +71,15 @@ impl Factory for CollectorFactory {
                 c,
                 self.listeners.clone(),
             ))),
-            ReceiverConfig::Gpu(c) => Ok(Box::new(llmtel_instrument::gpu::GpuReceiver::new(
-                id.as_str(),
-                c,
-                self.sdk_resource(),
-                Box::new(llmtel_instrument::gpu::nvml::open),
-            ))),
+            ReceiverConfig::Gpu(c) => Ok(Box::new(
+                llmtel_instrument::gpu::GpuReceiver::new(
+                    id.as_str(),
+                    c,
+                    self.sdk_resource(),
+                    Box::new(llmtel_instrument::gpu::nvml::open),
+                )
+                .with_ledger(self.energy.clone()),
+            )),
             ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
                 id.as_str(),
                 c,
@@ -84,13 +90,16 @@ impl Factory for CollectorFactory {
                 let tls = self.tls(id)?;
                 let listeners = self.listeners.clone();
                 let name = format!("{id} listen");
-                Ok(Box::new(llmtel_instrument::LlmProxyReceiver::new(
-                    id.as_str(),
-                    c,
-                    self.sdk_resource(),
-                    tls,
-                    Box::new(move |addr| listeners.record(&name, addr)),
-                )))
+                Ok(Box::new(
+                    llmtel_instrument::LlmProxyReceiver::new(
+                        id.as_str(),
+                        c,
+                        self.sdk_resource(),
+                        tls,
+                        Box::new(move |addr| listeners.record(&name, addr)),
+                    )
+                    .with_energy(self.energy.clone()),
+                ))
             }
         }
     }

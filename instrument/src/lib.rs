@@ -9,6 +9,7 @@
 //! them to the pipelines as one batch. Live values (requests in flight, GPU, loaded models) are SDK metrics
 //! whose exporter ([`sdk`]) hands OTLP batches to the pipelines.
 
+pub mod energy;
 pub mod gpu;
 pub mod ollama;
 pub mod phase;

@@ -46,8 +46,14 @@ pub struct LlmtelProcess {
 impl LlmtelProcess {
     /// Spawns `llmtel args…` and waits (up to 30 s) until it logs that it is ready.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// [`LlmtelProcess::spawn`] with extra environment variables (`LD_LIBRARY_PATH` at a fake NVML, say).
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(llmtel_binary())
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -7,10 +7,13 @@
 //! read the snapshot into the receiver's metrics pipelines. Without NVML (no GPU, no driver) the receiver warns
 //! once and idles: llmtel runs on.
 
+mod device;
+mod metrics;
 pub mod nvml;
+mod sampler;
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use llmtel_config::GpuReceiverConfig;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
@@ -19,423 +22,10 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use tokio_util::sync::CancellationToken;
 
-/// A value a device may report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    /// GPU utilisation, 0–1.
-    Utilization,
-    /// Memory-controller utilisation, 0–1.
-    MemoryControllerUtilization,
-    /// Memory used, bytes.
-    MemoryUsed,
-    /// Memory free, bytes.
-    MemoryFree,
-    /// Memory in all, bytes.
-    MemoryTotal,
-    /// Temperature, °C.
-    Temperature,
-    /// Power draw, W.
-    PowerDraw,
-    /// Enforced power limit, W.
-    PowerLimit,
-    /// Energy since the driver loaded, J.
-    Energy,
-    /// SM clock, Hz.
-    SmClock,
-    /// Memory clock, Hz.
-    MemoryClock,
-    /// Fan speed, 0–1 of the maximum.
-    FanSpeed,
-    /// PCIe bytes sent per second.
-    PcieTransmit,
-    /// PCIe bytes received per second.
-    PcieReceive,
-}
-
-/// Why a read failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadError {
-    /// The device does not have this (skipped from now on).
-    NotSupported,
-    /// The device is gone (fell off the bus, was reset).
-    Gone,
-    /// Anything else (tried again next time).
-    Other(String),
-}
-
-/// What identifies a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceId {
-    /// NVML index.
-    pub index: u32,
-    /// UUID, e.g. `GPU-5e4c…`.
-    pub uuid: String,
-    /// Product name, e.g. `NVIDIA H100 80GB HBM3`.
-    pub name: String,
-}
-
-/// One GPU.
-pub trait Device: Send {
-    /// Its identity.
-    fn id(&self) -> &DeviceId;
-    /// Reads one field, in the unit [`Field`] documents.
-    fn read(&mut self, field: Field) -> Result<f64, ReadError>;
-    /// The clock-throttle reasons that are active now.
-    fn throttle_reasons(&mut self) -> Result<Vec<&'static str>, ReadError>;
-    /// Processes using the GPU: (pid, bytes of GPU memory).
-    fn processes(&mut self) -> Result<Vec<(u32, u64)>, ReadError>;
-}
-
-/// The GPUs of this machine.
-pub trait Backend: Send {
-    /// Every device.
-    fn devices(&mut self) -> Result<Vec<Box<dyn Device>>, String>;
-}
-
-/// Opens a backend; `Err` says why there are no GPU metrics.
-pub type OpenBackend = Box<dyn FnOnce() -> Result<Box<dyn Backend>, String> + Send>;
-
-/// Every throttle reason llmtel reports (0 or 1 each), so that a reason turning on is a change, not a new series.
-pub const THROTTLE_REASONS: &[&str] = &[
-    "gpu_idle",
-    "applications_clocks_setting",
-    "sw_power_cap",
-    "hw_slowdown",
-    "sync_boost",
-    "sw_thermal_slowdown",
-    "hw_thermal_slowdown",
-    "hw_power_brake_slowdown",
-    "display_clock_setting",
-];
-
-/// How a field is exported.
-struct FieldMetric {
-    field: Field,
-    metric: &'static str,
-    extra: Option<(&'static str, &'static str)>,
-}
-
-const FIELDS: &[FieldMetric] = &[
-    FieldMetric {
-        field: Field::Utilization,
-        metric: "hw.gpu.utilization",
-        extra: Some(("hw.gpu.task", "general")),
-    },
-    FieldMetric {
-        field: Field::MemoryControllerUtilization,
-        metric: "hw.gpu.memory_controller.utilization",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::MemoryUsed,
-        metric: "hw.gpu.memory.usage",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::MemoryFree,
-        metric: "hw.gpu.memory.free",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::MemoryTotal,
-        metric: "hw.gpu.memory.limit",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::Temperature,
-        metric: "hw.gpu.temperature",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::PowerDraw,
-        metric: "hw.gpu.power.draw",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::PowerLimit,
-        metric: "hw.gpu.power.limit",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::Energy,
-        metric: "hw.gpu.energy.consumed",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::SmClock,
-        metric: "hw.gpu.clock.sm",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::MemoryClock,
-        metric: "hw.gpu.clock.memory",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::FanSpeed,
-        metric: "hw.gpu.fan_speed",
-        extra: None,
-    },
-    FieldMetric {
-        field: Field::PcieTransmit,
-        metric: "hw.gpu.pcie.throughput",
-        extra: Some(("network.io.direction", "transmit")),
-    },
-    FieldMetric {
-        field: Field::PcieReceive,
-        metric: "hw.gpu.pcie.throughput",
-        extra: Some(("network.io.direction", "receive")),
-    },
-];
-
-/// Every metric the receiver exports: (name, unit, description, is a counter).
-pub const METRICS: &[(&str, &str, &str, bool)] = &[
-    (
-        "hw.gpu.utilization",
-        "1",
-        "Fraction of time the GPU was busy",
-        false,
-    ),
-    (
-        "hw.gpu.memory_controller.utilization",
-        "1",
-        "Fraction of time the memory controller was busy",
-        false,
-    ),
-    ("hw.gpu.memory.usage", "By", "GPU memory used", false),
-    ("hw.gpu.memory.free", "By", "GPU memory free", false),
-    ("hw.gpu.memory.limit", "By", "GPU memory in all", false),
-    (
-        "hw.gpu.memory.utilization",
-        "1",
-        "Fraction of GPU memory used",
-        false,
-    ),
-    ("hw.gpu.temperature", "Cel", "GPU temperature", false),
-    ("hw.gpu.power.draw", "W", "Power the GPU draws", false),
-    (
-        "hw.gpu.power.limit",
-        "W",
-        "Power limit enforced on the GPU",
-        false,
-    ),
-    (
-        "hw.gpu.energy.consumed",
-        "J",
-        "Energy the GPU consumed since the driver loaded",
-        true,
-    ),
-    ("hw.gpu.clock.sm", "Hz", "SM clock", false),
-    ("hw.gpu.clock.memory", "Hz", "Memory clock", false),
-    (
-        "hw.gpu.fan_speed",
-        "1",
-        "Fan speed, fraction of the maximum",
-        false,
-    ),
-    ("hw.gpu.pcie.throughput", "By/s", "PCIe throughput", false),
-    (
-        "hw.gpu.throttle",
-        "1",
-        "1 while the clocks are held back for this reason",
-        false,
-    ),
-    (
-        "hw.gpu.process.memory.usage",
-        "By",
-        "GPU memory used by a process",
-        false,
-    ),
-];
-
-/// One value of one metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    /// Metric name (one of [`METRICS`]).
-    pub metric: &'static str,
-    /// Value.
-    pub value: f64,
-    /// Attributes: the device's, plus the reading's own.
-    pub attributes: Vec<(&'static str, String)>,
-}
-
-struct Slot {
-    dev: Box<dyn Device>,
-    unsupported: BTreeSet<Field>,
-    processes_unsupported: bool,
-    throttle_unsupported: bool,
-}
-
-/// Reads every device.
-pub struct Sampler {
-    slots: Vec<Slot>,
-}
-
-impl std::fmt::Debug for Sampler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sampler")
-            .field("devices", &self.slots.len())
-            .finish()
-    }
-}
-
-impl Sampler {
-    /// A sampler over `devices`.
-    pub fn new(devices: Vec<Box<dyn Device>>) -> Self {
-        Self {
-            slots: devices
-                .into_iter()
-                .map(|dev| Slot {
-                    dev,
-                    unsupported: BTreeSet::new(),
-                    processes_unsupported: false,
-                    throttle_unsupported: false,
-                })
-                .collect(),
-        }
-    }
-
-    /// Devices still sampled.
-    pub fn devices(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Reads everything once.
-    pub fn sample(&mut self) -> Vec<Reading> {
-        let mut out = Vec::new();
-        self.slots.retain_mut(|slot| match sample_device(slot, &mut out) {
-            Ok(()) => true,
-            Err(()) => {
-                let id = slot.dev.id();
-                tracing::warn!(gpu.index = id.index, gpu.uuid = %id.uuid, "GPU vanished; its metrics stop");
-                false
-            }
-        });
-        out
-    }
-}
-
-/// Reads one device into `out`; `Err` when the device is gone (its partial readings are removed).
-fn sample_device(slot: &mut Slot, out: &mut Vec<Reading>) -> Result<(), ()> {
-    let start = out.len();
-    let id = slot.dev.id().clone();
-    let base = vec![
-        ("hw.id", id.uuid.clone()),
-        ("hw.name", id.name.clone()),
-        ("hw.vendor", "NVIDIA".to_owned()),
-        ("gpu.index", id.index.to_string()),
-    ];
-    let push = |out: &mut Vec<Reading>, metric, value, extra: &[(&'static str, String)]| {
-        let mut attributes = base.clone();
-        attributes.extend_from_slice(extra);
-        out.push(Reading {
-            metric,
-            value,
-            attributes,
-        });
-    };
-    let mut gone = false;
-    let skip = |slot_unsupported: &mut bool, what: &str, e: ReadError, gone: &mut bool| match e {
-        ReadError::NotSupported => {
-            *slot_unsupported = true;
-            tracing::debug!(
-                gpu.index = id.index,
-                what,
-                "not supported by this GPU; skipped from now on"
-            );
-        }
-        ReadError::Gone => *gone = true,
-        ReadError::Other(msg) => {
-            tracing::debug!(gpu.index = id.index, what, error = %msg, "GPU read failed")
-        }
-    };
-    let (mut used, mut total) = (None, None);
-    for f in FIELDS {
-        if slot.unsupported.contains(&f.field) {
-            continue;
-        }
-        match slot.dev.read(f.field) {
-            Ok(v) => {
-                match f.field {
-                    Field::MemoryUsed => used = Some(v),
-                    Field::MemoryTotal => total = Some(v),
-                    _ => {}
-                }
-                let extra: Vec<(&'static str, String)> =
-                    f.extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-                push(out, f.metric, v, &extra);
-            }
-            Err(e) => {
-                let mut unsupported = false;
-                skip(&mut unsupported, f.metric, e, &mut gone);
-                if unsupported {
-                    slot.unsupported.insert(f.field);
-                }
-            }
-        }
-        if gone {
-            break;
-        }
-    }
-    if let (Some(u), Some(t)) = (used, total)
-        && t > 0.0
-    {
-        push(out, "hw.gpu.memory.utilization", u / t, &[]);
-    }
-    if !gone && !slot.throttle_unsupported {
-        match slot.dev.throttle_reasons() {
-            Ok(active) => {
-                for reason in THROTTLE_REASONS {
-                    let on = f64::from(u8::from(active.contains(reason)));
-                    push(
-                        out,
-                        "hw.gpu.throttle",
-                        on,
-                        &[("hw.gpu.throttle_reason", (*reason).to_owned())],
-                    );
-                }
-            }
-            Err(e) => skip(
-                &mut slot.throttle_unsupported,
-                "throttle reasons",
-                e,
-                &mut gone,
-            ),
-        }
-    }
-    if !gone && !slot.processes_unsupported {
-        match slot.dev.processes() {
-            Ok(procs) => {
-                for (pid, bytes) in procs {
-                    push(
-                        out,
-                        "hw.gpu.process.memory.usage",
-                        bytes as f64,
-                        &[
-                            ("process.pid", pid.to_string()),
-                            ("process.executable.name", process_name(pid)),
-                        ],
-                    );
-                }
-            }
-            Err(e) => skip(&mut slot.processes_unsupported, "processes", e, &mut gone),
-        }
-    }
-    if gone {
-        out.truncate(start);
-        return Err(());
-    }
-    Ok(())
-}
-
-/// The executable name of `pid` (`/proc/PID/comm` on Linux), or `unknown`.
-fn process_name(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
+pub use self::device::{Backend, Device, DeviceId, Field, OpenBackend, ReadError};
+pub use self::metrics::{METRICS, THROTTLE_REASONS};
+pub use self::sampler::{Reading, Sampler};
+use crate::energy::{GpuKey, IDLE_ENERGY_METRIC, Ledger, PowerReading};
 
 /// The `gpu` receiver.
 pub struct GpuReceiver {
@@ -443,6 +33,7 @@ pub struct GpuReceiver {
     cfg: GpuReceiverConfig,
     resource: Resource,
     open: OpenBackend,
+    ledger: Option<Arc<Ledger>>,
 }
 
 impl std::fmt::Debug for GpuReceiver {
@@ -462,9 +53,22 @@ impl GpuReceiver {
             cfg: cfg.clone(),
             resource,
             open,
+            ledger: None,
         }
     }
+
+    /// Also feeds `ledger` (each request's energy share, `crate::energy`), reading the energy counter and power
+    /// every [`LEDGER_INTERVAL`] (or `interval`, if shorter), and exports its idle energy per GPU.
+    pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
 }
+
+/// How often the energy counter and power are read for the ledger when the receiver's `interval` is longer: a
+/// request's share is exact over whole sample intervals, so they should be short next to a request. Two reads per
+/// GPU, microseconds each on a real driver.
+pub const LEDGER_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Receiver for GpuReceiver {
     fn start(
@@ -478,6 +82,7 @@ impl Receiver for GpuReceiver {
                 cfg,
                 resource,
                 open,
+                ledger,
             } = *self;
             // Loading the library and enumerating devices may block for a moment.
             let opened = tokio::task::spawn_blocking(move || open().and_then(|mut b| b.devices()))
@@ -502,27 +107,47 @@ impl Receiver for GpuReceiver {
             let snapshot: Arc<Mutex<Vec<Reading>>> = Arc::default();
             let provider = crate::sdk::meter_provider(&output, resource, cfg.interval.get());
             register(&provider, &snapshot);
+            if let Some(l) = &ledger {
+                let uuids = devices.iter().map(|d| d.id().uuid.clone()).collect();
+                register_idle(&provider, l.clone(), uuids);
+            }
             let interval = cfg.interval.get();
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
                 let mut sampler = Some(Sampler::new(devices));
+                // Each tick with a ledger reads power for it, the export tick too (evenly spaced samples).
+                let feeding = ledger.is_some();
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut power_tick = tokio::time::interval(interval.min(LEDGER_INTERVAL));
+                power_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
+                    let full = tokio::select! {
+                        _ = tick.tick() => true,
+                        _ = power_tick.tick(), if ledger.is_some() => false,
                         () = shutdown.cancelled() => break,
-                    }
+                    };
                     let Some(mut s) = sampler.take() else { break };
                     // NVML calls block; they run off the async workers.
-                    let Ok((s, readings)) = tokio::task::spawn_blocking(move || {
-                        let r = s.sample();
-                        (s, r)
+                    let Ok((mut s, readings, power)) = tokio::task::spawn_blocking(move || {
+                        let power = if feeding {
+                            s.sample_power()
+                        } else {
+                            Vec::new()
+                        };
+                        let r = if full { Some(s.sample()) } else { None };
+                        (s, r, power)
                     })
                     .await
                     else {
                         break;
                     };
-                    *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = readings;
+                    let gone = s.take_gone();
+                    if let Some(l) = &ledger {
+                        feed(l, power, gone);
+                    }
+                    if let Some(readings) = readings {
+                        *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = readings;
+                    }
                     sampler = Some(s);
                 }
                 let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
@@ -531,6 +156,52 @@ impl Receiver for GpuReceiver {
             Ok(serve)
         })
     }
+}
+
+/// Hands one round of power readings, and the GPUs that vanished, to the ledger.
+fn feed(ledger: &Ledger, power: Vec<(DeviceId, Instant, PowerReading)>, gone: Vec<DeviceId>) {
+    for (id, at, reading) in power {
+        let key = GpuKey {
+            index: id.index,
+            uuid: id.uuid,
+            name: id.name,
+        };
+        ledger.sample(&key, at, reading);
+    }
+    for id in gone {
+        ledger.gone(&id.uuid);
+    }
+}
+
+/// The idle-energy counter of this receiver's GPUs (`uuids`), read from the ledger.
+fn register_idle(
+    provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
+    ledger: Arc<Ledger>,
+    uuids: Vec<String>,
+) {
+    provider
+        .meter("llmtel.gpu")
+        .f64_observable_counter(IDLE_ENERGY_METRIC)
+        .with_unit("J")
+        .with_description(
+            "GPU energy while no request was in flight on the GPU (not given to any request's llmtel.gpu.energy)",
+        )
+        .with_callback(move |o| {
+            for (key, joules) in ledger.idle_energy() {
+                if uuids.contains(&key.uuid) {
+                    o.observe(
+                        joules,
+                        &[
+                            KeyValue::new("hw.id", key.uuid),
+                            KeyValue::new("hw.name", key.name),
+                            KeyValue::new("hw.vendor", "NVIDIA"),
+                            KeyValue::new("gpu.index", key.index.to_string()),
+                        ],
+                    );
+                }
+            }
+        })
+        .build();
 }
 
 /// The receiver without GPUs: nothing to send; ends at shutdown.

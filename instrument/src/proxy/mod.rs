@@ -53,6 +53,7 @@ pub struct LlmProxyReceiver {
     resource: Resource,
     tls: Arc<rustls::ClientConfig>,
     on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
+    energy: Option<Arc<crate::energy::Ledger>>,
 }
 
 impl std::fmt::Debug for LlmProxyReceiver {
@@ -80,7 +81,15 @@ impl LlmProxyReceiver {
             resource,
             tls,
             on_bound,
+            energy: None,
         }
+    }
+
+    /// Gives each model request its share of GPU energy from `ledger` (fed by a `gpu` receiver), over the GPUs
+    /// `gpus` in the config names.
+    pub fn with_energy(mut self, ledger: Arc<crate::energy::Ledger>) -> Self {
+        self.energy = Some(ledger);
+        self
     }
 }
 
@@ -138,6 +147,12 @@ impl Receiver for LlmProxyReceiver {
                     capture_content: self.cfg.capture_content,
                     tasks: tasks.clone(),
                     events: output.clone(),
+                    energy: self.energy.clone().map(|l| {
+                        crate::energy::EnergyScope::new(
+                            l,
+                            crate::energy::GpuSelector::new(&self.cfg.gpus),
+                        )
+                    }),
                 }),
                 forward: Forwarder::new(
                     &self.id,

@@ -48,6 +48,8 @@ pub struct Shared {
     pub tasks: tokio_util::task::TaskTracker,
     /// Where llmtel's own counters of this receiver go (requests, parse errors).
     pub events: llmtel_pipelines::Output,
+    /// The GPU energy ledger and this upstream's GPUs (`llmtel.gpu.energy`); `None` without a `gpu` receiver.
+    pub energy: Option<crate::energy::EnergyScope>,
 }
 
 /// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
@@ -120,6 +122,8 @@ pub struct Exchange {
     start: Instant,
     start_wall: SystemTime,
     _in_flight: Option<InFlight>,
+    /// This request's count on its GPUs' energy ledger (model APIs only); dropped with the exchange if unused.
+    energy: Option<crate::energy::Ticket>,
     /// Set once the outcome is recorded; an exchange dropped before that lost its client while waiting.
     recorded: bool,
 }
@@ -174,6 +178,9 @@ impl Exchange {
                 ],
             )
         });
+        let energy = api
+            .and(shared.energy.as_ref())
+            .map(|e| e.start(Instant::now()));
         Self {
             shared,
             api,
@@ -184,6 +191,7 @@ impl Exchange {
             start,
             start_wall,
             _in_flight: in_flight,
+            energy,
             recorded: false,
         }
     }
@@ -462,6 +470,10 @@ impl Exchange {
         }
         if let Some((kind, _)) = &failure {
             attrs.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
+        }
+        if let Some(e) = self.energy.take().and_then(|t| t.finish(end)) {
+            attrs.push(KeyValue::new(attr::GPU_ENERGY, e.joules));
+            attrs.push(KeyValue::new(attr::GPU_ENERGY_METHOD, e.method.as_str()));
         }
         if streamed && self.api.is_some() {
             self.emit_phases(&phases, &usage, end);
