@@ -172,6 +172,16 @@ async fn six_clients_on_two_slots_queue_fifo_and_ollama_reports_the_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_leaves_while_queued_leaves_the_queue() {
+    // A stream (whose head goes out at once) and a whole answer (whose head waits for its end).
+    for stream in [true, false] {
+        leave_the_queue(stream).await;
+    }
+}
+
+/// One client runs, a second queues and hangs up, a third queues behind it and waits for the first only.
+async fn leave_the_queue(stream: bool) {
+    let mut req = chat("qwen3:14b");
+    req["stream"] = json!(stream);
     let emu = Emulator::start(Script {
         slots: Some(1),
         first_delay: Duration::from_millis(400),
@@ -180,12 +190,13 @@ async fn a_client_that_leaves_while_queued_leaves_the_queue() {
     .await;
     let first = {
         let url = emu.url();
+        let payload = req.to_string();
         tokio::spawn(async move {
             http_request(
                 "POST",
                 &format!("{url}/api/chat"),
                 &[],
-                chat("qwen3:14b").to_string().into_bytes(),
+                payload.into_bytes(),
             )
             .await
         })
@@ -196,7 +207,7 @@ async fn a_client_that_leaves_while_queued_leaves_the_queue() {
     .await;
     // The second client speaks raw HTTP so that the test can hang up while it waits.
     let mut leaver = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-    let body = chat("qwen3:14b").to_string();
+    let body = req.to_string();
     let head = format!(
         "POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
@@ -210,12 +221,13 @@ async fn a_client_that_leaves_while_queued_leaves_the_queue() {
     .await;
     let third = {
         let url = emu.url();
+        let payload = req.to_string();
         tokio::spawn(async move {
             http_request(
                 "POST",
                 &format!("{url}/api/chat"),
                 &[],
-                chat("qwen3:14b").to_string().into_bytes(),
+                payload.into_bytes(),
             )
             .await
         })
@@ -474,4 +486,30 @@ async fn fixed_timings_stay_as_before_and_vllm_reports_max_model_len() {
     assert_eq!(models["data"][0]["max_model_len"], 32_768);
     assert_eq!(get_json(&vllm, "/version").await.1["version"], "0.11.0");
     assert_eq!(get_json(&vllm, "/api/version").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_answer_waits_its_generation_and_reports_it() {
+    let emu = Emulator::start(paced()).await;
+    let mut req = chat("qwen3:14b");
+    req["stream"] = json!(false);
+    let a = post(&emu, "/api/chat", &req).await;
+    assert_eq!(a.headers["content-length"], a.body.len().to_string());
+    let fin: Value = serde_json::from_slice(&a.body).unwrap();
+    let p = on(&emu, "/api/chat")[0].phases;
+    assert!(p.generation >= Duration::from_millis(150), "{p:?}");
+    assert_eq!(fin["eval_duration"].as_u64(), Some(ns(p.generation)));
+    assert_eq!(fin["prompt_eval_duration"].as_u64(), Some(ns(p.prompt)));
+    assert_eq!(fin["total_duration"].as_u64(), Some(ns(p.total)));
+    // A route without timings is paced the same.
+    let a = post(
+        &emu,
+        "/v1/messages",
+        &json!({"model": "m", "max_tokens": 8}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let p = on(&emu, "/v1/messages")[0].phases;
+    assert!(p.generation >= Duration::from_millis(150), "{p:?}");
+    assert!(p.prompt >= Duration::from_millis(40), "{p:?}");
 }

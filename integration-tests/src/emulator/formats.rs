@@ -66,6 +66,11 @@ pub(crate) fn is_model_path(path: &str) -> bool {
     )
 }
 
+/// Whether `path` is a model endpoint that generates text (not an embedding one).
+pub(crate) fn generates(path: &str) -> bool {
+    is_model_path(path) && !path.contains("embed")
+}
+
 /// Builds the answer to a request for `path` with body `body` (of content type `content_type`), reporting the
 /// timings `d`.
 pub(crate) fn reply(

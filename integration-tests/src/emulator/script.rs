@@ -130,8 +130,9 @@ pub enum Timings {
     Fixed,
     /// What the emulator measured for the request, like a real server: `total_duration` from the handler's
     /// arrival to the final chunk (slot wait included), `load_duration` the wait for the model, `prompt_eval_duration`
-    /// the prompt pause, `eval_duration` the generation. A whole body waits the prompt pause and then the generation
-    /// time its stream would have taken. The final chunk is then rendered when it is sent, so
+    /// the prompt pause, `eval_duration` the generation. A whole (non-streamed) answer of a generating endpoint
+    /// (not the embedding ones) waits the prompt pause and then the generation time its stream would have taken,
+    /// before its first byte. The chunk with the timings is rendered when it is sent, so
     /// [`Emulator::body_for`](super::Emulator::body_for) no longer predicts its numbers, and from the event that
     /// carries the timings on the body goes one write per event whatever [`Script::split`] says (a script with
     /// `fail_after_bytes` keeps the fixed numbers).

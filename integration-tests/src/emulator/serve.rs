@@ -43,7 +43,8 @@ struct Write {
 }
 
 /// The writes of `events` under `script`, each with the pause before it. With `timed` (measured timings), events
-/// from `timed` on go one write each and event `timed` is rendered at send time, after `extra` more pause.
+/// from `timed` on go one write each and event `timed` is rendered at send time. `extra` more pause goes before
+/// the timed write, or the first write when none is timed.
 fn plan(events: &[Event], script: &Script, timed: Option<usize>, extra: Duration) -> Vec<Write> {
     // The first event with model output waits `first_delay` (events before it, such as `response.created`, go
     // at once); a body without any waits before its first event.
@@ -119,6 +120,13 @@ fn plan(events: &[Event], script: &Script, timed: Option<usize>, extra: Duration
                 },
             chunk,
         });
+    }
+    let at = writes
+        .iter()
+        .position(|w| matches!(w.chunk, Chunk::Timed(_)))
+        .unwrap_or(0);
+    if let Some(w) = writes.get_mut(at) {
+        w.pause += extra;
     }
     writes
 }
@@ -260,7 +268,7 @@ pub(crate) async fn serve(
     let _running = queues.then(|| Counted::new(&shared.running));
     let measured = script.timings == Timings::Measured && script.fail_after_bytes.is_none();
     let timed = reply.timed.filter(|_| measured);
-    let extra = if timed.is_some() && !reply.streaming {
+    let extra = if measured && !reply.streaming && formats::generates(&req.path) {
         stream_generation(&script)
     } else {
         Duration::ZERO
