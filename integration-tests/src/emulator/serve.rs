@@ -228,8 +228,9 @@ pub(crate) async fn serve(
     let index = req.index;
     let queues = formats::is_model_path(&req.path) && script.status == 200;
     let mut held = None;
+    let mut start = Instant::now();
     if queues {
-        let t = Instant::now();
+        // As Ollama's `load_duration`: from the handler's arrival until the model is ready.
         let acquired = tokio::select! {
             a = shared.models.acquire(&req.model, &script) => Some(a),
             () = tx.closed() => None,
@@ -238,12 +239,13 @@ pub(crate) async fn serve(
             shared.phases(index, |p| p.left_queue = true);
             return;
         };
-        let load = t.elapsed();
+        // One instant ends a phase and starts the next, so the phases tile the request exactly.
+        let t = Instant::now();
+        let load = t - req.arrival;
         shared.phases(index, |p| {
             p.cold_load = cold;
             p.load = load;
         });
-        let t = Instant::now();
         let permit = match script.slots {
             None => None,
             Some(n) => {
@@ -261,7 +263,8 @@ pub(crate) async fn serve(
                 }
             }
         };
-        let wait = t.elapsed();
+        start = Instant::now();
+        let wait = start - t;
         shared.phases(index, |p| p.slot_wait = wait);
         held = Some((use_, permit));
     }
@@ -277,7 +280,6 @@ pub(crate) async fn serve(
     let fail = script.fail_after_bytes.is_some();
     let hold = !script.end_delay.is_zero();
     let n = writes.len();
-    let start = Instant::now();
     let mut prompt_end = start;
     let mut measured = false;
     for (i, w) in writes.into_iter().enumerate() {

@@ -13,19 +13,21 @@ use super::models::Models;
 use super::script::Script;
 
 /// What the emulator measured of one request, as a real server's clock would: the truth a sidecar's estimates are
-/// checked against. Durations are zero until the phase happened.
+/// checked against. Durations are zero until the phase happened. One instant ends each phase and starts the next,
+/// so for a model endpoint's answer `load + slot_wait + prompt + generation == total` exactly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Phases {
     /// Whether this request started a load of its model (requests that arrived while that load ran share it and
     /// have `false`, though their `load` includes the wait).
     pub cold_load: bool,
-    /// How long it waited for its model: a load (its own or a shared one), or `warm_load` for a loaded model.
+    /// From its arrival until its model was ready: a load (its own or a shared one), or `warm_load` for a loaded
+    /// model (Ollama's `load_duration` is measured the same way).
     pub load: Duration,
     /// How long it waited for a parallel slot, after the load.
     pub slot_wait: Duration,
     /// Whether the client went away before the request had a slot (it left the queue).
     pub left_queue: bool,
-    /// The prompt pause (`first_delay`, as slept) after it had its slot.
+    /// From the moment it had its slot until the end of the prompt pause (`first_delay`, as slept).
     pub prompt: Duration,
     /// From the end of the prompt pause until the chunk with the final timings (the last write when none).
     pub generation: Duration,
