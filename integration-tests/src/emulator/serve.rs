@@ -281,7 +281,7 @@ pub(crate) async fn serve(
     let hold = !script.end_delay.is_zero();
     let n = writes.len();
     let mut prompt_end = start;
-    let mut measured = false;
+    let mut took_measure = false;
     for (i, w) in writes.into_iter().enumerate() {
         if let Some(p) = w.prompt {
             if !pause(p, &tx).await {
@@ -295,9 +295,9 @@ pub(crate) async fn serve(
             return;
         }
         let last = i + 1 == n;
-        let already = measured;
+        let already = took_measure;
         let mut measure = || {
-            measured = true;
+            took_measure = true;
             let now = Instant::now();
             let (total, generation) = (now - req.arrival, now - prompt_end);
             let mut phases = Default::default();
