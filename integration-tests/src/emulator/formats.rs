@@ -1,13 +1,16 @@
 //! The exact bytes of the emulator's answers, per path: Ollama's native API (NDJSON streams, one JSON object per
 //! line) and the OpenAI-compatible chat and text completions (server-sent events ending in `data: [DONE]`) here;
-//! `/v1/responses` in `responses.rs` and `/v1/messages` in `anthropic.rs`. Everything is a pure function of the
-//! request and the [`Script`], so [`super::Emulator::body_for`] predicts exactly what is sent.
+//! `/v1/responses` in `responses.rs` and `/v1/messages` in `anthropic.rs`, the 404 of `info.rs` elsewhere.
+//! Everything is a pure function of the request, the [`Script`] and the timings to report, so
+//! [`super::Emulator::body_for`] predicts exactly what is sent with fixed timings.
 
 use serde_json::Value;
 
-use super::script::{ChatChunks, ReasoningStyle, Script};
-use super::wire::{CREATED, Event, Kind, Reply, arr, full, json_or_string, obj, parts, s};
-use super::{anthropic, responses};
+use super::script::{ChatChunks, OllamaDurations, ReasoningStyle, Script};
+use super::wire::{
+    CREATED, Event, Kind, Reply, arr, full, json_or_string, llama_timings, obj, parts, s,
+};
+use super::{anthropic, info, responses};
 
 /// The fixed `created_at` of every Ollama object.
 const CREATED_AT: &str = "2026-11-28T10:00:00.123456Z";
@@ -47,10 +50,9 @@ fn inputs(req: &Value) -> usize {
     }
 }
 
-/// Builds the answer to a request for `path` with body `body` (of content type `content_type`).
-pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script: &Script) -> Reply {
-    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let llm = matches!(
+/// Whether `path` is a model endpoint (which waits for its model and a slot).
+pub(crate) fn is_model_path(path: &str) -> bool {
+    matches!(
         path,
         "/api/chat"
             | "/api/generate"
@@ -61,8 +63,25 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
             | "/v1/embeddings"
             | "/v1/responses"
             | "/v1/messages"
-    );
-    if llm && script.status != 200 {
+    )
+}
+
+/// Whether `path` is a model endpoint that generates text (not an embedding one).
+pub(crate) fn generates(path: &str) -> bool {
+    is_model_path(path) && !path.contains("embed")
+}
+
+/// Builds the answer to a request for `path` with body `body` (of content type `content_type`), reporting the
+/// timings `d`.
+pub(crate) fn reply(
+    path: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+    script: &Script,
+    d: &OllamaDurations,
+) -> Reply {
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if is_model_path(path) && script.status != 200 {
         let message = format!("emulated failure (status {})", script.status);
         let body = if path == "/v1/messages" {
             let error = obj(&[("type", s("api_error")), ("message", s(&message))]);
@@ -83,11 +102,10 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
     let ollama_stream = req.get("stream") != Some(&Value::Bool(false));
     let openai_stream = req.get("stream") == Some(&Value::Bool(true));
     match path {
-        "/api/chat" => ollama(script, false, ollama_stream),
-        "/api/generate" => ollama(script, true, ollama_stream),
+        "/api/chat" => ollama(script, d, false, ollama_stream),
+        "/api/generate" => ollama(script, d, true, ollama_stream),
         "/api/embed" => {
             let vectors = vec![VECTOR; inputs(&req)].join(",");
-            let d = &script.durations;
             let body = obj(&[
                 ("model", s(&script.model)),
                 ("embeddings", format!("[{vectors}]")),
@@ -95,7 +113,7 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
                 ("load_duration", d.load.to_string()),
                 ("prompt_eval_count", script.prompt_tokens.to_string()),
             ]);
-            Reply::whole(200, "application/json", body)
+            Reply::whole(200, "application/json", body).timed(0)
         }
         "/api/embeddings" => Reply::whole(
             200,
@@ -107,9 +125,9 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
                 .pointer("/stream_options/include_usage")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            openai(script, path == "/v1/completions", openai_stream, usage)
+            openai(script, d, path == "/v1/completions", openai_stream, usage)
         }
-        "/v1/responses" => responses::reply(script, openai_stream),
+        "/v1/responses" => responses::reply(script, d, openai_stream),
         "/v1/messages" => anthropic::reply(script, openai_stream),
         "/v1/embeddings" => {
             // The `openai` Python client asks for base64 unless told otherwise.
@@ -139,32 +157,6 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
             ]);
             Reply::whole(200, "application/json", body)
         }
-        "/api/version" => Reply::whole(200, "application/json", obj(&[("version", s("0.33.0"))])),
-        "/api/tags" => Reply::whole(200, "application/json", obj(&[("models", "[]".into())])),
-        // One loaded model: 10 GiB, 9 GiB of it in VRAM, 4096 tokens of context, unloading at 10:05:00.5 UTC.
-        "/api/ps" => Reply::whole(
-            200,
-            "application/json",
-            obj(&[(
-                "models",
-                format!(
-                    "[{}]",
-                    obj(&[
-                        ("name", s(&script.model)),
-                        ("model", s(&script.model)),
-                        ("size", "10737418240".into()),
-                        ("digest", s("a1b2c3")),
-                        (
-                            "details",
-                            obj(&[("family", s("qwen3")), ("quantization_level", s("Q4_K_M"))])
-                        ),
-                        ("expires_at", s("2026-11-28T11:05:00.5+01:00")),
-                        ("size_vram", "9663676416".into()),
-                        ("context_length", "4096".into()),
-                    ])
-                ),
-            )]),
-        ),
         _ if path.starts_with("/echo/") => Reply {
             status: 200,
             content_type: content_type.map(str::to_owned),
@@ -173,13 +165,14 @@ pub(crate) fn reply(path: &str, body: &[u8], content_type: Option<&str>, script:
                 bytes: body.to_vec(),
                 kind: Kind::Tail,
             }],
+            timed: None,
         },
-        _ => Reply::whole(404, "application/json", obj(&[("error", s("not found"))])),
+        _ => info::not_found(script.server),
     }
 }
 
 /// Ollama `/api/chat` (`generate == false`) or `/api/generate` (which has no tool calls).
-fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
+fn ollama(script: &Script, d: &OllamaDurations, generate: bool, stream: bool) -> Reply {
     let calls: Vec<String> = script
         .tool_calls
         .iter()
@@ -217,7 +210,6 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
         fields.extend(text(content, thinking, calls));
         fields.push(("done", done.to_string()));
         if done {
-            let d = &script.durations;
             fields.extend([
                 ("done_reason", s("stop")),
                 ("total_duration", d.total.to_string()),
@@ -237,7 +229,8 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
             200,
             "application/json",
             line(&content, thinking.as_deref(), &calls, true),
-        );
+        )
+        .timed(0);
     }
     let ndjson = |json: String, kind: Kind| Event {
         bytes: format!("{json}\n").into_bytes(),
@@ -254,11 +247,13 @@ fn ollama(script: &Script, generate: bool, stream: bool) -> Reply {
             .map(|c| ndjson(line("", None, std::slice::from_ref(c), false), Kind::Answer)),
     );
     events.push(ndjson(line("", None, &[], true), Kind::Tail));
+    let last = events.len() - 1;
     Reply {
         status: 200,
         content_type: Some("application/x-ndjson".into()),
         streaming: true,
         events,
+        timed: Some(last),
     }
 }
 
@@ -295,7 +290,13 @@ struct Piece {
 }
 
 /// OpenAI `/v1/chat/completions` (`text == false`) or `/v1/completions` (which has no tool calls).
-fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Reply {
+fn openai(
+    script: &Script,
+    d: &OllamaDurations,
+    text: bool,
+    stream: bool,
+    include_usage: bool,
+) -> Reply {
     let reasoning_key = match script.reasoning {
         ReasoningStyle::FieldContent => "reasoning_content",
         _ => "reasoning",
@@ -305,7 +306,8 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
         (false, true) => ("chatcmpl-1", "chat.completion.chunk"),
         (false, false) => ("chatcmpl-1", "chat.completion"),
     };
-    let envelope = |choices: String, usage: Option<String>| -> String {
+    let timings = llama_timings(script, d);
+    let envelope = |choices: String, usage: Option<String>, timed: bool| -> String {
         let mut fields = vec![
             ("id", s(id)),
             ("object", s(object)),
@@ -316,6 +318,9 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
         ];
         if let Some(u) = usage {
             fields.push(("usage", u));
+        }
+        if let Some(t) = timings.as_ref().filter(|_| timed) {
+            fields.push(("timings", t.clone()));
         }
         obj(&fields)
     };
@@ -365,11 +370,16 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
             }
             vec![("message", obj(&fields))]
         };
-        return Reply::whole(
+        let reply = Reply::whole(
             200,
             "application/json",
-            envelope(choice(body, finish_reason), Some(usage)),
+            envelope(choice(body, finish_reason), Some(usage), true),
         );
+        return if timings.is_some() {
+            reply.timed(0)
+        } else {
+            reply
+        };
     }
     let mut pieces: Vec<Piece> = parts(script)
         .iter()
@@ -440,7 +450,11 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
             } else {
                 "null"
             };
-            data(envelope(choice(delta(i, &p.fields), finish), None), p.kind)
+            let timed = legacy && i + 1 == n && !include_usage;
+            data(
+                envelope(choice(delta(i, &p.fields), finish), None, timed),
+                p.kind,
+            )
         })
         .collect();
     if !legacy || n == 0 {
@@ -451,16 +465,23 @@ fn openai(script: &Script, text: bool, stream: bool, include_usage: bool) -> Rep
             (false, false) => vec![("delta", "{}".to_owned())],
         };
         events.push(data(
-            envelope(choice(finish, finish_reason), None),
+            envelope(choice(finish, finish_reason), None, !include_usage),
             Kind::Tail,
         ));
     }
     if include_usage {
-        events.push(data(envelope("[]".into(), Some(usage)), Kind::Tail));
+        events.push(data(envelope("[]".into(), Some(usage), true), Kind::Tail));
     }
+    // The timings ride on the last chunk before `[DONE]`.
+    let timed = events.len().saturating_sub(1);
     events.push(Event {
         bytes: b"data: [DONE]\n\n".to_vec(),
         kind: Kind::Tail,
     });
-    Reply::stream(events)
+    let reply = Reply::stream(events);
+    if timings.is_some() {
+        reply.timed(timed)
+    } else {
+        reply
+    }
 }

@@ -7,81 +7,53 @@
 //! body open after its end marker, and records every request together with the bytes it actually handed to the
 //! connection.
 //!
-//! Besides the model endpoints it answers `/api/version`, `/api/tags`, `/api/ps` (the script's model loaded),
-//! echoes any request under `/echo/` (same body, same content type) and answers 404 `{"error":"not found"}`
-//! elsewhere. The request's own `think` or
-//! `max_tokens` are ignored: the script alone decides what is sent.
+//! Like a real server it runs a fixed number of parallel slots with a FIFO queue behind them ([`Script::slots`]),
+//! loads models cold ([`Script::load_delay`], shared by concurrent first requests; [`Script::keep_alive`],
+//! [`Emulator::unload`]) and reports its own measured timings ([`Timings::Measured`]: Ollama's
+//! `total_duration`, `load_duration`, `prompt_eval_duration`, `eval_duration`; llama.cpp's `timings` with
+//! [`OpenAiTimings::LlamaCpp`]). Each [`Recorded`] request carries the [`Phases`] the emulator measured (load,
+//! slot wait, prompt pause, generation, total), the truth a sidecar's estimates are compared with.
+//!
+//! Besides the model endpoints it answers its [`Server`] personality's own: Ollama's `/api/version`, `/api/tags`,
+//! `/api/ps` (the loaded models, each with `context_length`), `/v1/models`; llama.cpp's `/health`, `/props`,
+//! `/v1/models` (and `Server: llama.cpp` on every answer); vLLM's `/version`, `/health`, `/v1/models`. It
+//! echoes any request under `/echo/` (same body, same content type) and answers its server's 404 elsewhere. The
+//! request's own `think` or `max_tokens` are ignored: the script alone decides what is sent.
+//!
+//! Files: `script.rs` (the [`Script`]), `state.rs` (the record), `models.rs` (loads), `serve.rs` (queue, pacing,
+//! the body), `formats.rs`, `responses.rs`, `anthropic.rs`, `info.rs` and `wire.rs` (the bytes).
 
 mod anthropic;
 mod formats;
+mod info;
+mod models;
 mod responses;
 mod script;
+mod serve;
+mod state;
 mod wire;
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::serve::ListenerExt as _;
 use bytes::Bytes;
-use hyper::body::Frame;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use wire::{Event, Kind};
+use serve::{Request, Tracked};
+use state::{Entry, Shared, lock};
+use wire::Reply;
 
 pub use script::{
-    ChatChunks, OllamaDurations, ReasoningStyle, ResponsesReasoning, Script, Split, ToolCall,
+    ChatChunks, OllamaDurations, OpenAiTimings, ReasoningStyle, ResponsesReasoning, Script, Server,
+    Split, Timings, ToolCall,
 };
-
-/// A request the emulator received, and what it sent back so far.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    /// The method.
-    pub method: String,
-    /// The path (without the query).
-    pub path: String,
-    /// The request headers.
-    pub headers: http::HeaderMap,
-    /// The request body.
-    pub body: Bytes,
-    /// The response body bytes handed to the connection so far.
-    pub sent: Bytes,
-    /// Whether the whole response body was handed over.
-    pub completed: bool,
-    /// When the request arrived.
-    pub started: Instant,
-}
-
-/// A recorded request while its answer is being sent.
-#[derive(Debug)]
-struct Entry {
-    /// The request; its `sent` is filled from `sent` when read.
-    rec: Recorded,
-    /// Bytes sent so far.
-    sent: Vec<u8>,
-}
-
-/// State shared by the server, the response bodies and the [`Emulator`] handle.
-#[derive(Debug)]
-struct Shared {
-    /// The script for the next requests.
-    script: Mutex<Script>,
-    /// Every request so far.
-    requests: Mutex<Vec<Entry>>,
-    /// Whether some response was cut short by the client going away.
-    cancelled: AtomicBool,
-}
-
-/// Locks `m`, ignoring poisoning (a panicking test thread must not hide the state).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub use state::{Phases, Recorded};
 
 /// A running emulator on `127.0.0.1`; dropping it stops the server.
 #[derive(Debug)]
@@ -104,9 +76,14 @@ impl Emulator {
             .local_addr()
             .unwrap_or_else(|e| panic!("emulator: local address: {e}"));
         let shared = Arc::new(Shared {
-            script: Mutex::new(script),
+            script: Mutex::new(Script::default()),
+            // Replaced by `set_script` below, before anyone knows the address.
             requests: Mutex::new(Vec::new()),
             cancelled: AtomicBool::new(false),
+            slots: Mutex::new(None),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            models: models::Models::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -117,11 +94,13 @@ impl Emulator {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Emulator {
+        let emu = Emulator {
             addr,
             shared,
             server,
-        }
+        };
+        emu.set_script(script);
+        emu
     }
 
     /// The listening address.
@@ -134,9 +113,45 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Replaces the script for the following requests.
+    /// Replaces the script for the following requests (its `model` is loaded if it `starts_loaded` and was never
+    /// seen before).
     pub fn set_script(&self, script: Script) {
+        if script.starts_loaded {
+            self.shared.models.preload(&script.model);
+        }
         *lock(&self.shared.script) = script;
+    }
+
+    /// Unloads `model` now (requests running on it finish; the next one loads it again); whether it was loaded
+    /// or loading.
+    pub fn unload(&self, model: &str) -> bool {
+        self.shared.models.unload(model)
+    }
+
+    /// How many loads of `model` were started (a load shared by concurrent requests counts once).
+    pub fn loads(&self, model: &str) -> usize {
+        self.shared.models.loads(model)
+    }
+
+    /// The names of the loaded models, sorted, under the current script's keep-alive.
+    pub fn loaded(&self) -> Vec<String> {
+        let script = lock(&self.shared.script).clone();
+        self.shared
+            .models
+            .loaded(&script)
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    }
+
+    /// Requests waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::SeqCst)
+    }
+
+    /// Requests on a model endpoint past their load and slot wait and not yet done.
+    pub fn running(&self) -> usize {
+        self.shared.running.load(Ordering::SeqCst)
     }
 
     /// Every request seen, in arrival order, with what was sent back so far.
@@ -155,7 +170,14 @@ impl Emulator {
     pub fn body_for(&self, path: &str, request_json: &serde_json::Value) -> Vec<u8> {
         let body = request_json.to_string();
         let script = lock(&self.shared.script).clone();
-        formats::reply(path, body.as_bytes(), Some("application/json"), &script).body()
+        dispatch(
+            &self.shared,
+            path,
+            body.as_bytes(),
+            Some("application/json"),
+            &script,
+        )
+        .body()
     }
 
     /// Waits up to `timeout` until some response was cut short because the client went away; whether it was.
@@ -179,6 +201,19 @@ impl Drop for Emulator {
     }
 }
 
+/// The answer to `path` under `script`, with its fixed timings: an info endpoint of the script's server, or a model
+/// endpoint, `/echo/` or 404.
+fn dispatch(
+    shared: &Shared,
+    path: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+    script: &Script,
+) -> Reply {
+    info::reply(path, script, &shared.models.loaded(script))
+        .unwrap_or_else(|| formats::reply(path, body, content_type, script, &script.durations))
+}
+
 /// Answers any request.
 async fn handle(
     State(shared): State<Arc<Shared>>,
@@ -193,35 +228,71 @@ async fn handle(
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let reply = formats::reply(parts.uri.path(), &body, content_type, &script);
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let path = parts.uri.path().to_owned();
+    let model = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| script.model.clone());
+    let reply = dispatch(&shared, &path, &body, content_type.as_deref(), &script);
     let index = {
         let mut requests = lock(&shared.requests);
         requests.push(Entry {
             rec: Recorded {
                 method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
+                path: path.clone(),
                 headers: parts.headers.clone(),
-                body,
+                body: body.clone(),
                 sent: Bytes::new(),
                 completed: false,
                 started,
+                model: model.clone(),
+                phases: Phases::default(),
             },
             sent: Vec::new(),
         });
         requests.len() - 1
     };
     let total = reply.body().len();
-    let writes = plan(&reply.events, &script);
-    let fail = script.fail_after_bytes.is_some();
+    // A whole body with measured timings is rendered at its end, so its length is known only then.
+    let deferred = !reply.streaming
+        && reply.timed.is_some()
+        && script.timings == Timings::Measured
+        && script.fail_after_bytes.is_none();
     let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(produce(writes, fail, script.end_delay, tx));
+    let (length_tx, length_rx) = oneshot::channel();
     let mut response = http::Response::builder().status(reply.status);
     if let Some(ct) = &reply.content_type {
         response = response.header(http::header::CONTENT_TYPE, ct);
     }
-    if !reply.streaming {
-        response = response.header(http::header::CONTENT_LENGTH, total);
+    if script.server == Server::LlamaCpp {
+        response = response.header(http::header::SERVER, "llama.cpp");
+    }
+    let streaming = reply.streaming;
+    let request = Request {
+        index,
+        path,
+        body,
+        content_type,
+        model,
+        arrival: started,
+    };
+    tokio::spawn(serve::serve(
+        shared.clone(),
+        request,
+        script,
+        reply,
+        tx,
+        deferred.then_some(length_tx),
+    ));
+    let length = match (streaming, deferred) {
+        (true, _) => None,
+        (false, true) => length_rx.await.ok(),
+        (false, false) => Some(total),
+    };
+    if let Some(n) = length {
+        response = response.header(http::header::CONTENT_LENGTH, n);
     }
     let body = axum::body::Body::new(Tracked {
         rx,
@@ -234,171 +305,4 @@ async fn handle(
         *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         r
     })
-}
-
-/// The writes of a body made of `events` under `script`: each with the pause before it.
-fn plan(events: &[Event], script: &Script) -> Vec<(Duration, Bytes)> {
-    // The first event with model output waits `first_delay` (events before it, such as `response.created`, go
-    // at once); a body without any waits before its first event.
-    let first = events
-        .iter()
-        .position(|e| e.kind != Kind::Tail)
-        .unwrap_or(0);
-    let delays: Vec<Duration> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| match e.kind {
-            _ if i == first => script.first_delay,
-            Kind::Think => script.think_delay,
-            Kind::Answer => script.answer_delay,
-            Kind::Tail => Duration::ZERO,
-        })
-        .collect();
-    let mut starts = Vec::with_capacity(events.len());
-    let mut body = Vec::new();
-    for e in events {
-        starts.push(body.len());
-        body.extend_from_slice(&e.bytes);
-    }
-    let body = Bytes::from(body);
-    let limit = script
-        .fail_after_bytes
-        .map_or(body.len(), |n| n.min(body.len()));
-    let mut cuts: Vec<usize> = match &script.split {
-        Split::PerEvent => starts.clone(),
-        Split::Every(n) => (0..limit).step_by((*n).max(1)).collect(),
-        Split::At(offsets) => offsets.clone(),
-    };
-    cuts.push(0);
-    cuts.retain(|&c| c < limit);
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut writes = Vec::with_capacity(cuts.len());
-    // Events whose pause has been taken: those before `next`.
-    let mut next = 0;
-    for (i, &a) in cuts.iter().enumerate() {
-        let b = cuts.get(i + 1).copied().unwrap_or(limit);
-        let event = starts.partition_point(|&s| s <= a).saturating_sub(1);
-        let upto = (event + 1).max(next);
-        let delay = delays
-            .get(next..upto)
-            .map_or(Duration::ZERO, |d| d.iter().sum());
-        next = upto;
-        writes.push((delay, body.slice(a..b)));
-    }
-    writes
-}
-
-/// A message from the producer task to the response body.
-#[derive(Debug)]
-enum Msg {
-    /// Body bytes; `true` when they are the last.
-    Data(Bytes, bool),
-    /// The (empty) body is complete.
-    End,
-    /// Abort the body.
-    Fail,
-}
-
-/// Sends `writes` to the body with their pauses, then ends it (`end_delay` later) or (`fail`) aborts it. Stops when
-/// the body is gone.
-async fn produce(
-    writes: Vec<(Duration, Bytes)>,
-    fail: bool,
-    end_delay: Duration,
-    tx: mpsc::Sender<Msg>,
-) {
-    let n = writes.len();
-    let hold = !end_delay.is_zero();
-    for (i, (delay, bytes)) in writes.into_iter().enumerate() {
-        if !delay.is_zero() {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = tx.closed() => return,
-            }
-        }
-        if tx
-            .send(Msg::Data(bytes, i + 1 == n && !fail && !hold))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    if fail {
-        let _ = tx.send(Msg::Fail).await;
-    } else if n == 0 || hold {
-        tokio::select! {
-            () = tokio::time::sleep(end_delay) => {}
-            () = tx.closed() => return,
-        }
-        let _ = tx.send(Msg::End).await;
-    }
-}
-
-/// A response body fed by [`produce`] that records what it hands over, and notices being dropped early.
-#[derive(Debug)]
-struct Tracked {
-    /// From the producer.
-    rx: mpsc::Receiver<Msg>,
-    /// Where to record.
-    shared: Arc<Shared>,
-    /// The request's index in `shared.requests`.
-    index: usize,
-    /// Whether the body ended (completely, or by the deliberate abort).
-    done: bool,
-}
-
-impl hyper::body::Body for Tracked {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let msg = match self.rx.poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(msg) => msg,
-        };
-        let this = &mut *self;
-        let mut requests = lock(&this.shared.requests);
-        let entry = requests.get_mut(this.index);
-        match msg {
-            Some(Msg::Data(bytes, last)) => {
-                if let Some(e) = entry {
-                    e.sent.extend_from_slice(&bytes);
-                    e.rec.completed = last;
-                }
-                this.done = last;
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
-            }
-            Some(Msg::End) => {
-                if let Some(e) = entry {
-                    e.rec.completed = true;
-                }
-                this.done = true;
-                Poll::Ready(None)
-            }
-            Some(Msg::Fail) | None => {
-                this.done = true;
-                Poll::Ready(Some(Err(io::Error::other("emulated failure mid-body"))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.cancelled.store(true, Ordering::SeqCst);
-        }
-    }
 }

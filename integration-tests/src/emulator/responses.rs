@@ -4,8 +4,8 @@
 //! [`ResponsesReasoning`] picks `response.reasoning_text.delta` or Ollama's `response.reasoning_summary_text.delta`),
 //! a `message` item with the content (inline `<think>` tags included), one `function_call` item per tool call.
 
-use super::script::{ResponsesReasoning, Script, ToolCall};
-use super::wire::{CREATED, Event, Kind, Reply, arr, obj, parts, s, sse};
+use super::script::{OllamaDurations, ResponsesReasoning, Script, ToolCall};
+use super::wire::{CREATED, Event, Kind, Reply, arr, llama_timings, obj, parts, s, sse};
 
 /// The id of the reasoning item.
 const REASONING_ID: &str = "rs_1";
@@ -13,9 +13,16 @@ const REASONING_ID: &str = "rs_1";
 const MESSAGE_ID: &str = "msg_1";
 
 /// The answer to a `/v1/responses` request.
-pub(crate) fn reply(script: &Script, stream: bool) -> Reply {
+/// llama.cpp puts its `timings` on the `response.completed` event of a stream (not in a whole body, which is not
+/// timed here either).
+pub(crate) fn reply(script: &Script, d: &OllamaDurations, stream: bool) -> Reply {
     if stream {
-        Reply::stream(Stream::new(script).events())
+        let timings = llama_timings(script, d);
+        let timed = timings.is_some();
+        let events = Stream::new(script).events(timings);
+        let last = events.len().saturating_sub(1);
+        let reply = Reply::stream(events);
+        if timed { reply.timed(last) } else { reply }
     } else {
         Reply::whole(
             200,
@@ -206,7 +213,7 @@ impl<'a> Stream<'a> {
     }
 
     /// The whole stream.
-    fn events(mut self) -> Vec<Event> {
+    fn events(mut self, timings: Option<String>) -> Vec<Event> {
         let script = self.script;
         self.push(
             "response.created",
@@ -328,11 +335,11 @@ impl<'a> Stream<'a> {
             index += 1;
         }
         let output = items(script);
-        self.push(
-            "response.completed",
-            vec![("response", response(script, "completed", &output, true))],
-            Kind::Tail,
-        );
+        let mut fields = vec![("response", response(script, "completed", &output, true))];
+        if let Some(t) = timings {
+            fields.push(("timings", t));
+        }
+        self.push("response.completed", fields, Kind::Tail);
         self.events
     }
 }

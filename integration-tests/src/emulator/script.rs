@@ -1,8 +1,11 @@
 //! The [`Script`] an [`Emulator`](super::Emulator) answers from: the model's reasoning and answer pieces, its tool
 //! calls ([`ToolCall`]), where the reasoning goes ([`ReasoningStyle`], [`ResponsesReasoning`]), the chat-stream
-//! layout ([`ChatChunks`]), pacing, how the body is cut into writes ([`Split`]), failures, token and cache counts
-//! and Ollama's timings. Tests build it (re-exported as `emulator::Script`); `formats.rs`, `responses.rs` and
-//! `anthropic.rs` render it in each dialect and `mod.rs` paces and cuts what it renders.
+//! layout ([`ChatChunks`]), pacing, how the body is cut into writes ([`Split`]), failures, token and cache counts;
+//! the server it plays ([`Server`]: which info endpoints it answers), its parallel slots, model loading (load delay,
+//! keep-alive, context length) and the timings it reports ([`Timings`]: fixed [`OllamaDurations`] or its own
+//! measurements; [`OpenAiTimings`]: llama.cpp's `timings` object on the OpenAI-compatible routes). Tests build it
+//! (re-exported as `emulator::Script`); `formats.rs`, `responses.rs`, `anthropic.rs` and `info.rs` render it,
+//! `models.rs` loads and unloads its models and `serve.rs` queues, paces and cuts what it renders.
 
 use std::time::Duration;
 
@@ -107,6 +110,48 @@ impl Default for OllamaDurations {
     }
 }
 
+/// Which model server the emulator plays: the endpoints besides the model ones (which it always answers) and the
+/// `Server` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// Ollama: `/api/version`, `/api/tags`, `/api/ps` (the loaded models), `/v1/models`.
+    Ollama,
+    /// llama.cpp's `llama-server`: `Server: llama.cpp` on every answer, `/health`, `/props`
+    /// (`default_generation_settings.n_ctx`, `total_slots`), `/v1/models` (`meta.n_ctx`), its own 404 body.
+    LlamaCpp,
+    /// vLLM: `/version`, `/health`, `/v1/models` (`max_model_len`), FastAPI's 404 body.
+    Vllm,
+}
+
+/// Where the timing numbers of the answers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timings {
+    /// The fixed numbers of [`Script::durations`]; a whole (non-streamed) body waits `first_delay` only.
+    Fixed,
+    /// What the emulator measured for the request, like a real server: `total_duration` from the handler's
+    /// arrival to the final chunk (slot wait included), `load_duration` the wait for the model, `prompt_eval_duration`
+    /// the prompt pause, `eval_duration` the generation. A whole (non-streamed) answer of a generating endpoint
+    /// (not the embedding ones) waits the prompt pause and then the generation time its stream would have taken,
+    /// before its first byte. The chunk with the timings is rendered when it is sent, so
+    /// [`Emulator::body_for`](super::Emulator::body_for) no longer predicts its numbers, and from the event that
+    /// carries the timings on the body goes one write per event whatever [`Script::split`] says (a script with
+    /// `fail_after_bytes` keeps the fixed numbers).
+    Measured,
+}
+
+/// The timings the OpenAI-compatible routes carry (Ollama's routes always carry Ollama's fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenAiTimings {
+    /// None, as Ollama's and vLLM's OpenAI-compatible routes.
+    None,
+    /// llama.cpp's `timings` object (`cache_n`, `prompt_n`, `prompt_ms`, `prompt_per_token_ms`,
+    /// `prompt_per_second`, `predicted_n`, `predicted_ms`, `predicted_per_token_ms`, `predicted_per_second`) on
+    /// the last chunk before `[DONE]` of `/v1/chat/completions` and `/v1/completions` streams (the usage chunk when
+    /// usage was asked for, else the finish chunk), on their whole bodies, and on `/v1/responses`'
+    /// `response.completed` event (llama.cpp's whole Responses body has none).
+    LlamaCpp,
+}
+
 /// What the emulator answers, and how.
 ///
 /// Pacing: before the first event that carries model output (a reasoning piece, an answer piece or a tool-call
@@ -117,6 +162,12 @@ impl Default for OllamaDurations {
 /// [`Split::Every`] or [`Split::At`], each write waits until the time its first byte's event would have been sent
 /// (so the pauses of the events are kept, once each). Writes sent with no pause between them may share a TCP
 /// segment.
+///
+/// Queue and load (model endpoints only, answers with `status` 200): a request first waits for its model (the
+/// request's `model`, else [`Script::model`]): a loaded model waits `warm_load`; one that is not loaded waits
+/// `load_delay`, once for all the requests that arrive while it loads; then it waits FIFO for one of `slots`
+/// parallel slots, held until its body ends. Only then do the pauses above begin. A client that goes away while
+/// waiting leaves the queue.
 #[derive(Debug, Clone)]
 pub struct Script {
     /// The response's `model`.
@@ -165,8 +216,31 @@ pub struct Script {
     pub responses_reasoning: ResponsesReasoning,
     /// The layout of `/v1/chat/completions` streams.
     pub chat_chunks: ChatChunks,
-    /// Ollama's timing fields.
+    /// Ollama's timing fields, used with [`Timings::Fixed`] (llama.cpp's `timings` take `prompt_eval` and `eval`
+    /// from them too).
     pub durations: OllamaDurations,
+    /// Fixed numbers or the emulator's own measurements.
+    pub timings: Timings,
+    /// The timings the OpenAI-compatible routes carry.
+    pub openai_timings: OpenAiTimings,
+    /// The server it plays.
+    pub server: Server,
+    /// Parallel slots (`OLLAMA_NUM_PARALLEL`, llama.cpp `--parallel`); `None`: no limit. `Some(0)` counts as 1.
+    pub slots: Option<usize>,
+    /// Whether `model` is loaded when this script takes effect (at start, or by `set_script`) and the emulator has
+    /// not seen that model before.
+    pub starts_loaded: bool,
+    /// How long loading a model that is not loaded takes.
+    pub load_delay: Duration,
+    /// The pause of a request for a model that is loaded (Ollama reports a few milliseconds of `load_duration`
+    /// then).
+    pub warm_load: Duration,
+    /// How long a model stays loaded after its last request ended; `None`: for ever. Its `/api/ps`
+    /// `expires_at` is then that moment, else a fixed date.
+    pub keep_alive: Option<Duration>,
+    /// The context window of every model: `/api/ps` `context_length`, llama.cpp's `n_ctx`, vLLM's
+    /// `max_model_len`.
+    pub context_length: u64,
 }
 
 impl Default for Script {
@@ -193,6 +267,15 @@ impl Default for Script {
             responses_reasoning: ResponsesReasoning::Text,
             chat_chunks: ChatChunks::Classic,
             durations: OllamaDurations::default(),
+            timings: Timings::Fixed,
+            openai_timings: OpenAiTimings::None,
+            server: Server::Ollama,
+            slots: None,
+            starts_loaded: true,
+            load_delay: Duration::ZERO,
+            warm_load: Duration::ZERO,
+            keep_alive: None,
+            context_length: 4096,
         }
     }
 }

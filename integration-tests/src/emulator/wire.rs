@@ -1,11 +1,12 @@
 //! The building blocks every dialect's bytes are made of: an [`Event`] (bytes on the wire, and whether they carry
 //! reasoning, answer or neither, which decides the pause before them), a whole [`Reply`], JSON written in the key
 //! order real servers use, SSE events with an `event:` line, and the [`Script`]'s output cut into stream [`Part`]s
-//! per its reasoning style. `formats.rs`, `responses.rs` and `anthropic.rs` write with them; `mod.rs` paces them.
+//! per its reasoning style, and llama.cpp's `timings` object. `formats.rs`, `responses.rs`, `anthropic.rs` and
+//! `info.rs` write with them; `serve.rs` paces them.
 
 use serde_json::Value;
 
-use super::script::{ReasoningStyle, Script};
+use super::script::{OllamaDurations, OpenAiTimings, ReasoningStyle, Script};
 
 /// The fixed `created` of every OpenAI object.
 pub(crate) const CREATED: u64 = 1_764_324_000;
@@ -41,6 +42,8 @@ pub(crate) struct Reply {
     pub streaming: bool,
     /// The body, event by event.
     pub events: Vec<Event>,
+    /// The event that carries the server's timings (Ollama's final chunk, llama.cpp's `timings`), if any.
+    pub timed: Option<usize>,
 }
 
 impl Reply {
@@ -62,6 +65,7 @@ impl Reply {
                 bytes: body.into_bytes(),
                 kind: Kind::Tail,
             }],
+            timed: None,
         }
     }
 
@@ -72,7 +76,14 @@ impl Reply {
             content_type: Some("text/event-stream".into()),
             streaming: true,
             events,
+            timed: None,
         }
+    }
+
+    /// This reply, its event `index` carrying the timings.
+    pub fn timed(mut self, index: usize) -> Self {
+        self.timed = Some(index);
+        self
     }
 }
 
@@ -167,4 +178,40 @@ pub(crate) fn sse(event: &str, json: &str, kind: Kind) -> Event {
         bytes: format!("event: {event}\ndata: {json}\n\n").into_bytes(),
         kind,
     }
+}
+
+/// llama.cpp's `timings` object for `script` with the prompt and generation times of `d`, in `llama-server`'s key
+/// order; `None` unless the script asks for it. As the real server computes them: `prompt_n` excludes the
+/// `cache_n` cached tokens, the per-token generation figures divide by `predicted_n - 1` (the first token comes
+/// out of the prompt pass), and a rate that would be infinite is `null`.
+pub(crate) fn llama_timings(script: &Script, d: &OllamaDurations) -> Option<String> {
+    if script.openai_timings != OpenAiTimings::LlamaCpp {
+        return None;
+    }
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v}")
+        } else {
+            "null".to_owned()
+        }
+    };
+    // Whole microseconds, as llama.cpp measures them.
+    let ms = |ns: u64| (ns / 1000) as f64 / 1000.0;
+    let cache_n = script.cached_tokens.unwrap_or(0);
+    let prompt_n = script.prompt_tokens.saturating_sub(cache_n);
+    let prompt_ms = ms(d.prompt_eval);
+    let predicted_n = script.completion_tokens;
+    let predicted_ms = ms(d.eval);
+    let steps = predicted_n.saturating_sub(1).max(1) as f64;
+    Some(obj(&[
+        ("cache_n", cache_n.to_string()),
+        ("prompt_n", prompt_n.to_string()),
+        ("prompt_ms", num(prompt_ms)),
+        ("prompt_per_token_ms", num(prompt_ms / prompt_n as f64)),
+        ("prompt_per_second", num(1e3 * prompt_n as f64 / prompt_ms)),
+        ("predicted_n", predicted_n.to_string()),
+        ("predicted_ms", num(predicted_ms)),
+        ("predicted_per_token_ms", num(predicted_ms / steps)),
+        ("predicted_per_second", num(1e3 * steps / predicted_ms)),
+    ]))
 }
