@@ -13,17 +13,20 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use llmtel_config::semconv::{attr, event};
 
 use self::seen::Seen;
+use self::server::ServerSide;
 use super::body::{Ending, TapEvent};
 use super::error::ProxyError;
 use super::request::RequestFacts;
 use super::span::{RequestSpan, SpanSink};
 use crate::phase::Phases;
 use crate::stream::{
-    Api, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
+    Api, Framing, ParseError, ServerTimings, Split, Splitter, TimingsSource, Usage, decode_frame,
 };
 
 mod attrs;
+mod context;
 mod seen;
+pub mod server;
 
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
 const MAX_FRAME: usize = 16 << 20;
@@ -48,6 +51,8 @@ pub struct Shared {
     pub tasks: tokio_util::task::TaskTracker,
     /// Where llmtel's own counters of this receiver go (requests, parse errors).
     pub events: llmtel_pipelines::Output,
+    /// The server's side: thresholds, the upstream's context windows, the requests in flight to it.
+    pub server_side: ServerSide,
 }
 
 /// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
@@ -120,6 +125,8 @@ pub struct Exchange {
     start: Instant,
     start_wall: SystemTime,
     _in_flight: Option<InFlight>,
+    /// This request's place among those in flight to the upstream (GenAI requests only).
+    concurrency: Option<crate::proxy::concurrency::Entered>,
     /// Set once the outcome is recorded; an exchange dropped before that lost its client while waiting.
     recorded: bool,
 }
@@ -174,6 +181,7 @@ impl Exchange {
                 ],
             )
         });
+        let concurrency = api.map(|_| shared.server_side.concurrency.enter());
         Self {
             shared,
             api,
@@ -184,6 +192,7 @@ impl Exchange {
             start,
             start_wall,
             _in_flight: in_flight,
+            concurrency,
             recorded: false,
         }
     }
@@ -337,6 +346,12 @@ impl Exchange {
                 if let Some(m) = &f.input_messages {
                     a.push(KeyValue::new(attr::INPUT_MESSAGES, m.clone()));
                 }
+                if let Some(c) = &self.concurrency {
+                    a.push(KeyValue::new(
+                        attr::PROXY_CONCURRENCY,
+                        i64::try_from(c.at_arrival).unwrap_or(i64::MAX),
+                    ));
+                }
             }
             None => {
                 a.push(KeyValue::new(
@@ -367,7 +382,7 @@ impl Exchange {
         let usage = seen.usage;
         if let Some(response) = response {
             attrs.extend(response);
-            ollama_attributes(&mut attrs, &seen.ollama);
+            self.server_side(&mut attrs, seen.timings.as_ref(), seen.model.as_deref());
             let has_reasoning = phases.reasoning.is_some();
             attrs.push(KeyValue::new(attr::REASONING_PRESENT, has_reasoning));
             if streamed {
@@ -512,6 +527,40 @@ impl Exchange {
         }
     }
 
+    /// The server's view of the request (its timings, the queue-wait estimate, cold load, the phase children) and
+    /// its context window, onto `attrs` (which hold the response's counts by now) and the span.
+    fn server_side(
+        &mut self,
+        attrs: &mut Vec<KeyValue>,
+        timings: Option<&(ServerTimings, Instant)>,
+        response_model: Option<&str>,
+    ) {
+        let request_model = self.facts.model.clone().unwrap_or_default();
+        if let Some((t, at)) = timings {
+            ollama_attributes(attrs, t);
+            let view = server::view(t, self.start, *at, self.shared.server_side.thresholds);
+            attrs.extend(view.attrs);
+            for p in view.phases {
+                let mut a = vec![
+                    KeyValue::new(attr::OPERATION_NAME, p.name),
+                    KeyValue::new(attr::REQUEST_MODEL, request_model.clone()),
+                ];
+                a.extend(p.attrs);
+                let (from, to) = (self.wall(p.from), self.wall(p.to));
+                self.span.add_child(p.name, from, to, a);
+            }
+        }
+        let length = self.facts.num_ctx.or_else(|| {
+            let models = [request_model.as_str(), response_model.unwrap_or_default()];
+            self.shared.server_side.windows.lookup(&models)
+        });
+        let (input, output) = (
+            count_in(attrs, attr::USAGE_INPUT_TOKENS),
+            count_in(attrs, attr::USAGE_OUTPUT_TOKENS),
+        );
+        attrs.extend(context::attributes(length, input, output));
+    }
+
     /// The server's own error message for the span status, only with content capture on: servers echo the
     /// rejected input in validation errors, so the message may hold prompt text. Cut to 256 characters.
     fn server_message(&self, message: Option<&str>, generic: &str) -> String {
@@ -531,16 +580,27 @@ fn secs_between(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
 }
 
-fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
+fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &ServerTimings) {
+    if t.server != TimingsSource::Ollama {
+        return;
+    }
     for (key, v) in [
         (attr::OLLAMA_TOTAL_DURATION, t.total),
         (attr::OLLAMA_LOAD_DURATION, t.load),
-        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prompt_eval),
-        (attr::OLLAMA_EVAL_DURATION, t.eval),
+        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prefill),
+        (attr::OLLAMA_EVAL_DURATION, t.decode),
     ] {
-        if let Some(ns) = v {
+        if let Some(d) = v {
             // Ollama reports nanoseconds; spans carry seconds like every other duration here.
-            attrs.push(KeyValue::new(key, ns as f64 / 1e9));
+            attrs.push(KeyValue::new(key, d.as_nanos() as f64 / 1e9));
         }
     }
+}
+
+/// An integer attribute already in `attrs`, as a count.
+fn count_in(attrs: &[KeyValue], key: &str) -> Option<u64> {
+    attrs.iter().find(|kv| kv.key.as_str() == key).and_then(|kv| match kv.value {
+        opentelemetry::Value::I64(n) => u64::try_from(n).ok(),
+        _ => None,
+    })
 }
