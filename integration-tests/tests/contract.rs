@@ -226,7 +226,10 @@ service:
     let names: Vec<&str> = phases.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["queue", "load", "prefill", "decode"]);
     for w in phases.windows(2) {
-        assert_eq!(w[0].end_time_unix_nano, w[1].start_time_unix_nano, "{names:?}");
+        assert_eq!(
+            w[0].end_time_unix_nano, w[1].start_time_unix_nano,
+            "{names:?}"
+        );
     }
     assert_eq!(phases[0].start_time_unix_nano, request.start_time_unix_nano);
     for p in &phases {
@@ -239,4 +242,3 @@ service:
     );
     llmtel.stop().await;
 }
-

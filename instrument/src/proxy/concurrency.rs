@@ -61,6 +61,10 @@ mod tests {
         assert_eq!(d.at_arrival, 2, "the first left before the third came");
         drop((b, d));
         assert_eq!(c.enter().at_arrival, 1);
-        assert_eq!(c.max(), 2, "the high-water mark stays after the requests end");
+        assert_eq!(
+            c.max(),
+            2,
+            "the high-water mark stays after the requests end"
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::request::RequestFacts;
 use super::span::{RequestSpan, SpanSink};
 use crate::phase::Phases;
 use crate::stream::{
-    Api, Framing, ParseError, ServerTimings, Split, Splitter, TimingsSource, Usage, decode_frame,
+    Api, Framing, ParseError, ServerTimings, Split, Splitter, Usage, decode_frame,
 };
 
 mod attrs;
@@ -537,7 +537,7 @@ impl Exchange {
     ) {
         let request_model = self.facts.model.clone().unwrap_or_default();
         if let Some((t, at)) = timings {
-            ollama_attributes(attrs, t);
+            server::ollama_attributes(attrs, t);
             let view = server::view(t, self.start, *at, self.shared.server_side.thresholds);
             attrs.extend(view.attrs);
             for p in view.phases {
@@ -554,11 +554,8 @@ impl Exchange {
             let models = [request_model.as_str(), response_model.unwrap_or_default()];
             self.shared.server_side.windows.lookup(&models)
         });
-        let (input, output) = (
-            count_in(attrs, attr::USAGE_INPUT_TOKENS),
-            count_in(attrs, attr::USAGE_OUTPUT_TOKENS),
-        );
-        attrs.extend(context::attributes(length, input, output));
+        let window = context::of_response(length, attrs);
+        attrs.extend(window);
     }
 
     /// The server's own error message for the span status, only with content capture on: servers echo the
@@ -578,29 +575,4 @@ fn answer_end(p: &Phases<Instant>, end: Instant) -> Instant {
 
 fn secs_between(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
-}
-
-fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &ServerTimings) {
-    if t.server != TimingsSource::Ollama {
-        return;
-    }
-    for (key, v) in [
-        (attr::OLLAMA_TOTAL_DURATION, t.total),
-        (attr::OLLAMA_LOAD_DURATION, t.load),
-        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prefill),
-        (attr::OLLAMA_EVAL_DURATION, t.decode),
-    ] {
-        if let Some(d) = v {
-            // Ollama reports nanoseconds; spans carry seconds like every other duration here.
-            attrs.push(KeyValue::new(key, d.as_nanos() as f64 / 1e9));
-        }
-    }
-}
-
-/// An integer attribute already in `attrs`, as a count.
-fn count_in(attrs: &[KeyValue], key: &str) -> Option<u64> {
-    attrs.iter().find(|kv| kv.key.as_str() == key).and_then(|kv| match kv.value {
-        opentelemetry::Value::I64(n) => u64::try_from(n).ok(),
-        _ => None,
-    })
 }

@@ -221,7 +221,10 @@ pub(super) fn summary(d: &Delta) -> String {
     opt("output", d.usage.output.map(|v| v.to_string()));
     opt("reasoning_tokens", d.usage.reasoning.map(|v| v.to_string()));
     let ns = |f: fn(&crate::stream::ServerTimings) -> Option<std::time::Duration>| {
-        d.timings.as_ref().and_then(f).map(|v| v.as_nanos().to_string())
+        d.timings
+            .as_ref()
+            .and_then(f)
+            .map(|v| v.as_nanos().to_string())
     };
     opt("total", ns(|t| t.total));
     opt("load", ns(|t| t.load));

@@ -24,14 +24,40 @@ fn ms(v: f64) -> Option<Duration> {
 #[test]
 fn llama_cpp_timings_are_read_from_every_api_that_carries_them() {
     let cases = [
-        (Api::OpenAiChat, Framing::Sse, CHAT_FINAL, (1, 17.742, 5, 68.366, 30)),
-        (Api::OpenAiChat, Framing::Whole, CHAT_WHOLE, (31, 167.959, 5, 68.468, 0)),
-        (Api::OpenAiCompletions, Framing::Sse, COMPLETIONS_FINAL, (1, 16.404, 5, 65.744, 0)),
-        (Api::OpenAiCompletions, Framing::Whole, COMPLETIONS_WHOLE, (1, 16.856, 5, 67.267, 0)),
-        (Api::OpenAiResponses, Framing::Sse, RESPONSES_COMPLETED, (1, 16.87, 5, 66.568, 30)),
+        (
+            Api::OpenAiChat,
+            Framing::Sse,
+            CHAT_FINAL,
+            (1, 17.742, 5, 68.366, 30),
+        ),
+        (
+            Api::OpenAiChat,
+            Framing::Whole,
+            CHAT_WHOLE,
+            (31, 167.959, 5, 68.468, 0),
+        ),
+        (
+            Api::OpenAiCompletions,
+            Framing::Sse,
+            COMPLETIONS_FINAL,
+            (1, 16.404, 5, 65.744, 0),
+        ),
+        (
+            Api::OpenAiCompletions,
+            Framing::Whole,
+            COMPLETIONS_WHOLE,
+            (1, 16.856, 5, 67.267, 0),
+        ),
+        (
+            Api::OpenAiResponses,
+            Framing::Sse,
+            RESPONSES_COMPLETED,
+            (1, 16.87, 5, 66.568, 30),
+        ),
     ];
     for (api, framing, raw, (prompt_n, prompt_ms, predicted_n, predicted_ms, cache_n)) in cases {
-        let t = timings(api, framing, raw).unwrap_or_else(|| panic!("{api:?} {framing:?}: no timings"));
+        let t =
+            timings(api, framing, raw).unwrap_or_else(|| panic!("{api:?} {framing:?}: no timings"));
         assert_eq!(t.server, TimingsSource::LlamaCpp);
         assert_eq!(t.server.name(), "llama.cpp");
         assert_eq!(t.prefill_tokens, Some(prompt_n), "{api:?}");
@@ -47,9 +73,13 @@ fn llama_cpp_timings_are_read_from_every_api_that_carries_them() {
         .unwrap()
         .unwrap();
     assert_eq!(d.finish_reason.as_deref(), Some("length"));
-    let d = decode_frame(Api::OpenAiResponses, Framing::Sse, RESPONSES_COMPLETED.as_bytes())
-        .unwrap()
-        .unwrap();
+    let d = decode_frame(
+        Api::OpenAiResponses,
+        Framing::Sse,
+        RESPONSES_COMPLETED.as_bytes(),
+    )
+    .unwrap()
+    .unwrap();
     assert!(d.done);
     assert_eq!((d.usage.input, d.usage.output), (Some(31), Some(5)));
 }
@@ -99,7 +129,9 @@ fn ollamas_final_chunk_gives_the_same_shape() {
     assert_eq!(t.server.name(), "ollama");
     // Counts alone (a chunk with no durations) are no timings; `/api/embed` gives total and load only.
     let counts = br#"{"done":true,"prompt_eval_count":3,"eval_count":4}"#;
-    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, counts).unwrap().unwrap();
+    let d = decode_frame(Api::OllamaChat, Framing::Ndjson, counts)
+        .unwrap()
+        .unwrap();
     assert_eq!(d.timings, None);
     let embed = br#"{"model":"m","embeddings":[[0.1]],"total_duration":14000000,"load_duration":1000000,"prompt_eval_count":8}"#;
     let t = decode_frame(Api::OllamaEmbed, Framing::Whole, embed)
@@ -107,5 +139,8 @@ fn ollamas_final_chunk_gives_the_same_shape() {
         .unwrap()
         .timings
         .unwrap();
-    assert_eq!((t.total, t.prefill), (Some(Duration::from_millis(14)), None));
+    assert_eq!(
+        (t.total, t.prefill),
+        (Some(Duration::from_millis(14)), None)
+    );
 }

@@ -76,7 +76,10 @@ impl ServerTimings {
 
     /// Whether any duration is known: only then are these timings.
     pub fn has_durations(&self) -> bool {
-        self.total.is_some() || self.load.is_some() || self.prefill.is_some() || self.decode.is_some()
+        self.total.is_some()
+            || self.load.is_some()
+            || self.prefill.is_some()
+            || self.decode.is_some()
     }
 }
 

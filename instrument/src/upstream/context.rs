@@ -143,7 +143,10 @@ impl ContextWatch {
             }
             ServerKind::LlamaCpp => {
                 let any = json("/props").await.as_ref().and_then(llama_props);
-                let models = json("/v1/models").await.map(|v| openai_models(&v)).unwrap_or_default();
+                let models = json("/v1/models")
+                    .await
+                    .map(|v| openai_models(&v))
+                    .unwrap_or_default();
                 self.windows.learn(models, any);
             }
             ServerKind::Vllm | ServerKind::Sglang | ServerKind::Other => {
@@ -162,7 +165,12 @@ fn positive(v: Option<&Value>) -> Option<u64> {
 /// Ollama `/api/ps`: each loaded model's `context_length`, under both its `name` and its `model`.
 pub fn ollama_ps(v: &Value) -> HashMap<String, u64> {
     let mut out = HashMap::new();
-    for m in v.get("models").and_then(Value::as_array).into_iter().flatten() {
+    for m in v
+        .get("models")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(n) = positive(m.get("context_length")) else {
             continue;
         };
@@ -177,13 +185,21 @@ pub fn ollama_ps(v: &Value) -> HashMap<String, u64> {
 
 /// llama.cpp `/props`: `default_generation_settings.n_ctx`.
 pub fn llama_props(v: &Value) -> Option<u64> {
-    positive(v.get("default_generation_settings").and_then(|d| d.get("n_ctx")))
+    positive(
+        v.get("default_generation_settings")
+            .and_then(|d| d.get("n_ctx")),
+    )
 }
 
 /// `/v1/models`: each model's `max_model_len` (vLLM, SGLang) or `meta.n_ctx` (llama.cpp), by `id`.
 pub fn openai_models(v: &Value) -> HashMap<String, u64> {
     let mut out = HashMap::new();
-    for m in v.get("data").and_then(Value::as_array).into_iter().flatten() {
+    for m in v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let n = positive(m.get("max_model_len"))
             .or_else(|| positive(m.get("meta").and_then(|x| x.get("n_ctx"))));
         if let (Some(id), Some(n)) = (m.get("id").and_then(Value::as_str), n) {
@@ -217,7 +233,10 @@ mod tests {
         );
         assert_eq!(
             ollama_ps(&ps),
-            HashMap::from([("qwen3:14b".to_owned(), 8192), ("qwen3:14b-q4".to_owned(), 8192)])
+            HashMap::from([
+                ("qwen3:14b".to_owned(), 8192),
+                ("qwen3:14b-q4".to_owned(), 8192)
+            ])
         );
         let vllm = parse(
             r#"{"object":"list","data":[{"id":"Qwen/Qwen3-8B","object":"model","max_model_len":32768},{"id":"y"}]}"#,

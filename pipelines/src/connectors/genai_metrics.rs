@@ -300,10 +300,18 @@ impl GenAiMetricsConnector {
             (GenAiMetric::LoadDuration, None, server.load_duration),
             (GenAiMetric::PrefillRate, None, server.prefill_rate),
             (GenAiMetric::DecodeRate, None, server.decode_rate),
-            (GenAiMetric::ContextUtilization, None, server.context_utilization),
+            (
+                GenAiMetric::ContextUtilization,
+                None,
+                server.context_utilization,
+            ),
             (GenAiMetric::ContextFilled, None, server.context_filled),
             (GenAiMetric::EnergyPerRequest, None, server.energy),
-            (GenAiMetric::EnergyPerOutputToken, None, server.energy_per_output_token),
+            (
+                GenAiMetric::EnergyPerOutputToken,
+                None,
+                server.energy_per_output_token,
+            ),
             (
                 GenAiMetric::Requests,
                 finish.map(|f| (label::RESPONSE_FINISH_REASON, f)),

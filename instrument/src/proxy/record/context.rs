@@ -11,9 +11,32 @@ use llmtel_config::semconv::attr;
 /// The share of the window at which a prompt counts as filling it.
 const FILLED: f64 = 0.95;
 
+/// The context attributes of a response whose span attributes so far are `attrs` (the conventions' input and
+/// output counts among them), in a window of `length` tokens.
+pub(super) fn of_response(length: Option<u64>, attrs: &[KeyValue]) -> Vec<KeyValue> {
+    let count = |key: &str| {
+        attrs
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .and_then(|kv| match kv.value {
+                opentelemetry::Value::I64(n) => u64::try_from(n).ok(),
+                _ => None,
+            })
+    };
+    attributes(
+        length,
+        count(attr::USAGE_INPUT_TOKENS),
+        count(attr::USAGE_OUTPUT_TOKENS),
+    )
+}
+
 /// The context attributes of a request that ran in a window of `length` tokens with `input` prompt and `output`
 /// generated tokens.
-pub(super) fn attributes(length: Option<u64>, input: Option<u64>, output: Option<u64>) -> Vec<KeyValue> {
+pub(super) fn attributes(
+    length: Option<u64>,
+    input: Option<u64>,
+    output: Option<u64>,
+) -> Vec<KeyValue> {
     let Some(length) = length.filter(|l| *l > 0) else {
         return Vec::new();
     };
@@ -59,6 +82,16 @@ mod tests {
         assert_eq!(get(&a, attr::CONTEXT_FILLED), Some(Value::Bool(true)));
         let a = attributes(Some(2048), Some(1945), None);
         assert_eq!(get(&a, attr::CONTEXT_FILLED), Some(Value::Bool(false)));
+    }
+
+    #[test]
+    fn counts_are_read_from_the_response_attributes() {
+        let so_far = [
+            KeyValue::new(attr::USAGE_INPUT_TOKENS, 100_i64),
+            KeyValue::new(attr::USAGE_OUTPUT_TOKENS, 28_i64),
+        ];
+        let a = of_response(Some(256), &so_far);
+        assert_eq!(get(&a, attr::CONTEXT_UTILIZATION), Some(Value::F64(0.5)));
     }
 
     #[test]

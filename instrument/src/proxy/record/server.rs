@@ -16,7 +16,7 @@ use opentelemetry::KeyValue;
 use llmtel_config::semconv::attr;
 
 use crate::proxy::concurrency::Concurrency;
-use crate::stream::ServerTimings;
+use crate::stream::{ServerTimings, TimingsSource};
 use crate::upstream::ContextWindows;
 
 /// What every request of one proxy shares for the server's side of its spans.
@@ -87,7 +87,8 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
     if let Some(cold) = cold {
         attrs.push(KeyValue::new(attr::MODEL_COLD_LOAD, cold));
     }
-    let secs = |key: &'static str, d: Option<Duration>| d.map(|d| KeyValue::new(key, d.as_secs_f64()));
+    let secs =
+        |key: &'static str, d: Option<Duration>| d.map(|d| KeyValue::new(key, d.as_secs_f64()));
     let count = |key: &'static str, n: Option<u64>| n.map(|n| KeyValue::new(key, tokens(n)));
     attrs.extend(
         [
@@ -124,7 +125,12 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
             secs(attr::SERVER_DECODE_DURATION, Some(d)),
             count(attr::SERVER_DECODE_TOKENS, t.decode_tokens),
         ];
-        phases.push(phase("decode", from, cursor, extra.into_iter().flatten().collect()));
+        phases.push(phase(
+            "decode",
+            from,
+            cursor,
+            extra.into_iter().flatten().collect(),
+        ));
         cursor = from;
     }
     if let Some(d) = t.prefill {
@@ -133,7 +139,12 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
             secs(attr::SERVER_PREFILL_DURATION, Some(d)),
             count(attr::SERVER_PREFILL_TOKENS, t.prefill_tokens),
         ];
-        phases.push(phase("prefill", from, cursor, extra.into_iter().flatten().collect()));
+        phases.push(phase(
+            "prefill",
+            from,
+            cursor,
+            extra.into_iter().flatten().collect(),
+        ));
         cursor = from;
     }
     let only_total = t.prefill.is_none() && t.decode.is_none();
@@ -155,7 +166,10 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
         cursor = from;
     }
     if queued && cursor > start {
-        let extra = vec![KeyValue::new(attr::SERVER_QUEUE_WAIT, queue_wait.as_secs_f64())];
+        let extra = vec![KeyValue::new(
+            attr::SERVER_QUEUE_WAIT,
+            queue_wait.as_secs_f64(),
+        )];
         phases.push(phase("queue", start, cursor, extra));
     }
     phases.reverse();
@@ -163,6 +177,24 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
         attrs,
         phases,
         queue_wait,
+    }
+}
+
+/// Ollama's own timings as they always were on the span (`ollama.*`, in seconds), besides the common shape.
+pub(super) fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &ServerTimings) {
+    if t.server != TimingsSource::Ollama {
+        return;
+    }
+    for (key, v) in [
+        (attr::OLLAMA_TOTAL_DURATION, t.total),
+        (attr::OLLAMA_LOAD_DURATION, t.load),
+        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prefill),
+        (attr::OLLAMA_EVAL_DURATION, t.decode),
+    ] {
+        if let Some(d) = v {
+            // Ollama reports nanoseconds; spans carry seconds like every other duration here.
+            attrs.push(KeyValue::new(key, d.as_nanos() as f64 / 1e9));
+        }
     }
 }
 

@@ -470,7 +470,10 @@ fn server_side_attributes_give_queue_wait_cold_loads_rates_context_and_energy() 
     assert_eq!(sum("llmtel.gpu.energy.per_output_token"), 145.0 / 31.0);
     // Split like every other metric, by model and think mode.
     let p = point(&rm, "llmtel.server.queue_wait", None);
-    assert_eq!(label(&p.attributes, "gen_ai.request.model"), Some("qwen3:14b"));
+    assert_eq!(
+        label(&p.attributes, "gen_ai.request.model"),
+        Some("qwen3:14b")
+    );
     assert_eq!(label(&p.attributes, "llmtel.think.mode"), Some("on"));
     // 1.5 s falls in (1.0, 2.5] of the queue buckets.
     let i = llmtel_config::semconv::QUEUE_BUCKETS.partition_point(|b| *b < 1.5);
@@ -537,5 +540,8 @@ fn spans_without_the_server_side_attributes_give_none_of_those_metrics() {
     ] {
         assert!(!present.contains(&m.name()), "{}: {present:?}", m.name());
     }
-    assert_eq!(point(&rm, "llmtel.gpu.energy.request", None).sum, Some(12.5));
+    assert_eq!(
+        point(&rm, "llmtel.gpu.energy.request", None).sum,
+        Some(12.5)
+    );
 }

@@ -25,7 +25,10 @@ fn ollama(load: u64, prefill: u64, decode: u64) -> ServerTimings {
 }
 
 fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
 }
 
 fn f(attrs: &[KeyValue], key: &str) -> f64 {
@@ -62,18 +65,40 @@ fn a_queued_cold_request_gets_every_phase_laid_back_from_the_timings_frame() {
     assert!((f(&v.attrs, attr::SERVER_QUEUE_WAIT) - 1.1).abs() < 1e-9);
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(true));
     assert_eq!(b(&v.attrs, attr::MODEL_COLD_LOAD), Some(true));
-    assert_eq!(get(&v.attrs, attr::SERVER_TIMINGS), Some(&Value::from("ollama")));
+    assert_eq!(
+        get(&v.attrs, attr::SERVER_TIMINGS),
+        Some(&Value::from("ollama"))
+    );
     assert!((f(&v.attrs, attr::SERVER_LOAD_DURATION) - 0.3).abs() < 1e-9);
-    assert_eq!(get(&v.attrs, attr::SERVER_DECODE_TOKENS), Some(&Value::I64(290)));
+    assert_eq!(
+        get(&v.attrs, attr::SERVER_DECODE_TOKENS),
+        Some(&Value::I64(290))
+    );
     assert_eq!(
         layout(&v, start),
-        [("queue", 0, 1100), ("load", 1100, 1400), ("prefill", 1400, 1500), ("decode", 1500, 2000)]
+        [
+            ("queue", 0, 1100),
+            ("load", 1100, 1400),
+            ("prefill", 1400, 1500),
+            ("decode", 1500, 2000)
+        ]
     );
     for p in &v.phases {
-        assert_eq!(get(&p.attrs, attr::PHASE), Some(&Value::from(p.name)), "skipped by genai_metrics");
-        assert_eq!(get(&p.attrs, attr::SERVER_TIMINGS), Some(&Value::from("ollama")), "marked derived");
+        assert_eq!(
+            get(&p.attrs, attr::PHASE),
+            Some(&Value::from(p.name)),
+            "skipped by genai_metrics"
+        );
+        assert_eq!(
+            get(&p.attrs, attr::SERVER_TIMINGS),
+            Some(&Value::from("ollama")),
+            "marked derived"
+        );
     }
-    assert_eq!(get(&v.phases[3].attrs, attr::SERVER_DECODE_TOKENS), Some(&Value::I64(290)));
+    assert_eq!(
+        get(&v.phases[3].attrs, attr::SERVER_DECODE_TOKENS),
+        Some(&Value::I64(290))
+    );
 }
 
 #[test]
@@ -83,9 +108,16 @@ fn a_warm_request_that_did_not_wait_has_no_queue_or_load_phase_and_says_so() {
     let v = view(&ollama(5, 100, 500), start, start + ms(635), TH);
     assert_eq!(v.queue_wait, ms(30));
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(false));
-    assert_eq!(b(&v.attrs, attr::MODEL_COLD_LOAD), Some(false), "the timings show a warm model");
+    assert_eq!(
+        b(&v.attrs, attr::MODEL_COLD_LOAD),
+        Some(false),
+        "the timings show a warm model"
+    );
     // The warm load still takes its 5 ms (30–35) without a span of its own.
-    assert_eq!(layout(&v, start), [("prefill", 35, 135), ("decode", 135, 635)]);
+    assert_eq!(
+        layout(&v, start),
+        [("prefill", 35, 135), ("decode", 135, 635)]
+    );
 }
 
 #[test]
@@ -96,7 +128,10 @@ fn queue_wait_is_never_negative_and_phases_never_start_before_the_arrival() {
     assert_eq!(v.queue_wait, Duration::ZERO);
     assert_eq!(f(&v.attrs, attr::SERVER_QUEUE_WAIT), 0.0);
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(false));
-    assert_eq!(layout(&v, start), [("prefill", 0, 100), ("decode", 100, 1000)]);
+    assert_eq!(
+        layout(&v, start),
+        [("prefill", 0, 100), ("decode", 100, 1000)]
+    );
 }
 
 #[test]
@@ -112,12 +147,19 @@ fn llama_cpp_has_no_load_so_no_cold_load_claim() {
     };
     let v = view(&t, start, start + ms(386), TH);
     assert_eq!(v.queue_wait, ms(300));
-    assert_eq!(get(&v.attrs, attr::SERVER_TIMINGS), Some(&Value::from("llama.cpp")));
+    assert_eq!(
+        get(&v.attrs, attr::SERVER_TIMINGS),
+        Some(&Value::from("llama.cpp"))
+    );
     assert_eq!(b(&v.attrs, attr::MODEL_COLD_LOAD), None);
     assert_eq!(get(&v.attrs, attr::SERVER_LOAD_DURATION), None);
     assert_eq!(
         layout(&v, start),
-        [("queue", 0, 300), ("prefill", 300, 318), ("decode", 318, 386)]
+        [
+            ("queue", 0, 300),
+            ("prefill", 300, 318),
+            ("decode", 318, 386)
+        ]
     );
 }
 
