@@ -111,10 +111,8 @@ impl<'de> Object<'de> for LlamaTimings {
 impl LlamaTimings {
     /// The common shape; `None` when the object held no duration.
     pub(super) fn into_timings(self) -> Option<ServerTimings> {
-        let ms = |v: Option<f64>| {
-            v.filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|v| Duration::from_secs_f64(v / 1e3))
-        };
+        // `try_`: a value too large for a `Duration` (or not a number) is no duration, never a panic.
+        let ms = |v: Option<f64>| v.and_then(|v| Duration::try_from_secs_f64(v / 1e3).ok());
         // Counts are whole numbers; llama.cpp writes them as integers, a fraction would be no count.
         let n = |v: Option<f64>| {
             v.filter(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0)

@@ -69,7 +69,11 @@ fn tokens(n: u64) -> i64 {
 pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Thresholds) -> ServerView {
     let zero = Duration::ZERO;
     let busy = if t.prefill.is_some() || t.decode.is_some() {
-        t.load.unwrap_or(zero) + t.prefill.unwrap_or(zero) + t.decode.unwrap_or(zero)
+        // Saturating: the durations come from the server, and no sum of them may panic.
+        [t.load, t.prefill, t.decode]
+            .into_iter()
+            .flatten()
+            .fold(zero, Duration::saturating_add)
     } else {
         t.total.or(t.load).unwrap_or(zero)
     };
@@ -155,7 +159,7 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
     if let Some(d) = t.load {
         // A warm model's few milliseconds of load still take their place; only a cold load is a phase.
         let (from, to) = if only_total {
-            (cursor, (cursor + d).min(at))
+            (cursor, cursor.checked_add(d).unwrap_or(at).min(at))
         } else {
             (back(cursor, d), cursor)
         };

@@ -176,3 +176,34 @@ fn without_prefill_or_decode_the_servers_total_is_its_busy_time() {
     assert_eq!(v.queue_wait, ms(86));
     assert_eq!(layout(&v, start), [("queue", 0, 86)]);
 }
+
+#[test]
+fn absurd_durations_from_a_server_give_no_wait_and_no_panic() {
+    let start = Instant::now();
+    let huge = Some(Duration::from_nanos(u64::MAX));
+    let t = ServerTimings {
+        total: huge,
+        load: huge,
+        prefill: huge,
+        decode: huge,
+        ..ServerTimings::new(TimingsSource::Ollama)
+    };
+    let v = view(&t, start, start + ms(10), TH);
+    assert_eq!(v.queue_wait, Duration::ZERO);
+    assert!(
+        v.phases
+            .iter()
+            .all(|p| p.from >= start && p.to <= start + ms(10))
+    );
+    let only_total = ServerTimings {
+        prefill: None,
+        decode: None,
+        ..t
+    };
+    let v = view(&only_total, start, start + ms(10), TH);
+    assert!(
+        v.phases
+            .iter()
+            .all(|p| p.from >= start && p.to <= start + ms(10))
+    );
+}
