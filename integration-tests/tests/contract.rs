@@ -242,3 +242,106 @@ service:
     );
     llmtel.stop().await;
 }
+
+/// The value of gauge `name` in its newest copy, if any.
+fn gauge(c: &Captured, name: &str) -> Option<f64> {
+    let m = latest(c, name)?;
+    let Some(metric::Data::Gauge(g)) = &m.data else {
+        return None;
+    };
+    g.data_points.last().and_then(|p| match p.value {
+        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(i)) => {
+            Some(i as f64)
+        }
+        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(d)) => {
+            Some(d)
+        }
+        None => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_comes_from_api_ps_and_overlapping_requests_count_their_concurrency() {
+    // Each request is held 1 s before its first chunk, so three sent at once overlap on any machine.
+    let script = Script {
+        first_delay: Duration::from_secs(1),
+        ..Script::default()
+    };
+    let emu = Emulator::start(script.clone()).await;
+    let cfg = format!(
+        r#"
+receivers:
+  llm_proxy: {{listen: "127.0.0.1:0", upstream: "{}", metrics_interval: 100ms}}
+exporters:
+  debug/capture: {{}}
+service:
+  pipelines:
+    traces: {{receivers: [llm_proxy], exporters: [debug/capture]}}
+    metrics: {{receivers: [llm_proxy], exporters: [debug/capture]}}
+  telemetry: {{admin: {{enabled: false}}}}
+"#,
+        emu.url()
+    );
+    let capture = Capture::default();
+    let llmtel = start_in_process(&cfg, &capture).await;
+    let proxy = llmtel
+        .listeners()
+        .get("llm_proxy listen")
+        .expect("llm_proxy bound");
+    // No `num_ctx`: the window is the emulator's `/api/ps` `context_length` (4096), learned off the request path.
+    let send = || async move {
+        let req = serde_json::json!({"model": "qwen3:14b", "stream": true, "messages": []});
+        http_request(
+            "POST",
+            &format!("http://{proxy}/api/chat"),
+            &[],
+            req.to_string().into_bytes(),
+        )
+        .await
+        .status
+    };
+    let statuses = tokio::join!(send(), send(), send());
+    assert_eq!(statuses, (200, 200, 200));
+    let requests = |c: &Captured| -> Vec<_> {
+        spans_in(c)
+            .into_iter()
+            .filter(|s| s.name == "chat qwen3:14b")
+            .collect()
+    };
+    assert!(
+        capture
+            .wait_for(Duration::from_secs(10), |c| requests(c).len() == 3
+                && gauge(c, "llmtel.proxy.concurrency.max") == Some(3.0))
+            .await,
+        "three request spans and a high-water mark of 3: {:?}",
+        capture.with(|c| gauge(c, "llmtel.proxy.concurrency.max"))
+    );
+    let spans = capture.with(requests);
+    let mut concurrency: Vec<i64> = spans
+        .iter()
+        .filter_map(|s| attr_i(s, attr::PROXY_CONCURRENCY))
+        .collect();
+    concurrency.sort_unstable();
+    assert_eq!(
+        concurrency,
+        [1, 2, 3],
+        "each counts those before it and itself"
+    );
+    // The first look at `/api/ps` happens at start-up, after the server was detected; a request that came before
+    // it answered would have no window, so only the ones with a window are checked, and at least one has it.
+    let with_window: Vec<_> = spans
+        .iter()
+        .filter(|s| attr_i(s, attr::CONTEXT_LENGTH).is_some())
+        .collect();
+    assert!(
+        !with_window.is_empty(),
+        "no span got the window from /api/ps"
+    );
+    for s in with_window {
+        assert_eq!(attr_i(s, attr::CONTEXT_LENGTH), Some(4096));
+        let used = (script.prompt_tokens + script.completion_tokens) as f64 / 4096.0;
+        assert_eq!(attr_f(s, attr::CONTEXT_UTILIZATION), Some(used));
+        assert_eq!(attr_b(s, attr::CONTEXT_FILLED), Some(false));
+    }
+    llmtel.stop().await;
+}
