@@ -9,11 +9,12 @@
 //! [`error::ProxyError`] in the client's dialect. Each request's spans go into this receiver's pipelines as one
 //! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]). Beside the requests, an
 //! [`UpstreamWatch`] learns which server the upstream is (for `gen_ai.provider.name`, unless the config names
-//! it) and checks its health (`llmtel.upstream.up`).
+//! it) and checks its health (`llmtel.upstream.up`), and a [`ContextWatch`] learns its models' context windows.
 //!
 //! This file wires the parts: config in, a bound listener and a running accept loop out.
 
 pub mod body;
+mod concurrency;
 mod error;
 mod forward;
 mod handle;
@@ -39,8 +40,9 @@ pub(crate) use self::forward::http_client;
 use self::forward::{Forwarder, Upstream};
 use self::handle::State;
 use self::record::Shared;
+use self::record::server::{ServerSide, Thresholds};
 use self::telemetry::Telemetry;
-use crate::upstream::UpstreamWatch;
+use crate::upstream::{ContextWatch, UpstreamWatch};
 
 /// How long start-up waits for the first look at the upstream, so that the first requests' spans name the
 /// server; past it llmtel starts anyway and the watch goes on in the background.
@@ -129,6 +131,16 @@ impl Receiver for LlmProxyReceiver {
                 AbortOnDropHandle::new(tokio::spawn(watch.run(shutdown.clone(), first_tx)));
             // Not answering within the wait is no reason not to start: it is only logged, by the watch.
             let _ = tokio::time::timeout(FIRST_CHECK_WAIT, first_rx).await;
+            let context = ContextWatch::new(
+                &self.cfg.upstream,
+                provider.clone(),
+                http_client(&self.tls, self.cfg.health_check_timeout.get()),
+                self.cfg.health_check_interval.get(),
+                self.cfg.health_check_timeout.get(),
+            );
+            let windows = context.windows();
+            let learning = AbortOnDropHandle::new(tokio::spawn(context.run(shutdown.clone())));
+            let concurrency = Arc::default();
 
             let telemetry = Telemetry::start(
                 &output,
@@ -136,6 +148,7 @@ impl Receiver for LlmProxyReceiver {
                 self.cfg.metrics_interval.get(),
             );
             telemetry.watch_upstream(up, provider.clone(), (upstream.host.clone(), upstream.port));
+            telemetry.watch_concurrency(&concurrency, (upstream.host.clone(), upstream.port));
             let client = http_client(&self.tls, self.cfg.connect_timeout.get());
             let tasks = TaskTracker::new();
             let state = Arc::new(State {
@@ -153,6 +166,14 @@ impl Receiver for LlmProxyReceiver {
                             crate::energy::GpuSelector::new(&self.cfg.gpus),
                         )
                     }),
+                    server_side: ServerSide {
+                        thresholds: Thresholds {
+                            queued: self.cfg.queued_threshold.get(),
+                            cold_load: self.cfg.cold_load_threshold.get(),
+                        },
+                        windows,
+                        concurrency,
+                    },
                 }),
                 forward: Forwarder::new(
                     &self.id,
@@ -170,7 +191,7 @@ impl Receiver for LlmProxyReceiver {
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
                 serve::serve(listener, state, shutdown).await;
                 // A check under way has nothing to finish.
-                drop(watching);
+                drop((watching, learning));
                 tasks.close();
                 if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
                     .await

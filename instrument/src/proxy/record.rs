@@ -13,17 +13,20 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use llmtel_config::semconv::{attr, event};
 
 use self::seen::Seen;
+use self::server::ServerSide;
 use super::body::{Ending, TapEvent};
 use super::error::ProxyError;
 use super::request::RequestFacts;
 use super::span::{RequestSpan, SpanSink};
 use crate::phase::Phases;
 use crate::stream::{
-    Api, Framing, OllamaTimings, ParseError, Split, Splitter, Usage, decode_frame,
+    Api, Framing, ParseError, ServerTimings, Split, Splitter, Usage, decode_frame,
 };
 
 mod attrs;
+mod context;
 mod seen;
+pub mod server;
 
 /// Frames longer than this (a whole non-streaming body included) are not parsed; the bytes still reach the client.
 const MAX_FRAME: usize = 16 << 20;
@@ -50,6 +53,8 @@ pub struct Shared {
     pub events: llmtel_pipelines::Output,
     /// The GPU energy ledger and this upstream's GPUs (`llmtel.gpu.energy`); `None` without a `gpu` receiver.
     pub energy: Option<crate::energy::EnergyScope>,
+    /// The server's side: thresholds, the upstream's context windows, the requests in flight to it.
+    pub server_side: ServerSide,
 }
 
 /// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
@@ -124,6 +129,8 @@ pub struct Exchange {
     _in_flight: Option<InFlight>,
     /// This request's count on its GPUs' energy ledger (model APIs only); dropped with the exchange if unused.
     energy: Option<crate::energy::Ticket>,
+    /// This request's place among those in flight to the upstream (GenAI requests only).
+    concurrency: Option<crate::proxy::concurrency::Entered>,
     /// Set once the outcome is recorded; an exchange dropped before that lost its client while waiting.
     recorded: bool,
 }
@@ -181,6 +188,7 @@ impl Exchange {
         let energy = api
             .and(shared.energy.as_ref())
             .map(|e| e.start(Instant::now()));
+        let concurrency = api.map(|_| shared.server_side.concurrency.enter());
         Self {
             shared,
             api,
@@ -192,6 +200,7 @@ impl Exchange {
             start_wall,
             _in_flight: in_flight,
             energy,
+            concurrency,
             recorded: false,
         }
     }
@@ -345,6 +354,12 @@ impl Exchange {
                 if let Some(m) = &f.input_messages {
                     a.push(KeyValue::new(attr::INPUT_MESSAGES, m.clone()));
                 }
+                if let Some(c) = &self.concurrency {
+                    a.push(KeyValue::new(
+                        attr::PROXY_CONCURRENCY,
+                        i64::try_from(c.at_arrival).unwrap_or(i64::MAX),
+                    ));
+                }
             }
             None => {
                 a.push(KeyValue::new(
@@ -375,7 +390,7 @@ impl Exchange {
         let usage = seen.usage;
         if let Some(response) = response {
             attrs.extend(response);
-            ollama_attributes(&mut attrs, &seen.ollama);
+            self.server_side(&mut attrs, seen.timings.as_ref(), seen.model.as_deref());
             let has_reasoning = phases.reasoning.is_some();
             attrs.push(KeyValue::new(attr::REASONING_PRESENT, has_reasoning));
             if streamed {
@@ -524,6 +539,37 @@ impl Exchange {
         }
     }
 
+    /// The server's view of the request (its timings, the queue-wait estimate, cold load, the phase children) and
+    /// its context window, onto `attrs` (which hold the response's counts by now) and the span.
+    fn server_side(
+        &mut self,
+        attrs: &mut Vec<KeyValue>,
+        timings: Option<&(ServerTimings, Instant)>,
+        response_model: Option<&str>,
+    ) {
+        let request_model = self.facts.model.clone().unwrap_or_default();
+        if let Some((t, at)) = timings {
+            server::ollama_attributes(attrs, t);
+            let view = server::view(t, self.start, *at, self.shared.server_side.thresholds);
+            attrs.extend(view.attrs);
+            for p in view.phases {
+                let mut a = vec![
+                    KeyValue::new(attr::OPERATION_NAME, p.name),
+                    KeyValue::new(attr::REQUEST_MODEL, request_model.clone()),
+                ];
+                a.extend(p.attrs);
+                let (from, to) = (self.wall(p.from), self.wall(p.to));
+                self.span.add_child(p.name, from, to, a);
+            }
+        }
+        let length = self.facts.num_ctx.or_else(|| {
+            let models = [request_model.as_str(), response_model.unwrap_or_default()];
+            self.shared.server_side.windows.lookup(&models)
+        });
+        let window = context::of_response(length, attrs);
+        attrs.extend(window);
+    }
+
     /// The server's own error message for the span status, only with content capture on: servers echo the
     /// rejected input in validation errors, so the message may hold prompt text. Cut to 256 characters.
     fn server_message(&self, message: Option<&str>, generic: &str) -> String {
@@ -541,18 +587,4 @@ fn answer_end(p: &Phases<Instant>, end: Instant) -> Instant {
 
 fn secs_between(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
-}
-
-fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &OllamaTimings) {
-    for (key, v) in [
-        (attr::OLLAMA_TOTAL_DURATION, t.total),
-        (attr::OLLAMA_LOAD_DURATION, t.load),
-        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prompt_eval),
-        (attr::OLLAMA_EVAL_DURATION, t.eval),
-    ] {
-        if let Some(ns) = v {
-            // Ollama reports nanoseconds; spans carry seconds like every other duration here.
-            attrs.push(KeyValue::new(key, ns as f64 / 1e9));
-        }
-    }
 }

@@ -101,6 +101,8 @@ pub struct RequestFacts {
     pub client_asked_usage: bool,
     /// The input messages as GenAI-convention JSON, only when content capture is on.
     pub input_messages: Option<String>,
+    /// The context window the request asks for (Ollama `options.num_ctx`).
+    pub num_ctx: Option<u64>,
 }
 
 /// Reads `body` as a request of `api`. A body that is not JSON gives defaults: the upstream will answer it.
@@ -168,6 +170,10 @@ pub fn parse(api: Api, body: &[u8], capture: bool) -> RequestFacts {
             .then(|| serde_json::from_slice::<Value>(body).ok())
             .flatten()
             .and_then(|full| input_messages(&full)),
+        num_ctx: options
+            .and_then(|o| o.get("num_ctx"))
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0),
     }
 }
 
@@ -246,6 +252,13 @@ mod tests {
         assert_eq!(f.think.as_deref(), Some("on"));
         assert_eq!((f.max_tokens, f.temperature), (Some(100), Some(0.2)));
         assert_eq!(f.input_messages, None, "no content without opt-in");
+        assert_eq!(f.num_ctx, None, "no window asked for");
+        let f = parse(
+            Api::OllamaChat,
+            br#"{"model":"m","messages":[],"options":{"num_ctx":8192}}"#,
+            false,
+        );
+        assert_eq!(f.num_ctx, Some(8192));
         let f = parse(
             Api::OllamaGenerate,
             br#"{"model":"m","prompt":"x","stream":false,"think":"high"}"#,

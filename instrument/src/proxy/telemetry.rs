@@ -1,6 +1,7 @@
 //! The receiver's telemetry setup: where its spans go (a [`SpanSink`] into the receiver's pipelines, with
 //! llmtel's resource converted to OTLP once, here) and the meter whose in-flight gauge counts the requests being
-//! forwarded and whose `llmtel.upstream.up` gauge reads the upstream watch (SDK metrics, read periodically into
+//! forwarded, whose `llmtel.proxy.concurrency.max` gauge reads the high-water mark of requests in flight to the
+//! upstream, and whose `llmtel.upstream.up` gauge reads the upstream watch (SDK metrics, read periodically into
 //! the same pipelines through [`crate::sdk`]); and the meter's last collection at shutdown, once the last request
 //! has ended.
 
@@ -13,6 +14,7 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
+use super::concurrency::Concurrency;
 use super::span::SpanSink;
 use crate::upstream::{Provider, UpState};
 
@@ -66,6 +68,30 @@ impl Telemetry {
                         ],
                     );
                 }
+            })
+            .build();
+    }
+
+    /// Registers `llmtel.proxy.concurrency.max`: the most requests the proxy has forwarded to the upstream
+    /// `server` (host, port) at once since start.
+    pub fn watch_concurrency(&self, c: &std::sync::Arc<Concurrency>, server: (String, u16)) {
+        let (host, port) = server;
+        let c = std::sync::Arc::clone(c);
+        self.meter_provider
+            .meter("llmtel")
+            .i64_observable_gauge("llmtel.proxy.concurrency.max")
+            .with_unit("{request}")
+            .with_description(
+                "The most requests the sidecar has forwarded to the model server at once since it started",
+            )
+            .with_callback(move |o| {
+                o.observe(
+                    i64::try_from(c.max()).unwrap_or(i64::MAX),
+                    &[
+                        KeyValue::new(attr::SERVER_ADDRESS, host.clone()),
+                        KeyValue::new(attr::SERVER_PORT, i64::from(port)),
+                    ],
+                );
             })
             .build();
     }

@@ -6,6 +6,7 @@
 use serde::de::MapAccess;
 
 use super::lenient::Text;
+use super::timings::ServerTimings;
 use super::tools::ToolFragment;
 
 /// Token counts a server reported.
@@ -26,19 +27,6 @@ pub struct CacheUsage {
     pub read: Option<u64>,
     /// Input tokens written to the prompt cache (Anthropic `cache_creation_input_tokens`).
     pub creation: Option<u64>,
-}
-
-/// Ollama's own timings from its final chunk, in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OllamaTimings {
-    /// `total_duration`.
-    pub total: Option<u64>,
-    /// `load_duration`: loading the model.
-    pub load: Option<u64>,
-    /// `prompt_eval_duration`: reading the prompt.
-    pub prompt_eval: Option<u64>,
-    /// `eval_duration`: generating.
-    pub eval: Option<u64>,
 }
 
 /// What one frame of a response says.
@@ -64,8 +52,8 @@ pub struct Delta {
     pub usage: Usage,
     /// Prompt-cache counts.
     pub cache: CacheUsage,
-    /// Ollama's timings.
-    pub ollama: OllamaTimings,
+    /// The server's own timings (Ollama's final chunk, llama.cpp's `timings`), when this frame has them.
+    pub timings: Option<ServerTimings>,
     /// An error the server reported inside the stream (`{"error": ...}`).
     pub error: Option<String>,
     /// This frame is an OpenAI usage-only chunk (`choices: []` with `usage`).

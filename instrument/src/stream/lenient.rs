@@ -9,7 +9,7 @@
 //! One pass, no `serde_json::Value`, no copy of strings without escapes.
 //!
 //! A dialect describes its objects with [`Object`] (one `match` on the member name) and reads members with
-//! [`read`]; leaves are `Text`, `u64`, `bool` and `Vec` of objects.
+//! [`read`]; leaves are `Text`, `u64`, `f64`, `bool` and `Vec` of objects.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,6 +27,9 @@ pub(super) trait Shape<'de>: Sized {
         None
     }
     fn from_u64(_: u64) -> Option<Self> {
+        None
+    }
+    fn from_f64(_: f64) -> Option<Self> {
         None
     }
     fn from_bool(_: bool) -> Option<Self> {
@@ -88,12 +91,13 @@ impl<'de, T: Shape<'de>> Visitor<'de> for LenientVisitor<T> {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(T::from_u64(v))
     }
-    // Negative and fractional numbers are never a count: absent, as `Value::as_u64` would say.
+    // Negative and fractional numbers are never a count: absent, as `Value::as_u64` would say. Only an `f64`
+    // leaf (a duration in milliseconds) takes a fraction.
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
         Ok(None)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(T::from_f64(v))
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(T::from_str(Cow::Borrowed(v)))
@@ -132,6 +136,16 @@ impl<'de> Shape<'de> for Cow<'de, str> {
 
 impl Shape<'_> for u64 {
     fn from_u64(v: u64) -> Option<Self> {
+        Some(v)
+    }
+}
+
+/// A measurement (llama.cpp's fractional milliseconds): any non-negative JSON number.
+impl Shape<'_> for f64 {
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v as f64)
+    }
+    fn from_f64(v: f64) -> Option<Self> {
         Some(v)
     }
 }

@@ -1,8 +1,9 @@
 //! Response stream parsing: frames a model server's response ([`framing`]: NDJSON lines, SSE events, or one whole
 //! JSON document) and decodes each frame in the dialect of its API (one file each: [`ollama`], [`openai`],
 //! [`responses`], [`anthropic`]) into a [`Delta`]: the reasoning and answer text it carries, the pieces of tool
-//! calls ([`tools`]), and whatever usage, cache, timing and finish facts the server put in it. Bytes come from the proxy's tap of the response; deltas go to the phase tracker and the request's
-//! span ([`crate::proxy`]).
+//! calls ([`tools`]), and whatever usage, cache, timing ([`timings`]: the server's own account, one shape for
+//! every server) and finish facts the server put in it. Bytes come from the proxy's tap of the response; deltas go
+//! to the phase tracker and the request's span ([`crate::proxy`]).
 //!
 //! A dialect reads its frames leniently ([`lenient`]): a member of an unexpected type is absent, never an error,
 //! and only text that is not JSON fails. A new API is a variant of [`Api`], one arm of `Api::spec`, and, for a
@@ -16,12 +17,14 @@ mod lenient;
 mod ollama;
 mod openai;
 mod responses;
+mod timings;
 mod tools;
 
 use std::borrow::Cow;
 
-pub use self::delta::{CacheUsage, Delta, OllamaTimings, Usage, finish_reason};
+pub use self::delta::{CacheUsage, Delta, Usage, finish_reason};
 pub use self::framing::{Framing, Split, Splitter};
+pub use self::timings::{ServerTimings, TimingsSource};
 pub use self::tools::{ToolCall, ToolCalls, ToolFragment, ToolKey};
 
 /// The APIs the proxy understands, by request path.
@@ -227,3 +230,5 @@ pub fn decode_frame(api: Api, framing: Framing, raw: &[u8]) -> Result<Option<Del
 mod tests;
 #[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_timings;

@@ -8,8 +8,9 @@
 
 use serde::de::MapAccess;
 
-use super::delta::{Delta, OllamaTimings, Usage, error_member, object_text, push};
+use super::delta::{Delta, Usage, error_member, object_text, push};
 use super::lenient::{self, Object, Text, read, skip};
+use super::timings;
 use super::tools::{ToolFragment, ToolKey};
 
 /// One Ollama frame: the members llmtel reads.
@@ -124,12 +125,14 @@ impl Frame<'_> {
                 output: self.eval_count,
                 reasoning: None,
             },
-            ollama: OllamaTimings {
-                total: self.total_duration,
-                load: self.load_duration,
-                prompt_eval: self.prompt_eval_duration,
-                eval: self.eval_duration,
-            },
+            timings: timings::ollama(
+                self.total_duration,
+                self.load_duration,
+                self.prompt_eval_duration,
+                self.eval_duration,
+                self.prompt_eval_count,
+                self.eval_count,
+            ),
             error: self.error,
             ..Delta::default()
         };

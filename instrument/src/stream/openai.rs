@@ -6,13 +6,15 @@
 //! Reasoning comes as `reasoning` (vLLM, OpenRouter) or `reasoning_content` (DeepSeek, llama.cpp). Usage comes
 //! in the last chunk, alone (`choices: []`) when the client asked for `stream_options.include_usage`, with the
 //! prompt-cache hits in `prompt_tokens_details.cached_tokens` where the server counts them (vLLM, llama.cpp,
-//! SGLang: there a 0 is a fact, so it is kept). A streamed tool call comes as `delta.tool_calls` fragments that
+//! SGLang: there a 0 is a fact, so it is kept). llama.cpp adds its own `timings` at the top level of a whole body
+//! and of a stream's last chunk ([`super::timings`]). A streamed tool call comes as `delta.tool_calls` fragments that
 //! share an `index`; a whole response's `message.tool_calls` are whole calls.
 
 use serde::de::MapAccess;
 
 use super::delta::{CacheUsage, Delta, Usage, error_member, push};
 use super::lenient::{self, Object, Text, read, skip};
+use super::timings::LlamaTimings;
 use super::tools::{ToolFragment, ToolKey};
 
 /// One OpenAI-style frame: the members llmtel reads.
@@ -23,6 +25,8 @@ struct Frame<'de> {
     error: Option<String>,
     choices: Option<Vec<Choice<'de>>>,
     usage: Option<TokenUsage>,
+    /// llama.cpp's own timings, on a whole body and a stream's last chunk.
+    timings: Option<LlamaTimings>,
 }
 
 #[derive(Default)]
@@ -82,6 +86,7 @@ impl<'de> Object<'de> for Frame<'de> {
             "error" => self.error = error_member(map)?,
             "choices" => self.choices = read(map)?,
             "usage" => self.usage = read(map)?,
+            "timings" => self.timings = read(map)?,
             _ => skip(map)?,
         }
         Ok(())
@@ -199,6 +204,7 @@ impl Frame<'_> {
             model: self.model.map(String::from),
             id: self.id.map(String::from),
             error: self.error,
+            timings: self.timings.and_then(LlamaTimings::into_timings),
             ..Delta::default()
         };
         for c in self.choices.iter().flatten() {

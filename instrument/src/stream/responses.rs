@@ -5,7 +5,8 @@
 //! reasoning in `response.reasoning_text.delta` (vLLM, llama.cpp) or `response.reasoning_summary_text.delta`
 //! (Ollama), answer text in `response.output_text.delta`, a tool call as `response.output_item.added` with a
 //! `function_call` item and `response.function_call_arguments.delta`s sharing its `output_index`. The stream ends
-//! with `response.completed`, `response.incomplete` or `response.failed`, whose `response` holds the usage. The
+//! with `response.completed`, `response.incomplete` or `response.failed`, whose `response` holds the usage (and llama.cpp puts its
+//! own `timings` beside it, [`super::timings`]). The
 //! `.done` events repeat what the deltas said and are not read again, except a tool call's whole arguments. A
 //! whole body is the `response` object itself, its output in `output[]` items.
 //!
@@ -15,6 +16,7 @@ use serde::de::MapAccess;
 
 use super::delta::{CacheUsage, Delta, Usage, error_member, push};
 use super::lenient::{self, Object, Text, read, skip};
+use super::timings::LlamaTimings;
 use super::tools::{ToolFragment, ToolKey};
 
 /// One event, or a whole response: the members llmtel reads.
@@ -29,6 +31,8 @@ struct Frame<'de> {
     response: Option<Response<'de>>,
     /// An `error` event's message.
     message: Text<'de>,
+    /// llama.cpp's own timings, beside `response` in its `response.completed` event.
+    timings: Option<LlamaTimings>,
     /// A whole body's own members (the response object at the top level).
     body: Response<'de>,
 }
@@ -92,6 +96,7 @@ impl<'de> Object<'de> for Frame<'de> {
             "item" => self.item = read(map)?,
             "response" => self.response = read(map)?,
             "message" => self.message = read(map)?,
+            "timings" => self.timings = read(map)?,
             _ => self.body.member(key, map)?,
         }
         Ok(())
@@ -181,7 +186,10 @@ pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
 
 impl Frame<'_> {
     fn into_delta(self) -> Delta {
-        let mut d = Delta::default();
+        let mut d = Delta {
+            timings: self.timings.and_then(LlamaTimings::into_timings),
+            ..Delta::default()
+        };
         let Some(kind) = self.kind.as_deref() else {
             // No event type: a whole response body.
             self.body.facts(&mut d, true);

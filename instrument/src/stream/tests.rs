@@ -83,7 +83,9 @@ fn ollama_chat_and_generate_frames_decode() {
             reasoning: None
         }
     );
-    assert_eq!(d.ollama.eval, Some(4000));
+    let t = d.timings.unwrap();
+    assert_eq!(t.decode, Some(std::time::Duration::from_nanos(4000)));
+    assert_eq!((t.prefill_tokens, t.decode_tokens), (Some(12), Some(34)));
     let generate = br#"{"model":"m","response":"Hi","thinking":"","done":false}"#;
     let d = decode_frame(Api::OllamaGenerate, Framing::Ndjson, generate)
         .unwrap()
@@ -218,10 +220,16 @@ pub(super) fn summary(d: &Delta) -> String {
     opt("input", d.usage.input.map(|v| v.to_string()));
     opt("output", d.usage.output.map(|v| v.to_string()));
     opt("reasoning_tokens", d.usage.reasoning.map(|v| v.to_string()));
-    opt("total", d.ollama.total.map(|v| v.to_string()));
-    opt("load", d.ollama.load.map(|v| v.to_string()));
-    opt("prompt_eval", d.ollama.prompt_eval.map(|v| v.to_string()));
-    opt("eval", d.ollama.eval.map(|v| v.to_string()));
+    let ns = |f: fn(&crate::stream::ServerTimings) -> Option<std::time::Duration>| {
+        d.timings
+            .as_ref()
+            .and_then(f)
+            .map(|v| v.as_nanos().to_string())
+    };
+    opt("total", ns(|t| t.total));
+    opt("load", ns(|t| t.load));
+    opt("prompt_eval", ns(|t| t.prefill));
+    opt("eval", ns(|t| t.decode));
     opt("error", d.error.as_ref().map(|v| format!("{v:?}")));
     opt("usage_only", d.usage_only.then(|| "true".to_owned()));
     out.extend(out2);

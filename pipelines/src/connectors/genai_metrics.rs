@@ -6,6 +6,9 @@
 //! `think`/`answer` children (`llmtel.phase`) are skipped, their facts being on the request span too. Output:
 //! cumulative metrics, every `flush_interval` and at shutdown, to the metrics pipelines that receive from it. The
 //! OpenTelemetry Rust SDK records no exemplars, which is why these metrics are derived here and not in the SDK.
+//! The metrics of the server's view (queue wait, cold loads, prefill and decode rates), the context window and
+//! GPU energy come from their own attributes ([`server`]), whoever wrote them; attributes are read leniently
+//! ([`read`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,10 +26,14 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 
 use llmtel_config::semconv::{GenAiMetric, Instrument, attr, label, token_type};
 
+use self::read::{as_label, find, number};
 use crate::events::{self, Event, EventCounter};
 use crate::payload::Payload;
 use crate::stage::{BoxFuture, Connector, Inbox, Output};
 use crate::stats::unix_nanos;
+
+mod read;
+mod server;
 
 /// Attributes every metric is split by, with the older names accepted as fallbacks.
 const DIMENSIONS: &[(&str, &[&str])] = &[
@@ -90,43 +97,6 @@ pub struct GenAiMetricsConnector {
     resources: Vec<(Key, PerResource)>,
     /// Points folded into an overflow series, counted and warned about.
     overflow: Arc<EventCounter>,
-}
-
-/// The value of `key` in `attrs`.
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Any> {
-    attrs
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| a.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn as_f64(v: &Any) -> Option<f64> {
-    match v {
-        Any::IntValue(i) => Some(*i as f64),
-        Any::DoubleValue(d) => Some(*d),
-        Any::StringValue(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_label(v: &Any) -> Option<String> {
-    Some(match v {
-        Any::StringValue(s) => s.clone(),
-        Any::BoolValue(b) => b.to_string(),
-        Any::IntValue(i) => i.to_string(),
-        Any::DoubleValue(d) => d.to_string(),
-        // A list (finish reasons): its first element.
-        Any::ArrayValue(a) => return a.values.first()?.value.as_ref().and_then(as_label),
-        _ => return None,
-    })
-}
-
-/// The first of `keys` present on the span, as a number.
-fn number(attrs: &[KeyValue], keys: &[&str]) -> Option<f64> {
-    keys.iter()
-        .find_map(|k| find(attrs, k).and_then(as_f64))
-        .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// One value a span gives one metric, with the attribute that metric adds to the span's dimensions.
@@ -289,6 +259,7 @@ impl GenAiMetricsConnector {
         let finish = find(a, attr::RESPONSE_FINISH_REASONS)
             .and_then(as_label)
             .filter(|f| !f.is_empty());
+        let server = server::Values::of(a, output);
         let time = span.end_time_unix_nano;
         let tokens = |kind: &'static str| Some((label::TOKEN_TYPE, kind.to_owned()));
         let candidates = [
@@ -323,6 +294,24 @@ impl GenAiMetricsConnector {
                 number(a, &[attr::ANSWER_DURATION]),
             ),
             (GenAiMetric::OutputTokenRate, None, rate),
+            (GenAiMetric::QueueWait, None, server.queue_wait),
+            (GenAiMetric::QueuedRequests, None, server.queued),
+            (GenAiMetric::ColdLoads, None, server.cold_load),
+            (GenAiMetric::LoadDuration, None, server.load_duration),
+            (GenAiMetric::PrefillRate, None, server.prefill_rate),
+            (GenAiMetric::DecodeRate, None, server.decode_rate),
+            (
+                GenAiMetric::ContextUtilization,
+                None,
+                server.context_utilization,
+            ),
+            (GenAiMetric::ContextFilled, None, server.context_filled),
+            (GenAiMetric::EnergyPerRequest, None, server.energy),
+            (
+                GenAiMetric::EnergyPerOutputToken,
+                None,
+                server.energy_per_output_token,
+            ),
             (
                 GenAiMetric::Requests,
                 finish.map(|f| (label::RESPONSE_FINISH_REASON, f)),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::phase::PhaseTracker;
 use crate::proxy::body::Ending;
 use crate::stream::{
-    Api, CacheUsage, Delta, Framing, OllamaTimings, ParseError, ToolCalls, Usage, decode_frame,
+    Api, CacheUsage, Delta, Framing, ParseError, ServerTimings, ToolCalls, Usage, decode_frame,
 };
 
 /// What the tracker has seen of a response.
@@ -24,7 +24,8 @@ pub(super) struct Seen {
     pub usage: Usage,
     pub cache: CacheUsage,
     pub tools: ToolCalls,
-    pub ollama: OllamaTimings,
+    /// The server's own timings, and when the frame that carried them was forwarded.
+    pub timings: Option<(ServerTimings, Instant)>,
     pub server_error: Option<String>,
     pub parse_errors: u64,
     pub first_parse_error: Option<String>,
@@ -45,7 +46,7 @@ impl Seen {
             cache: CacheUsage::default(),
             // Arguments are content: kept only when text is.
             tools: ToolCalls::new(keep_text),
-            ollama: OllamaTimings::default(),
+            timings: None,
             server_error: None,
             parse_errors: 0,
             first_parse_error: None,
@@ -104,11 +105,10 @@ impl Seen {
         self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
         self.cache.read = d.cache.read.or(self.cache.read);
         self.cache.creation = d.cache.creation.or(self.cache.creation);
-        let o = d.ollama;
-        self.ollama.total = o.total.or(self.ollama.total);
-        self.ollama.load = o.load.or(self.ollama.load);
-        self.ollama.prompt_eval = o.prompt_eval.or(self.ollama.prompt_eval);
-        self.ollama.eval = o.eval.or(self.ollama.eval);
+        // Servers send their timings once, in the last frame; a later set replaces an earlier one whole.
+        if let Some(t) = d.timings {
+            self.timings = Some((t, at));
+        }
     }
 }
 

@@ -321,7 +321,7 @@ fn every_histogram_takes_a_bucket_override_from_the_config_and_the_counter_none(
         .map(|(i, m)| format!("{}: [{}, {}]", m.name(), i + 1, 1000 + i))
         .collect();
     let mut c = connector(&format!("{{buckets: {{{}}}}}", overrides.join(", ")));
-    c.add(&batch(vec![chat_span(1, "qwen3:14b")]));
+    c.add(&batch(vec![server_side(chat_span(1, "qwen3:14b"))]));
     let rm = c.snapshot(1);
     for (i, m) in GenAiMetric::histograms().enumerate() {
         let points = hist_points(metric(&rm, m.name()));
@@ -406,4 +406,142 @@ fn cache_hits_are_a_token_type_and_tool_calls_a_finish_reason() {
             .sum::<f64>()
     };
     assert_eq!((by_reason("tool_call"), by_reason("stop")), (1.0, 1.0));
+}
+
+/// The server-side attributes of a queued, cold-loaded request: 1.5 s queued, 2 s loading, 26 prompt tokens in
+/// 0.13 s, 290 generated in 5.8 s, 8192-token window 40 % used and filled, 145 J of GPU energy.
+fn server_side(mut span: Span) -> Span {
+    span.attributes.extend([
+        kv("llmtel.server.timings", s("ollama")),
+        kv("llmtel.server.queue_wait", Any::DoubleValue(1.5)),
+        kv("llmtel.server.queued", Any::BoolValue(true)),
+        kv("llmtel.model.cold_load", Any::BoolValue(true)),
+        kv("llmtel.server.load.duration", Any::DoubleValue(2.0)),
+        kv("llmtel.server.prefill.duration", Any::DoubleValue(0.13)),
+        kv("llmtel.server.prefill.tokens", Any::IntValue(26)),
+        kv("llmtel.server.decode.duration", Any::DoubleValue(5.8)),
+        kv("llmtel.server.decode.tokens", Any::IntValue(290)),
+        kv("llmtel.context.length", Any::IntValue(8192)),
+        kv("llmtel.context.utilization", Any::DoubleValue(0.4)),
+        kv("llmtel.context.filled", Any::BoolValue(true)),
+        kv("llmtel.gpu.energy", Any::DoubleValue(145.0)),
+    ]);
+    span
+}
+
+fn sum_of(rm: &[ResourceMetrics], name: &str) -> f64 {
+    match &metric(rm, name).data {
+        Some(metric::Data::Sum(s)) => s
+            .data_points
+            .iter()
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsDouble(v)) => v,
+                _ => f64::NAN,
+            })
+            .sum(),
+        other => panic!("{name} is not a sum: {other:?}"),
+    }
+}
+
+fn names(rm: &[ResourceMetrics]) -> Vec<&str> {
+    rm.iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| m.name.as_str())
+        .collect()
+}
+
+#[test]
+fn server_side_attributes_give_queue_wait_cold_loads_rates_context_and_energy() {
+    let mut c = connector("{}");
+    c.add(&batch(vec![server_side(chat_span(1, "qwen3:14b"))]));
+    let rm = c.snapshot(5);
+    let sum = |name: &str| point(&rm, name, None).sum.unwrap_or(f64::NAN);
+    assert_eq!(sum("llmtel.server.queue_wait"), 1.5);
+    assert_eq!(sum_of(&rm, "llmtel.server.queued_requests"), 1.0);
+    assert_eq!(sum_of(&rm, "llmtel.model.cold_loads"), 1.0);
+    assert_eq!(sum("llmtel.model.load.duration"), 2.0);
+    assert_eq!(sum("llmtel.server.prefill.rate"), 26.0 / 0.13);
+    assert_eq!(sum("llmtel.server.decode.rate"), 290.0 / 5.8);
+    assert_eq!(sum("llmtel.context.utilization"), 0.4);
+    assert_eq!(sum_of(&rm, "llmtel.context.filled_requests"), 1.0);
+    assert_eq!(sum("llmtel.gpu.energy.request"), 145.0);
+    // Per output token: the span's 31 output tokens.
+    assert_eq!(sum("llmtel.gpu.energy.per_output_token"), 145.0 / 31.0);
+    // Split like every other metric, by model and think mode.
+    let p = point(&rm, "llmtel.server.queue_wait", None);
+    assert_eq!(
+        label(&p.attributes, "gen_ai.request.model"),
+        Some("qwen3:14b")
+    );
+    assert_eq!(label(&p.attributes, "llmtel.think.mode"), Some("on"));
+    // 1.5 s falls in (1.0, 2.5] of the queue buckets.
+    let i = llmtel_config::semconv::QUEUE_BUCKETS.partition_point(|b| *b < 1.5);
+    assert_eq!(p.bucket_counts[i], 1);
+}
+
+#[test]
+fn a_warm_unqueued_request_counts_no_queue_no_load_and_no_fill() {
+    let mut c = connector("{}");
+    let mut span = server_side(chat_span(1, "m"));
+    for kv in &mut span.attributes {
+        let v = match kv.key.as_str() {
+            "llmtel.server.queue_wait" => Any::DoubleValue(0.0),
+            "llmtel.server.queued" | "llmtel.model.cold_load" | "llmtel.context.filled" => {
+                Any::BoolValue(false)
+            }
+            "llmtel.server.load.duration" => Any::DoubleValue(0.004),
+            // A prompt served whole from the cache has no prefill rate.
+            "llmtel.server.prefill.tokens" => Any::IntValue(0),
+            _ => continue,
+        };
+        kv.value = Some(AnyValue { value: Some(v) });
+    }
+    c.add(&batch(vec![span]));
+    let rm = c.snapshot(5);
+    let present = names(&rm);
+    assert_eq!(point(&rm, "llmtel.server.queue_wait", None).sum, Some(0.0));
+    for absent in [
+        "llmtel.server.queued_requests",
+        "llmtel.model.cold_loads",
+        "llmtel.model.load.duration",
+        "llmtel.context.filled_requests",
+        "llmtel.server.prefill.rate",
+    ] {
+        assert!(!present.contains(&absent), "{absent}: {present:?}");
+    }
+    assert!(present.contains(&"llmtel.server.decode.rate"));
+}
+
+#[test]
+fn spans_without_the_server_side_attributes_give_none_of_those_metrics() {
+    let mut c = connector("{}");
+    let mut plain = chat_span(1, "m");
+    // Energy of a request that generated nothing: per request yes, per token no.
+    plain
+        .attributes
+        .push(kv("llmtel.gpu.energy", Any::StringValue("12.5".into())));
+    plain
+        .attributes
+        .retain(|kv| kv.key != "gen_ai.usage.output_tokens");
+    c.add(&batch(vec![plain]));
+    let rm = c.snapshot(5);
+    let present = names(&rm);
+    for m in [
+        GenAiMetric::QueueWait,
+        GenAiMetric::QueuedRequests,
+        GenAiMetric::ColdLoads,
+        GenAiMetric::LoadDuration,
+        GenAiMetric::PrefillRate,
+        GenAiMetric::DecodeRate,
+        GenAiMetric::ContextUtilization,
+        GenAiMetric::ContextFilled,
+        GenAiMetric::EnergyPerOutputToken,
+    ] {
+        assert!(!present.contains(&m.name()), "{}: {present:?}", m.name());
+    }
+    assert_eq!(
+        point(&rm, "llmtel.gpu.energy.request", None).sum,
+        Some(12.5)
+    );
 }

@@ -1,0 +1,206 @@
+//! The server's own view of one request, from the timings it reported ([`ServerTimings`]): the request span's
+//! `llmtel.server.*` attributes, the queue-wait **estimate**, whether the request made the server load its
+//! model, and the phase spans the server's durations imply. Pure arithmetic on instants, so that every case is
+//! tested here; the tracker ([`super`]) calls [`view`] when it makes the spans.
+//!
+//! Queue wait = the wall time the sidecar saw, from the request's arrival to the frame that carried the timings,
+//! less the server's busy time (load + prefill + decode; its `total` only when it reported neither prefill nor
+//! decode, as Ollama's `/api/embed` does), never below zero. The phases are laid backwards from that frame's
+//! instant: `decode` ends there, `prefill` ends where decode starts, `load` (shown only for a cold load) before
+//! it, and `queue` (only when queued) fills the rest back to the arrival. Nothing reaches before the arrival.
+
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+
+use llmtel_config::semconv::attr;
+
+use crate::proxy::concurrency::Concurrency;
+use crate::stream::{ServerTimings, TimingsSource};
+use crate::upstream::ContextWindows;
+
+/// What every request of one proxy shares for the server's side of its spans.
+#[derive(Debug)]
+pub struct ServerSide {
+    /// When a request counts as queued or as a cold load.
+    pub thresholds: Thresholds,
+    /// The upstream's context windows, learned off the request path.
+    pub windows: ContextWindows,
+    /// Requests in flight to the upstream.
+    pub concurrency: std::sync::Arc<Concurrency>,
+}
+
+/// When a request counts as queued or as a cold load (`llm_proxy`'s `queued_threshold`, `cold_load_threshold`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Queue wait above this: `llmtel.server.queued`.
+    pub queued: Duration,
+    /// Load time above this: `llmtel.model.cold_load`.
+    pub cold_load: Duration,
+}
+
+/// One phase span the server's timings imply.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Phase {
+    /// `queue`, `load`, `prefill` or `decode`.
+    pub name: &'static str,
+    pub from: Instant,
+    pub to: Instant,
+    /// The phase's own attributes (`llmtel.phase`, the mark of where they come from, its duration and tokens).
+    pub attrs: Vec<KeyValue>,
+}
+
+/// What the server's timings add to the request's spans.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ServerView {
+    /// For the request span.
+    pub attrs: Vec<KeyValue>,
+    /// Children of the request span, earliest first.
+    pub phases: Vec<Phase>,
+    /// The queue-wait estimate.
+    pub queue_wait: Duration,
+}
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The server's view of a request that arrived at `start` and whose timings came in the frame forwarded at `at`.
+pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Thresholds) -> ServerView {
+    let zero = Duration::ZERO;
+    let busy = if t.prefill.is_some() || t.decode.is_some() {
+        // Saturating: the durations come from the server, and no sum of them may panic.
+        [t.load, t.prefill, t.decode]
+            .into_iter()
+            .flatten()
+            .fold(zero, Duration::saturating_add)
+    } else {
+        t.total.or(t.load).unwrap_or(zero)
+    };
+    let wall = at.saturating_duration_since(start);
+    let queue_wait = wall.saturating_sub(busy);
+    let queued = queue_wait > th.queued;
+    let cold = t.load.map(|l| l > th.cold_load);
+    let server = t.server.name();
+
+    let mut attrs = vec![
+        KeyValue::new(attr::SERVER_TIMINGS, server),
+        KeyValue::new(attr::SERVER_QUEUE_WAIT, queue_wait.as_secs_f64()),
+        KeyValue::new(attr::SERVER_QUEUED, queued),
+    ];
+    if let Some(cold) = cold {
+        attrs.push(KeyValue::new(attr::MODEL_COLD_LOAD, cold));
+    }
+    let secs =
+        |key: &'static str, d: Option<Duration>| d.map(|d| KeyValue::new(key, d.as_secs_f64()));
+    let count = |key: &'static str, n: Option<u64>| n.map(|n| KeyValue::new(key, tokens(n)));
+    attrs.extend(
+        [
+            secs(attr::SERVER_LOAD_DURATION, t.load),
+            secs(attr::SERVER_PREFILL_DURATION, t.prefill),
+            count(attr::SERVER_PREFILL_TOKENS, t.prefill_tokens),
+            secs(attr::SERVER_DECODE_DURATION, t.decode),
+            count(attr::SERVER_DECODE_TOKENS, t.decode_tokens),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+
+    // Laid backwards from `at`, each phase clamped at the arrival.
+    let back = |to: Instant, d: Duration| to.checked_sub(d).unwrap_or(start).max(start);
+    let phase = |name: &'static str, from: Instant, to: Instant, extra: Vec<KeyValue>| {
+        let mut attrs = vec![
+            KeyValue::new(attr::PHASE, name),
+            KeyValue::new(attr::SERVER_TIMINGS, server),
+        ];
+        attrs.extend(extra);
+        Phase {
+            name,
+            from,
+            to,
+            attrs,
+        }
+    };
+    let mut phases = Vec::new();
+    let mut cursor = at;
+    if let Some(d) = t.decode {
+        let from = back(cursor, d);
+        let extra = [
+            secs(attr::SERVER_DECODE_DURATION, Some(d)),
+            count(attr::SERVER_DECODE_TOKENS, t.decode_tokens),
+        ];
+        phases.push(phase(
+            "decode",
+            from,
+            cursor,
+            extra.into_iter().flatten().collect(),
+        ));
+        cursor = from;
+    }
+    if let Some(d) = t.prefill {
+        let from = back(cursor, d);
+        let extra = [
+            secs(attr::SERVER_PREFILL_DURATION, Some(d)),
+            count(attr::SERVER_PREFILL_TOKENS, t.prefill_tokens),
+        ];
+        phases.push(phase(
+            "prefill",
+            from,
+            cursor,
+            extra.into_iter().flatten().collect(),
+        ));
+        cursor = from;
+    }
+    let only_total = t.prefill.is_none() && t.decode.is_none();
+    if only_total {
+        // Only a total: the server's time sits as one block before the frame, its load first.
+        cursor = back(at, busy);
+    }
+    if let Some(d) = t.load {
+        // A warm model's few milliseconds of load still take their place; only a cold load is a phase.
+        let (from, to) = if only_total {
+            (cursor, cursor.checked_add(d).unwrap_or(at).min(at))
+        } else {
+            (back(cursor, d), cursor)
+        };
+        if cold == Some(true) {
+            let extra = vec![KeyValue::new(attr::SERVER_LOAD_DURATION, d.as_secs_f64())];
+            phases.push(phase("load", from, to, extra));
+        }
+        cursor = from;
+    }
+    if queued && cursor > start {
+        let extra = vec![KeyValue::new(
+            attr::SERVER_QUEUE_WAIT,
+            queue_wait.as_secs_f64(),
+        )];
+        phases.push(phase("queue", start, cursor, extra));
+    }
+    phases.reverse();
+    ServerView {
+        attrs,
+        phases,
+        queue_wait,
+    }
+}
+
+/// Ollama's own timings as they always were on the span (`ollama.*`, in seconds), besides the common shape.
+pub(super) fn ollama_attributes(attrs: &mut Vec<KeyValue>, t: &ServerTimings) {
+    if t.server != TimingsSource::Ollama {
+        return;
+    }
+    for (key, v) in [
+        (attr::OLLAMA_TOTAL_DURATION, t.total),
+        (attr::OLLAMA_LOAD_DURATION, t.load),
+        (attr::OLLAMA_PROMPT_EVAL_DURATION, t.prefill),
+        (attr::OLLAMA_EVAL_DURATION, t.decode),
+    ] {
+        if let Some(d) = v {
+            // Ollama reports nanoseconds; spans carry seconds like every other duration here.
+            attrs.push(KeyValue::new(key, d.as_nanos() as f64 / 1e9));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
