@@ -221,7 +221,8 @@ pub const QUEUE_BUCKETS: &[f64] = &[
 ];
 /// Prompt tokens per second of prefill (llmtel's own: prefill runs far faster than decode).
 pub const PREFILL_RATE_BUCKETS: &[f64] = &[
-    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 50000.0, 100000.0,
+    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 50000.0,
+    100000.0,
 ];
 /// Share of the context window a request used (0–1).
 pub const CONTEXT_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
