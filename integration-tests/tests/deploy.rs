@@ -80,6 +80,7 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
         "GPUMemoryAlmostFull",
         "GPUTemperatureHigh",
         "LLMUpstreamDown",
+        "LLMRequestsQueueing",
         "LlmtelRefusingTelemetry",
         "LlmtelDroppingTelemetry",
         "LlmtelExporterFailing",
