@@ -1,8 +1,11 @@
 //! The shipped deployment files against the real programs: `promtool` checks and unit-tests the Prometheus config
 //! and alert rules; then a real Prometheus, running the shipped config and rules, scrapes llmtel running the shipped
 //! `config/examples/compat.yaml` in front of the demo's simulated model server (with a steady fake GPU in place of
-//! NVML), and every Grafana panel query, every compatibility query and every metric the rules use returns data.
-//! `llmtel report --prometheus` reads the same Prometheus.
+//! NVML), and every Grafana panel and annotation query, every compatibility query and every metric the rules use
+//! returns data; the metrics issue 16 adds are also fed in over OTLP ([`fixture`]) so their queries meet data
+//! whatever the simulated server makes the connector emit. `llmtel report --prometheus` reads the same Prometheus.
+//! The dashboard is checked against Grafana's published schema types ([`schema`]), and the load/unload
+//! annotations' queries by `promtool` on series where a model comes and goes.
 
 // The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +20,11 @@ use integration_tests::prom::{Prometheus, first_value, require};
 use llmtel_collector::Listeners;
 use llmtel_collector::commands::demo::{load, sim};
 use tokio_util::sync::CancellationToken;
+
+#[path = "deploy/fixture.rs"]
+mod fixture;
+#[path = "deploy/schema.rs"]
+mod schema;
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,8 +104,8 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
     }
 }
 
-/// Every `expr` of the dashboard's panels (rows included), with Grafana's variables filled in as "All" and a
-/// 1-minute rate window.
+/// Every `expr` of the dashboard's panels (rows included) and annotations, with Grafana's variables filled in as
+/// "All", a 1-minute rate window and a 5-minute time range.
 fn dashboard_queries() -> Vec<(String, String)> {
     let dash: serde_json::Value =
         serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
@@ -110,19 +118,49 @@ fn dashboard_queries() -> Vec<(String, String)> {
         panels.push(p);
     }
     let mut out = Vec::new();
+    let substitute = |expr: &str| {
+        let expr = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$__range", "5m")
+            .replace("$model", ".*");
+        assert!(!expr.contains('$'), "unknown variable in {expr}");
+        expr
+    };
     for p in panels {
         for t in p["targets"].as_array().into_iter().flatten() {
             let expr = t["expr"].as_str().expect("every target has an expr");
-            let expr = expr
-                .replace("$__rate_interval", "1m")
-                .replace("$model", ".*");
-            assert!(!expr.contains('$'), "unknown variable in {expr}");
-            out.push((p["title"].as_str().unwrap_or("?").to_owned(), expr));
+            out.push((
+                p["title"].as_str().unwrap_or("?").to_owned(),
+                substitute(expr),
+            ));
         }
     }
-    assert!(out.len() >= 20, "only {} panel queries", out.len());
+    assert!(out.len() >= 45, "only {} panel queries", out.len());
+    let annotations = dash["annotations"]["list"].as_array().unwrap();
+    for a in annotations.iter().filter(|a| a.get("builtIn").is_none()) {
+        let expr = a["expr"].as_str().expect("every annotation has an expr");
+        out.push((
+            format!("annotation {}", a["name"].as_str().unwrap()),
+            substitute(expr),
+        ));
+    }
+    assert!(
+        out.iter()
+            .filter(|(t, _)| t.starts_with("annotation "))
+            .count()
+            >= 3,
+        "cold load, load and unload annotations: {out:?}"
+    );
     out
 }
+
+/// Queries that cannot have data in the live test, each run all the same (they must parse and execute), with
+/// why, and where their meaning is checked instead.
+const NO_LIVE_DATA: &[(&str, &str)] = &[(
+    "annotation Model unloaded",
+    "the simulated server never unloads a model; \
+     the_load_and_unload_annotations_mark_a_model_coming_and_going checks it with promtool",
+)];
 
 /// Metric names the rules' queries use, as Prometheus formatted them: words of ours outside label matchers
 /// (`{…}`) and grouping clauses (`by (…)`, `on (…)`…).
@@ -250,6 +288,10 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
     prom.ready().await;
 
     let traffic = tokio::spawn(load(sidecar, Duration::from_millis(100), stop.clone()));
+    let fed = tokio::spawn(fixture::feed(
+        format!("http://{}/v1/metrics", addr("otlp otlp http")),
+        stop.clone(),
+    ));
 
     // Rules: all loaded, all healthy.
     let rules = prom.api("rules").await;
@@ -281,29 +323,75 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         ));
     }
 
-    // Everything must return data once two scrapes after the first requests have happened.
+    // Every query must return data at some moment (the load annotation only in the first minute of a model's
+    // series, so not all at once) within 90 s.
     let deadline = Instant::now() + Duration::from_secs(90);
-    let mut empty: Vec<(String, String)>;
+    let mut empty: Vec<(String, String)> = queries.clone();
     loop {
-        empty = Vec::new();
-        for (title, q) in &queries {
+        let mut still = Vec::new();
+        for (title, q) in &empty {
             let answer = prom.query_answer(q).await;
             assert_eq!(answer["status"], "success", "{title}: {q}: {answer}");
             if answer["data"]["result"]
                 .as_array()
                 .is_none_or(|a| a.is_empty())
             {
-                empty.push((title.clone(), q.clone()));
+                still.push((title.clone(), q.clone()));
             }
         }
-        if empty.is_empty() || Instant::now() > deadline {
+        empty = still;
+        let waiting = empty
+            .iter()
+            .any(|(t, _)| !NO_LIVE_DATA.iter().any(|(n, _)| n == t));
+        if !waiting || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    empty.retain(|(t, _)| !NO_LIVE_DATA.iter().any(|(n, _)| n == t));
     assert!(
         empty.is_empty(),
         "queries without data after 90 s: {empty:#?}"
+    );
+
+    // The price of thinking on the dashboard: thinking makes qwen3's first answer later; the fixture's requests
+    // cost 100 J thinking and 40 J not.
+    let ratio = |title: &str, ref_id: usize| {
+        let (_, q) = queries
+            .iter()
+            .filter(|(t, _)| t == title)
+            .nth(ref_id)
+            .unwrap_or_else(|| panic!("no query {ref_id} on {title}"));
+        q.clone()
+    };
+    let first_answer = ratio("Thinking price: latency and first answer (on ÷ off)", 1);
+    let result = prom.query(&first_answer).await;
+    let qwen = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"]["gen_ai_request_model"] == "qwen3:14b")
+        .unwrap_or_else(|| panic!("{first_answer}: {result}"));
+    let v: f64 = qwen["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        v > 2.0,
+        "first answer on ÷ off {v}: the simulator thinks 1–3.5 s first"
+    );
+    let energy = ratio(
+        "Thinking price: output tokens/s and energy per request (on ÷ off)",
+        1,
+    );
+    let result = prom.query(&energy).await;
+    let v = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"]["gen_ai_request_model"] == fixture::MODEL)
+        .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{energy}: {result}"));
+    assert!(
+        (v - 2.5).abs() < 1e-6,
+        "energy on ÷ off {v}, want 100 J ÷ 40 J"
     );
 
     // The compatibility names carry the values and labels the guide's and DCGM's users expect.
@@ -387,9 +475,168 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         "{table}"
     );
 
+    // The price of thinking from the same Prometheus, as JSON: qwen3 thinks before answering, and the fixture's
+    // energy per request is 2.5 times higher thinking.
+    let out = Command::new(llmtel_binary())
+        .args([
+            "report",
+            "--prometheus",
+            &format!("http://{}", prom.addr),
+            "--window",
+            "5m",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run llmtel report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report's JSON parses");
+    let price = |model: &str| {
+        doc["thinking_price"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["model"] == model && p["think"] == "on")
+            .unwrap_or_else(|| panic!("no price of thinking for {model}: {doc}"))
+            .clone()
+    };
+    let qwen = price("qwen3:14b");
+    assert!(
+        qwen["time_to_first_answer_token_p50_ratio"]
+            .as_f64()
+            .unwrap()
+            > 2.0,
+        "{qwen}"
+    );
+    let fixture_price = price(fixture::MODEL);
+    let energy = fixture_price["energy_per_request_ratio"].as_f64().unwrap();
+    assert!((energy - 2.5).abs() < 1e-6, "{fixture_price}");
+
     stop.cancel();
     let _ = traffic.await;
+    fed.await.expect("the fixture's exports were all accepted");
     running.stop().await;
+}
+
+#[test]
+fn the_dashboard_matches_grafanas_schema_types_and_a_broken_one_does_not() {
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
+    if let Err(e) = schema::check(&dash) {
+        panic!("deploy/grafana/llmtel.json does not match @grafana/schema's Dashboard:\n{e}");
+    }
+    // The check bites: a misspelt colour mode, a property Grafana does not know, and an annotation without its
+    // query each fail it.
+    let mut broken = dash.clone();
+    broken["panels"][1]["fieldConfig"]["defaults"]["color"]["mode"] = "palette-classik".into();
+    broken["panels"][2]["gridPosition"] = serde_json::json!({"x": 0});
+    let anno = broken["annotations"]["list"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a.get("builtIn").is_none())
+        .unwrap();
+    anno.as_object_mut().unwrap().remove("expr");
+    let err = schema::check(&broken).expect_err("a broken dashboard passes the schema check");
+    for what in ["palette-classik", "gridPosition", "expr"] {
+        assert!(err.contains(what), "{what} not reported:\n{err}");
+    }
+}
+
+/// The dashboard's annotation named `name`: its query.
+fn annotation_expr(dash: &serde_json::Value, name: &str) -> String {
+    dash["annotations"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["expr"].as_str())
+        .unwrap_or_else(|| panic!("no annotation {name}"))
+        .to_owned()
+}
+
+#[test]
+fn the_load_and_unload_annotations_mark_a_model_coming_and_going() {
+    require("promtool");
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
+    let (loaded, unloaded, cold) = (
+        annotation_expr(&dash, "Model loaded"),
+        annotation_expr(&dash, "Model unloaded"),
+        annotation_expr(&dash, "Cold loads"),
+    );
+    // qwen3 is in /api/ps from 5m to 15m (its series goes stale at 16m, as when llmtel stops exporting it);
+    // llama is loaded throughout. One request made the server load qwen3, at 5m.
+    let labels = r#"job="llmtel", instance="127.0.0.1:9464", otel_scope_name="llmtel.ollama", server_address="127.0.0.1""#;
+    let case = |expr: &str, at: &str, model: Option<&str>| {
+        let samples = model.map_or_else(String::new, |m| {
+            format!(
+                "\n          - labels: '{{gen_ai_request_model=\"{m}\", server_address=\"127.0.0.1\"}}'\n            value: 1"
+            )
+        });
+        format!(
+            "      - expr: {}\n        eval_time: {at}\n        exp_samples:{}\n",
+            serde_json::to_string(expr).unwrap(),
+            if samples.is_empty() {
+                " []".to_owned()
+            } else {
+                samples
+            }
+        )
+    };
+    let series = |name: &str, extra: &str, values: &str| {
+        format!("      - series: '{name}{{{labels}, {extra}}}'\n        values: '{values}'\n")
+    };
+    let mut tests =
+        String::from("evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    tests += &series(
+        "ollama_model_size_bytes",
+        r#"gen_ai_request_model="qwen3:14b""#,
+        "_x5 9e9x10 stale",
+    );
+    tests += &series(
+        "ollama_model_size_bytes",
+        r#"gen_ai_request_model="llama3.2:3b""#,
+        "3e9x20",
+    );
+    tests += &series(
+        "llmtel_model_cold_loads_total",
+        r#"gen_ai_request_model="qwen3:14b", llmtel_think_mode="on""#,
+        "0x4 1x15",
+    );
+    tests += "    promql_expr_test:\n";
+    for (expr, at, model) in [
+        (&loaded, "0m", Some("llama3.2:3b")),
+        (&loaded, "4m", None),
+        (&loaded, "5m", Some("qwen3:14b")),
+        (&loaded, "6m", None),
+        (&unloaded, "15m", None),
+        (&unloaded, "16m", Some("qwen3:14b")),
+        (&unloaded, "17m", None),
+        (&cold, "5m", Some("qwen3:14b")),
+        (&cold, "7m", None),
+    ] {
+        tests.push_str(&case(expr, at, model));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("annotations.test.yml");
+    std::fs::write(&file, &tests).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "{}{}\n{tests}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
