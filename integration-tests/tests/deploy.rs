@@ -661,10 +661,28 @@ fn the_dashboard_passes_its_layout_checks() {
         .unwrap()
         .iter()
         .filter(|p| p["title"].as_str().is_some_and(|t| t.contains("latency")))
-        .flat_map(|p| p["targets"].as_array().unwrap())
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        // Over time, that is: an instant ratio (the price of thinking) has no bucket to link from.
+        .filter(|t| t["instant"] != true)
         .all(|t| t["exemplar"] == true);
     assert!(
         latency_exemplars,
-        "latency panels show exemplars (links to traces)"
+        "latency panels over time show exemplars (links to traces)"
+    );
+    let heatmap = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "heatmap")
+        .expect("a request-latency heatmap");
+    let t = &heatmap["targets"][0];
+    assert_eq!(t["format"], "heatmap", "buckets drawn as they are");
+    assert_eq!(heatmap["options"]["calculate"], false, "Grafana must not re-bucket");
+    assert!(
+        t["expr"]
+            .as_str()
+            .unwrap()
+            .contains("gen_ai_client_operation_duration_seconds_bucket"),
+        "{t}"
     );
 }
