@@ -21,8 +21,12 @@ use llmtel_collector::Listeners;
 use llmtel_collector::commands::demo::{load, sim};
 use tokio_util::sync::CancellationToken;
 
+#[path = "deploy/annotations.rs"]
+mod annotations;
 #[path = "deploy/fixture.rs"]
 mod fixture;
+#[path = "deploy/queries.rs"]
+mod queries;
 #[path = "deploy/schema.rs"]
 mod schema;
 
@@ -102,122 +106,6 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
             "alert {a} has no promtool unit test"
         );
     }
-}
-
-/// Every `expr` of the dashboard's panels (rows included) and annotations, with Grafana's variables filled in as
-/// "All", a 1-minute rate window and a 5-minute time range.
-fn dashboard_queries() -> Vec<(String, String)> {
-    let dash: serde_json::Value =
-        serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
-    let mut panels: Vec<&serde_json::Value> = Vec::new();
-    let mut stack: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
-    while let Some(p) = stack.pop() {
-        if let Some(inner) = p["panels"].as_array() {
-            stack.extend(inner);
-        }
-        panels.push(p);
-    }
-    let mut out = Vec::new();
-    let substitute = |expr: &str| {
-        let expr = expr
-            .replace("$__rate_interval", "1m")
-            .replace("$__range", "5m")
-            .replace("$model", ".*");
-        assert!(!expr.contains('$'), "unknown variable in {expr}");
-        expr
-    };
-    for p in panels {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = t["expr"].as_str().expect("every target has an expr");
-            out.push((
-                p["title"].as_str().unwrap_or("?").to_owned(),
-                substitute(expr),
-            ));
-        }
-    }
-    assert!(out.len() >= 45, "only {} panel queries", out.len());
-    let annotations = dash["annotations"]["list"].as_array().unwrap();
-    for a in annotations.iter().filter(|a| a.get("builtIn").is_none()) {
-        let expr = a["expr"].as_str().expect("every annotation has an expr");
-        out.push((
-            format!("annotation {}", a["name"].as_str().unwrap()),
-            substitute(expr),
-        ));
-    }
-    assert!(
-        out.iter()
-            .filter(|(t, _)| t.starts_with("annotation "))
-            .count()
-            >= 3,
-        "cold load, load and unload annotations: {out:?}"
-    );
-    out
-}
-
-/// Queries that cannot have data in the live test, each run all the same (they must parse and execute), with
-/// why, and where their meaning is checked instead.
-const NO_LIVE_DATA: &[(&str, &str)] = &[(
-    "annotation Model unloaded",
-    "the simulated server never unloads a model; \
-     the_load_and_unload_annotations_mark_a_model_coming_and_going checks it with promtool",
-)];
-
-/// Metric names the rules' queries use, as Prometheus formatted them: words of ours outside label matchers
-/// (`{…}`) and grouping clauses (`by (…)`, `on (…)`…).
-fn rule_metric_names(rules: &serde_json::Value) -> Vec<String> {
-    const GROUPING: [&str; 6] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let mut names = Vec::new();
-    for g in rules["groups"].as_array().unwrap() {
-        for r in g["rules"].as_array().unwrap() {
-            let q: Vec<char> = r["query"].as_str().unwrap().chars().collect();
-            let mut i = 0;
-            let mut last_word = String::new();
-            while i < q.len() {
-                let c = q[i];
-                if c == '{' || (c == '(' && GROUPING.contains(&last_word.as_str())) {
-                    let close = if c == '{' { '}' } else { ')' };
-                    while i < q.len() && q[i] != close {
-                        i += 1;
-                    }
-                    i += 1;
-                    last_word.clear();
-                    continue;
-                }
-                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                    let start = i;
-                    while i < q.len()
-                        && (q[i].is_ascii_alphanumeric() || q[i] == '_' || q[i] == ':')
-                    {
-                        i += 1;
-                    }
-                    last_word = q[start..i].iter().collect();
-                    let ours = ["gen_ai_", "llmtel_", "hw_", "ollama_"]
-                        .iter()
-                        .any(|p| last_word.starts_with(p));
-                    if ours && !names.contains(&last_word) {
-                        names.push(last_word.clone());
-                    }
-                    continue;
-                }
-                if !c.is_whitespace() {
-                    last_word.clear();
-                }
-                i += 1;
-            }
-        }
-    }
-    assert!(
-        names.len() >= 8,
-        "too few metric names found in the rules: {names:?}"
-    );
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +192,9 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         .collect();
     assert_eq!(loaded.len(), alert_names().len(), "{rules}");
 
-    let mut queries: Vec<(String, String)> = dashboard_queries();
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
+    let mut queries: Vec<(String, String)> = queries::dashboard_queries(&dash);
     for q in [
         "histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m])) by (le))",
         "rate(ollama_token_count{direction=\"output\"}[1m])",
@@ -316,7 +206,7 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
     ] {
         queries.push(("compat".to_owned(), q.to_owned()));
     }
-    for name in rule_metric_names(&rules) {
+    for name in queries::rule_metric_names(&rules) {
         queries.push((
             "rules".to_owned(),
             format!("group({{__name__=\"{name}\"}})"),
@@ -342,13 +232,13 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         empty = still;
         let waiting = empty
             .iter()
-            .any(|(t, _)| !NO_LIVE_DATA.iter().any(|(n, _)| n == t));
+            .any(|(t, _)| !queries::NO_LIVE_DATA.iter().any(|(n, _)| n == t));
         if !waiting || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    empty.retain(|(t, _)| !NO_LIVE_DATA.iter().any(|(n, _)| n == t));
+    empty.retain(|(t, _)| !queries::NO_LIVE_DATA.iter().any(|(n, _)| n == t));
     assert!(
         empty.is_empty(),
         "queries without data after 90 s: {empty:#?}"
@@ -548,81 +438,12 @@ fn the_dashboard_matches_grafanas_schema_types_and_a_broken_one_does_not() {
     }
 }
 
-/// The dashboard's annotation named `name`: its query.
-fn annotation_expr(dash: &serde_json::Value, name: &str) -> String {
-    dash["annotations"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .and_then(|a| a["expr"].as_str())
-        .unwrap_or_else(|| panic!("no annotation {name}"))
-        .to_owned()
-}
-
 #[test]
 fn the_load_and_unload_annotations_mark_a_model_coming_and_going() {
     require("promtool");
     let dash: serde_json::Value =
         serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
-    let (loaded, unloaded, cold) = (
-        annotation_expr(&dash, "Model loaded"),
-        annotation_expr(&dash, "Model unloaded"),
-        annotation_expr(&dash, "Cold loads"),
-    );
-    // qwen3 is in /api/ps from 5m to 15m (its series goes stale at 16m, as when llmtel stops exporting it);
-    // llama is loaded throughout. One request made the server load qwen3, at 5m.
-    let labels = r#"job="llmtel", instance="127.0.0.1:9464", otel_scope_name="llmtel.ollama", server_address="127.0.0.1""#;
-    let case = |expr: &str, at: &str, model: Option<&str>| {
-        let samples = model.map_or_else(String::new, |m| {
-            format!(
-                "\n          - labels: '{{gen_ai_request_model=\"{m}\", server_address=\"127.0.0.1\"}}'\n            value: 1"
-            )
-        });
-        format!(
-            "      - expr: {}\n        eval_time: {at}\n        exp_samples:{}\n",
-            serde_json::to_string(expr).unwrap(),
-            if samples.is_empty() {
-                " []".to_owned()
-            } else {
-                samples
-            }
-        )
-    };
-    let series = |name: &str, extra: &str, values: &str| {
-        format!("      - series: '{name}{{{labels}, {extra}}}'\n        values: '{values}'\n")
-    };
-    let mut tests =
-        String::from("evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
-    tests += &series(
-        "ollama_model_size_bytes",
-        r#"gen_ai_request_model="qwen3:14b""#,
-        "_x5 9e9x10 stale",
-    );
-    tests += &series(
-        "ollama_model_size_bytes",
-        r#"gen_ai_request_model="llama3.2:3b""#,
-        "3e9x20",
-    );
-    tests += &series(
-        "llmtel_model_cold_loads_total",
-        r#"gen_ai_request_model="qwen3:14b", llmtel_think_mode="on""#,
-        "0x4 1x15",
-    );
-    tests += "    promql_expr_test:\n";
-    for (expr, at, model) in [
-        (&loaded, "0m", Some("llama3.2:3b")),
-        (&loaded, "4m", None),
-        (&loaded, "5m", Some("qwen3:14b")),
-        (&loaded, "6m", None),
-        (&unloaded, "15m", None),
-        (&unloaded, "16m", Some("qwen3:14b")),
-        (&unloaded, "17m", None),
-        (&cold, "5m", Some("qwen3:14b")),
-        (&cold, "7m", None),
-    ] {
-        tests.push_str(&case(expr, at, model));
-    }
+    let tests = annotations::promtool_test(&dash);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("annotations.test.yml");
     std::fs::write(&file, &tests).unwrap();
@@ -677,7 +498,10 @@ fn the_dashboard_passes_its_layout_checks() {
         .expect("a request-latency heatmap");
     let t = &heatmap["targets"][0];
     assert_eq!(t["format"], "heatmap", "buckets drawn as they are");
-    assert_eq!(heatmap["options"]["calculate"], false, "Grafana must not re-bucket");
+    assert_eq!(
+        heatmap["options"]["calculate"], false,
+        "Grafana must not re-bucket"
+    );
     assert!(
         t["expr"]
             .as_str()
