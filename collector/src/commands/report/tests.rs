@@ -325,3 +325,89 @@ fn csv_fields_with_commas_and_quotes_are_quoted() {
         "{csv}"
     );
 }
+
+#[test]
+fn the_names_read_are_those_the_prometheus_exporter_writes_for_the_connectors_metrics() {
+    use llmtel_config::semconv::GenAiMetric;
+    use llmtel_pipelines::prometheus::{Format as Expo, SeriesStore};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+    };
+    let attrs = vec![
+        KeyValue {
+            key: llmtel_config::semconv::attr::REQUEST_MODEL.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("m".into())),
+            }),
+            ..Default::default()
+        },
+        KeyValue {
+            key: llmtel_config::semconv::attr::THINK_MODE.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("on".into())),
+            }),
+            ..Default::default()
+        },
+    ];
+    let cumulative = AggregationTemporality::Cumulative as i32;
+    let metrics = GenAiMetric::ALL
+        .iter()
+        .map(|m| {
+            let def = m.def();
+            let data = match m.advised_buckets() {
+                Some(bounds) => metric::Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        attributes: attrs.clone(),
+                        time_unix_nano: 1,
+                        count: 1,
+                        sum: Some(1.0),
+                        // One observation, above every bound.
+                        bucket_counts: [vec![0; bounds.len()], vec![1]].concat(),
+                        explicit_bounds: bounds.to_vec(),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: cumulative,
+                }),
+                None => metric::Data::Sum(Sum {
+                    data_points: vec![NumberDataPoint {
+                        attributes: attrs.clone(),
+                        time_unix_nano: 1,
+                        value: Some(number_data_point::Value::AsInt(1)),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: cumulative,
+                    is_monotonic: true,
+                }),
+            };
+            Metric {
+                name: def.name.into(),
+                unit: def.unit.into(),
+                data: Some(data),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut store = SeriesStore::new(&llmtel_config::PrometheusExporterConfig::default());
+    store.ingest(&[ResourceMetrics {
+        scope_metrics: vec![ScopeMetrics {
+            metrics,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    let text = store.render(Expo::Text);
+    let samples = parse_exposition(&text);
+    let has = |name: &str| samples.iter().any(|s| s.name == name);
+    assert!(has(super::names::REQUESTS), "{text}");
+    for h in HISTOGRAMS {
+        assert!(
+            has(&format!("{h}_bucket")) && has(&format!("{h}_sum")),
+            "{h}:\n{text}"
+        );
+    }
+    let row = &compute(&samples)[0];
+    assert_eq!((row.model.as_str(), row.think.as_str()), ("m", "on"));
+    assert_eq!(row.energy_mean, Some(1.0));
+}
