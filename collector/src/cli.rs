@@ -51,7 +51,8 @@ pub enum Command {
         interval: f64,
     },
     /// Print, per model and think mode, requests, latency percentiles, time to first token and to the first
-    /// answer token, output tokens/s and the share of time spent thinking.
+    /// answer token, output tokens/s, energy per request and the share of time spent thinking; then the price of
+    /// thinking (think on ÷ think off per model). `--format table|json|csv`.
     Report(crate::commands::report::ReportArgs),
 }
 

@@ -2,11 +2,13 @@
 """Static checks for llmtel.json.
 
 - the file is valid JSON with the expected top-level settings;
-- every target expr uses only the Grafana macros $model and $__rate_interval;
+- every target expr uses only the Grafana macros $model, $__rate_interval and $__range;
 - panel ids are unique, gridPos rectangles do not overlap on the 24-column grid;
 - every panel has a description and the ${datasource} data source; every target has a refId,
   a legendFormat and the same data source; every non-row panel sets a unit;
-- with --promtool, every expr (macros substituted: $model -> .*, $__rate_interval -> 1m)
+- every annotation but Grafana's built-in one uses ${datasource} and has an expr (the same in its target);
+- with --promtool, every expr, annotations' included (macros substituted: $model -> .*, $__rate_interval -> 1m,
+  $__range -> 5m)
   is parsed by `promtool check rules`.
 
 Prints the (panel title, expr) pairs. Exit status 1 on any failure.
@@ -19,14 +21,14 @@ import subprocess
 import sys
 import tempfile
 
-ALLOWED_MACROS = {"model", "__rate_interval"}
+ALLOWED_MACROS = {"model", "__rate_interval", "__range"}
 DS = {"type": "prometheus", "uid": "${datasource}"}
-UNITS = {"s", "reqps", "percentunit", "bytes", "watt", "celsius", "short"}
+UNITS = {"s", "reqps", "percentunit", "bytes", "watt", "joule", "celsius", "short", "suffix:×"}
 MACRO = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|(\w+))")
 
 
 def substitute(expr):
-    return expr.replace("$__rate_interval", "1m").replace("$model", ".*")
+    return expr.replace("$__rate_interval", "1m").replace("$__range", "5m").replace("$model", ".*")
 
 
 def main(argv):
@@ -111,6 +113,19 @@ def main(argv):
                     errors.append(f"{title}: macro {m.group(0)!r} not allowed in {expr!r}")
             if re.search(r"\bvector\s*\(", expr):
                 errors.append(f"{title}: vector() fallback in {expr!r}")
+
+    for a in dash.get("annotations", {}).get("list", []):
+        if a.get("builtIn"):
+            continue
+        name = a.get("name")
+        if a.get("datasource") != DS:
+            errors.append(f"annotation {name}: datasource is {a.get('datasource')!r}")
+        expr = a.get("expr", "")
+        if not expr or (a.get("target") or {}).get("expr") != expr:
+            errors.append(f"annotation {name}: no expr, or its target's expr differs")
+        if "$" in expr:
+            errors.append(f"annotation {name}: macros in {expr!r}")
+        pairs.append((f"annotation {name}", expr))
 
     for title, expr in pairs:
         print(f"{title}\t{' '.join(expr.split())}")

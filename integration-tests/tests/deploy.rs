@@ -1,8 +1,11 @@
 //! The shipped deployment files against the real programs: `promtool` checks and unit-tests the Prometheus config
 //! and alert rules; then a real Prometheus, running the shipped config and rules, scrapes llmtel running the shipped
 //! `config/examples/compat.yaml` in front of the demo's simulated model server (with a steady fake GPU in place of
-//! NVML), and every Grafana panel query, every compatibility query and every metric the rules use returns data.
-//! `llmtel report --prometheus` reads the same Prometheus.
+//! NVML), and every Grafana panel and annotation query, every compatibility query and every metric the rules use
+//! returns data; the metrics issue 16 adds are also fed in over OTLP ([`fixture`]) so their queries meet data
+//! whatever the simulated server makes the connector emit. `llmtel report --prometheus` reads the same Prometheus.
+//! The dashboard is checked against Grafana's published schema types ([`schema`]), and the load/unload
+//! annotations' queries by `promtool` on series where a model comes and goes.
 
 // The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +20,15 @@ use integration_tests::prom::{Prometheus, first_value, require};
 use llmtel_collector::Listeners;
 use llmtel_collector::commands::demo::{load, sim};
 use tokio_util::sync::CancellationToken;
+
+#[path = "deploy/annotations.rs"]
+mod annotations;
+#[path = "deploy/fixture.rs"]
+mod fixture;
+#[path = "deploy/queries.rs"]
+mod queries;
+#[path = "deploy/schema.rs"]
+mod schema;
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -80,6 +92,7 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
         "GPUMemoryAlmostFull",
         "GPUTemperatureHigh",
         "LLMUpstreamDown",
+        "LLMRequestsQueueing",
         "LlmtelRefusingTelemetry",
         "LlmtelDroppingTelemetry",
         "LlmtelExporterFailing",
@@ -93,92 +106,6 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_unit_test() {
             "alert {a} has no promtool unit test"
         );
     }
-}
-
-/// Every `expr` of the dashboard's panels (rows included), with Grafana's variables filled in as "All" and a
-/// 1-minute rate window.
-fn dashboard_queries() -> Vec<(String, String)> {
-    let dash: serde_json::Value =
-        serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
-    let mut panels: Vec<&serde_json::Value> = Vec::new();
-    let mut stack: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
-    while let Some(p) = stack.pop() {
-        if let Some(inner) = p["panels"].as_array() {
-            stack.extend(inner);
-        }
-        panels.push(p);
-    }
-    let mut out = Vec::new();
-    for p in panels {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = t["expr"].as_str().expect("every target has an expr");
-            let expr = expr
-                .replace("$__rate_interval", "1m")
-                .replace("$model", ".*");
-            assert!(!expr.contains('$'), "unknown variable in {expr}");
-            out.push((p["title"].as_str().unwrap_or("?").to_owned(), expr));
-        }
-    }
-    assert!(out.len() >= 20, "only {} panel queries", out.len());
-    out
-}
-
-/// Metric names the rules' queries use, as Prometheus formatted them: words of ours outside label matchers
-/// (`{…}`) and grouping clauses (`by (…)`, `on (…)`…).
-fn rule_metric_names(rules: &serde_json::Value) -> Vec<String> {
-    const GROUPING: [&str; 6] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let mut names = Vec::new();
-    for g in rules["groups"].as_array().unwrap() {
-        for r in g["rules"].as_array().unwrap() {
-            let q: Vec<char> = r["query"].as_str().unwrap().chars().collect();
-            let mut i = 0;
-            let mut last_word = String::new();
-            while i < q.len() {
-                let c = q[i];
-                if c == '{' || (c == '(' && GROUPING.contains(&last_word.as_str())) {
-                    let close = if c == '{' { '}' } else { ')' };
-                    while i < q.len() && q[i] != close {
-                        i += 1;
-                    }
-                    i += 1;
-                    last_word.clear();
-                    continue;
-                }
-                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                    let start = i;
-                    while i < q.len()
-                        && (q[i].is_ascii_alphanumeric() || q[i] == '_' || q[i] == ':')
-                    {
-                        i += 1;
-                    }
-                    last_word = q[start..i].iter().collect();
-                    let ours = ["gen_ai_", "llmtel_", "hw_", "ollama_"]
-                        .iter()
-                        .any(|p| last_word.starts_with(p));
-                    if ours && !names.contains(&last_word) {
-                        names.push(last_word.clone());
-                    }
-                    continue;
-                }
-                if !c.is_whitespace() {
-                    last_word.clear();
-                }
-                i += 1;
-            }
-        }
-    }
-    assert!(
-        names.len() >= 8,
-        "too few metric names found in the rules: {names:?}"
-    );
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,6 +176,10 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
     prom.ready().await;
 
     let traffic = tokio::spawn(load(sidecar, Duration::from_millis(100), stop.clone()));
+    let fed = tokio::spawn(fixture::feed(
+        format!("http://{}/v1/metrics", addr("otlp otlp http")),
+        stop.clone(),
+    ));
 
     // Rules: all loaded, all healthy.
     let rules = prom.api("rules").await;
@@ -261,7 +192,9 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         .collect();
     assert_eq!(loaded.len(), alert_names().len(), "{rules}");
 
-    let mut queries: Vec<(String, String)> = dashboard_queries();
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).expect("dashboard is JSON");
+    let mut queries: Vec<(String, String)> = queries::dashboard_queries(&dash);
     for q in [
         "histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m])) by (le))",
         "rate(ollama_token_count{direction=\"output\"}[1m])",
@@ -273,36 +206,82 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
     ] {
         queries.push(("compat".to_owned(), q.to_owned()));
     }
-    for name in rule_metric_names(&rules) {
+    for name in queries::rule_metric_names(&rules) {
         queries.push((
             "rules".to_owned(),
             format!("group({{__name__=\"{name}\"}})"),
         ));
     }
 
-    // Everything must return data once two scrapes after the first requests have happened.
+    // Every query must return data at some moment (the load annotation only in the first minute of a model's
+    // series, so not all at once) within 90 s.
     let deadline = Instant::now() + Duration::from_secs(90);
-    let mut empty: Vec<(String, String)>;
+    let mut empty: Vec<(String, String)> = queries.clone();
     loop {
-        empty = Vec::new();
-        for (title, q) in &queries {
+        let mut still = Vec::new();
+        for (title, q) in &empty {
             let answer = prom.query_answer(q).await;
             assert_eq!(answer["status"], "success", "{title}: {q}: {answer}");
             if answer["data"]["result"]
                 .as_array()
                 .is_none_or(|a| a.is_empty())
             {
-                empty.push((title.clone(), q.clone()));
+                still.push((title.clone(), q.clone()));
             }
         }
-        if empty.is_empty() || Instant::now() > deadline {
+        empty = still;
+        let waiting = empty
+            .iter()
+            .any(|(t, _)| !queries::NO_LIVE_DATA.iter().any(|(n, _)| n == t));
+        if !waiting || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    empty.retain(|(t, _)| !queries::NO_LIVE_DATA.iter().any(|(n, _)| n == t));
     assert!(
         empty.is_empty(),
         "queries without data after 90 s: {empty:#?}"
+    );
+
+    // The price of thinking on the dashboard: thinking makes qwen3's first answer later; the fixture's requests
+    // cost 100 J thinking and 40 J not.
+    let ratio = |title: &str, ref_id: usize| {
+        let (_, q) = queries
+            .iter()
+            .filter(|(t, _)| t == title)
+            .nth(ref_id)
+            .unwrap_or_else(|| panic!("no query {ref_id} on {title}"));
+        q.clone()
+    };
+    let first_answer = ratio("Thinking price: latency and first answer (on ÷ off)", 1);
+    let result = prom.query(&first_answer).await;
+    let qwen = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"]["gen_ai_request_model"] == "qwen3:14b")
+        .unwrap_or_else(|| panic!("{first_answer}: {result}"));
+    let v: f64 = qwen["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        v > 2.0,
+        "first answer on ÷ off {v}: the simulator thinks 1–3.5 s first"
+    );
+    let energy = ratio(
+        "Thinking price: output tokens/s and energy per request (on ÷ off)",
+        1,
+    );
+    let result = prom.query(&energy).await;
+    let v = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"]["gen_ai_request_model"] == fixture::MODEL)
+        .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{energy}: {result}"));
+    assert!(
+        (v - 2.5).abs() < 1e-6,
+        "energy on ÷ off {v}, want 100 J ÷ 40 J"
     );
 
     // The compatibility names carry the values and labels the guide's and DCGM's users expect.
@@ -386,9 +365,99 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         "{table}"
     );
 
+    // The price of thinking from the same Prometheus, as JSON: qwen3 thinks before answering, and the fixture's
+    // energy per request is 2.5 times higher thinking.
+    let out = Command::new(llmtel_binary())
+        .args([
+            "report",
+            "--prometheus",
+            &format!("http://{}", prom.addr),
+            "--window",
+            "5m",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run llmtel report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report's JSON parses");
+    let price = |model: &str| {
+        doc["thinking_price"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["model"] == model && p["think"] == "on")
+            .unwrap_or_else(|| panic!("no price of thinking for {model}: {doc}"))
+            .clone()
+    };
+    let qwen = price("qwen3:14b");
+    assert!(
+        qwen["time_to_first_answer_token_p50_ratio"]
+            .as_f64()
+            .unwrap()
+            > 2.0,
+        "{qwen}"
+    );
+    let fixture_price = price(fixture::MODEL);
+    let energy = fixture_price["energy_per_request_ratio"].as_f64().unwrap();
+    assert!((energy - 2.5).abs() < 1e-6, "{fixture_price}");
+
     stop.cancel();
     let _ = traffic.await;
+    fed.await.expect("the fixture's exports were all accepted");
     running.stop().await;
+}
+
+#[test]
+fn the_dashboard_matches_grafanas_schema_types_and_a_broken_one_does_not() {
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
+    if let Err(e) = schema::check(&dash) {
+        panic!("deploy/grafana/llmtel.json does not match @grafana/schema's Dashboard:\n{e}");
+    }
+    // The check bites: a misspelt colour mode, a property Grafana does not know, and an annotation without its
+    // query each fail it.
+    let mut broken = dash.clone();
+    broken["panels"][1]["fieldConfig"]["defaults"]["color"]["mode"] = "palette-classik".into();
+    broken["panels"][2]["gridPosition"] = serde_json::json!({"x": 0});
+    let anno = broken["annotations"]["list"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a.get("builtIn").is_none())
+        .unwrap();
+    anno.as_object_mut().unwrap().remove("expr");
+    let err = schema::check(&broken).expect_err("a broken dashboard passes the schema check");
+    for what in ["palette-classik", "gridPosition", "expr"] {
+        assert!(err.contains(what), "{what} not reported:\n{err}");
+    }
+}
+
+#[test]
+fn the_load_and_unload_annotations_mark_a_model_coming_and_going() {
+    require("promtool");
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/llmtel.json")).unwrap();
+    let tests = annotations::promtool_test(&dash);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("annotations.test.yml");
+    std::fs::write(&file, &tests).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "{}{}\n{tests}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -413,10 +482,31 @@ fn the_dashboard_passes_its_layout_checks() {
         .unwrap()
         .iter()
         .filter(|p| p["title"].as_str().is_some_and(|t| t.contains("latency")))
-        .flat_map(|p| p["targets"].as_array().unwrap())
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        // Over time, that is: an instant ratio (the price of thinking) has no bucket to link from.
+        .filter(|t| t["instant"] != true)
         .all(|t| t["exemplar"] == true);
     assert!(
         latency_exemplars,
-        "latency panels show exemplars (links to traces)"
+        "latency panels over time show exemplars (links to traces)"
+    );
+    let heatmap = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "heatmap")
+        .expect("a request-latency heatmap");
+    let t = &heatmap["targets"][0];
+    assert_eq!(t["format"], "heatmap", "buckets drawn as they are");
+    assert_eq!(
+        heatmap["options"]["calculate"], false,
+        "Grafana must not re-bucket"
+    );
+    assert!(
+        t["expr"]
+            .as_str()
+            .unwrap()
+            .contains("gen_ai_client_operation_duration_seconds_bucket"),
+        "{t}"
     );
 }
