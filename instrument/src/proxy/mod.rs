@@ -173,6 +173,7 @@ impl Receiver for LlmProxyReceiver {
                         },
                         windows,
                         concurrency,
+                        loads: Default::default(),
                     },
                 }),
                 forward: Forwarder::new(

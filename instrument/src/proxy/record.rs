@@ -550,7 +550,10 @@ impl Exchange {
         let request_model = self.facts.model.clone().unwrap_or_default();
         if let Some((t, at)) = timings {
             server::ollama_attributes(attrs, t);
-            let view = server::view(t, self.start, *at, self.shared.server_side.thresholds);
+            let side = &self.shared.server_side;
+            let view = server::view(t, self.start, *at, side.thresholds, &mut |end| {
+                side.loads.is_new(&request_model, end)
+            });
             attrs.extend(view.attrs);
             for p in view.phases {
                 let mut a = vec![

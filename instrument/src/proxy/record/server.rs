@@ -6,8 +6,10 @@
 //! Queue wait = the wall time the sidecar saw, from the request's arrival to the frame that carried the timings,
 //! less the server's busy time (load + prefill + decode; its `total` only when it reported neither prefill nor
 //! decode, as Ollama's `/api/embed` does), never below zero. The phases are laid backwards from that frame's
-//! instant: `decode` ends there, `prefill` ends where decode starts, `load` (shown only for a cold load) before
-//! it, and `queue` (only when queued) fills the rest back to the arrival. Nothing reaches before the arrival.
+//! instant: `decode` ends there, `prefill` ends where decode starts; `load` (shown only above the cold-load
+//! threshold) starts at the arrival, as Ollama measures it, and `queue` (only when queued) fills the gap between
+//! the load and the prefill (the wait for a slot). Nothing reaches before the arrival. A load that several
+//! requests waited for counts as one cold load ([`LoadLog`]).
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,8 @@ pub struct ServerSide {
     pub windows: ContextWindows,
     /// Requests in flight to the upstream.
     pub concurrency: std::sync::Arc<Concurrency>,
+    /// The model loads already counted.
+    pub loads: LoadLog,
 }
 
 /// When a request counts as queued or as a cold load (`llm_proxy`'s `queued_threshold`, `cold_load_threshold`).
@@ -37,6 +41,45 @@ pub struct Thresholds {
     pub queued: Duration,
     /// Load time above this: `llmtel.model.cold_load`.
     pub cold_load: Duration,
+}
+
+/// The loads already reported, per model: requests that waited for the same load report load times that end at
+/// the same instant (Ollama measures each from its own arrival), so a load ending within [`SAME_LOAD`] of one
+/// already counted is that load again.
+#[derive(Debug, Default)]
+pub struct LoadLog {
+    ends: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+/// How close two reported load ends must be to be one load: the network and the server's bookkeeping between
+/// its arrival and the sidecar's.
+pub const SAME_LOAD: Duration = Duration::from_millis(100);
+
+/// Models remembered at most (the oldest is forgotten first): bounded whatever clients name.
+const MAX_MODELS: usize = 1024;
+
+impl LoadLog {
+    /// Whether the load of `model` that ended at `end` is one not reported before; remembers it.
+    pub fn is_new(&self, model: &str, end: Instant) -> bool {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(prev) = ends.get(model) {
+            let gap = if *prev > end {
+                *prev - end
+            } else {
+                end - *prev
+            };
+            if gap <= SAME_LOAD {
+                return false;
+            }
+        }
+        if ends.len() >= MAX_MODELS && !ends.contains_key(model) {
+            if let Some(oldest) = ends.iter().min_by_key(|(_, t)| **t).map(|(m, _)| m.clone()) {
+                ends.remove(&oldest);
+            }
+        }
+        ends.insert(model.to_owned(), end);
+        true
+    }
 }
 
 /// One phase span the server's timings imply.
@@ -66,7 +109,16 @@ fn tokens(n: u64) -> i64 {
 }
 
 /// The server's view of a request that arrived at `start` and whose timings came in the frame forwarded at `at`.
-pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Thresholds) -> ServerView {
+/// `new_load` is asked, for a load above the threshold, whether the load that ended at the instant it is given is
+/// one no earlier request reported ([`LoadLog::is_new`]): requests that arrive while a model loads wait for the
+/// same load and report it too, and only one of them made the server load.
+pub(super) fn view(
+    t: &ServerTimings,
+    start: Instant,
+    at: Instant,
+    th: Thresholds,
+    new_load: &mut dyn FnMut(Instant) -> bool,
+) -> ServerView {
     let zero = Duration::ZERO;
     let busy = if t.prefill.is_some() || t.decode.is_some() {
         // Saturating: the durations come from the server, and no sum of them may panic.
@@ -80,7 +132,10 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
     let wall = at.saturating_duration_since(start);
     let queue_wait = wall.saturating_sub(busy);
     let queued = queue_wait > th.queued;
-    let cold = t.load.map(|l| l > th.cold_load);
+    let slow_load = t.load.is_some_and(|l| l > th.cold_load);
+    // Ollama measures its load from the request's arrival (the load ends `load` after it).
+    let load_end = t.load.and_then(|l| start.checked_add(l)).unwrap_or(start);
+    let cold = t.load.map(|_| slow_load && new_load(load_end));
     let server = t.server.name();
 
     let mut attrs = vec![
@@ -156,25 +211,37 @@ pub(super) fn view(t: &ServerTimings, start: Instant, at: Instant, th: Threshold
         // Only a total: the server's time sits as one block before the frame, its load first.
         cursor = back(at, busy);
     }
-    if let Some(d) = t.load {
-        // A warm model's few milliseconds of load still take their place; only a cold load is a phase.
-        let (from, to) = if only_total {
-            (cursor, cursor.checked_add(d).unwrap_or(at).min(at))
-        } else {
-            (back(cursor, d), cursor)
-        };
-        if cold == Some(true) {
-            let extra = vec![KeyValue::new(attr::SERVER_LOAD_DURATION, d.as_secs_f64())];
-            phases.push(phase("load", from, to, extra));
-        }
-        cursor = from;
-    }
-    if queued && cursor > start {
+    let queue_phase = |from: Instant, to: Instant| {
         let extra = vec![KeyValue::new(
             attr::SERVER_QUEUE_WAIT,
             queue_wait.as_secs_f64(),
         )];
-        phases.push(phase("queue", start, cursor, extra));
+        phase("queue", from, to, extra)
+    };
+    let mut load_phase = None;
+    if let Some(d) = t.load {
+        // Ollama's load runs from the arrival (its scheduler loads the model, then the runner's slot is waited
+        // for): load first, the queue between it and the prefill. A warm model's few milliseconds of load still
+        // take their place; only a load above the threshold (the request's own, or one it waited for) is a phase.
+        let (from, to) = if only_total {
+            (cursor, cursor.checked_add(d).unwrap_or(at).min(at))
+        } else {
+            (start, load_end.min(cursor))
+        };
+        if slow_load {
+            let extra = vec![KeyValue::new(attr::SERVER_LOAD_DURATION, d.as_secs_f64())];
+            load_phase = Some(phase("load", from, to, extra));
+        }
+        if queued && !only_total && cursor > to {
+            phases.push(queue_phase(to, cursor));
+        }
+        cursor = from;
+    } else if queued && cursor > start {
+        phases.push(queue_phase(start, cursor));
+    }
+    phases.extend(load_phase);
+    if queued && only_total && cursor > start {
+        phases.push(queue_phase(start, cursor));
     }
     phases.reverse();
     ServerView {

@@ -60,7 +60,13 @@ fn layout(v: &ServerView, start: Instant) -> Vec<(&'static str, u128, u128)> {
 fn a_queued_cold_request_gets_every_phase_laid_back_from_the_timings_frame() {
     let start = Instant::now();
     // 2 s of wall time; the server was busy 300 + 100 + 500 ms of it: 1.1 s waiting.
-    let v = view(&ollama(300, 100, 500), start, start + ms(2000), TH);
+    let v = view(
+        &ollama(300, 100, 500),
+        start,
+        start + ms(2000),
+        TH,
+        &mut |_| true,
+    );
     assert_eq!(v.queue_wait, ms(1100));
     assert!((f(&v.attrs, attr::SERVER_QUEUE_WAIT) - 1.1).abs() < 1e-9);
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(true));
@@ -77,8 +83,8 @@ fn a_queued_cold_request_gets_every_phase_laid_back_from_the_timings_frame() {
     assert_eq!(
         layout(&v, start),
         [
-            ("queue", 0, 1100),
-            ("load", 1100, 1400),
+            ("load", 0, 300),
+            ("queue", 300, 1400),
             ("prefill", 1400, 1500),
             ("decode", 1500, 2000)
         ]
@@ -105,7 +111,13 @@ fn a_queued_cold_request_gets_every_phase_laid_back_from_the_timings_frame() {
 fn a_warm_request_that_did_not_wait_has_no_queue_or_load_phase_and_says_so() {
     let start = Instant::now();
     // 30 ms spare: below the 50 ms threshold.
-    let v = view(&ollama(5, 100, 500), start, start + ms(635), TH);
+    let v = view(
+        &ollama(5, 100, 500),
+        start,
+        start + ms(635),
+        TH,
+        &mut |_| true,
+    );
     assert_eq!(v.queue_wait, ms(30));
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(false));
     assert_eq!(
@@ -124,7 +136,13 @@ fn a_warm_request_that_did_not_wait_has_no_queue_or_load_phase_and_says_so() {
 fn queue_wait_is_never_negative_and_phases_never_start_before_the_arrival() {
     let start = Instant::now();
     // The server says it worked longer than the sidecar saw (clocks, a client-side cut): no wait, not a negative.
-    let v = view(&ollama(0, 400, 900), start, start + ms(1000), TH);
+    let v = view(
+        &ollama(0, 400, 900),
+        start,
+        start + ms(1000),
+        TH,
+        &mut |_| true,
+    );
     assert_eq!(v.queue_wait, Duration::ZERO);
     assert_eq!(f(&v.attrs, attr::SERVER_QUEUE_WAIT), 0.0);
     assert_eq!(b(&v.attrs, attr::SERVER_QUEUED), Some(false));
@@ -145,7 +163,7 @@ fn llama_cpp_has_no_load_so_no_cold_load_claim() {
         cached_tokens: Some(30),
         ..ServerTimings::new(TimingsSource::LlamaCpp)
     };
-    let v = view(&t, start, start + ms(386), TH);
+    let v = view(&t, start, start + ms(386), TH, &mut |_| true);
     assert_eq!(v.queue_wait, ms(300));
     assert_eq!(
         get(&v.attrs, attr::SERVER_TIMINGS),
@@ -172,7 +190,7 @@ fn without_prefill_or_decode_the_servers_total_is_its_busy_time() {
         load: Some(ms(1)),
         ..ServerTimings::new(TimingsSource::Ollama)
     };
-    let v = view(&t, start, start + ms(100), TH);
+    let v = view(&t, start, start + ms(100), TH, &mut |_| true);
     assert_eq!(v.queue_wait, ms(86));
     assert_eq!(layout(&v, start), [("queue", 0, 86)]);
 }
@@ -188,7 +206,7 @@ fn absurd_durations_from_a_server_give_no_wait_and_no_panic() {
         decode: huge,
         ..ServerTimings::new(TimingsSource::Ollama)
     };
-    let v = view(&t, start, start + ms(10), TH);
+    let v = view(&t, start, start + ms(10), TH, &mut |_| true);
     assert_eq!(v.queue_wait, Duration::ZERO);
     assert!(
         v.phases
@@ -200,10 +218,52 @@ fn absurd_durations_from_a_server_give_no_wait_and_no_panic() {
         decode: None,
         ..t
     };
-    let v = view(&only_total, start, start + ms(10), TH);
+    let v = view(&only_total, start, start + ms(10), TH, &mut |_| true);
     assert!(
         v.phases
             .iter()
             .all(|p| p.from >= start && p.to <= start + ms(10))
     );
+}
+
+#[test]
+fn requests_that_waited_for_the_same_load_count_it_once() {
+    let log = LoadLog::default();
+    let start = Instant::now();
+    // The first arrives and makes the model load for 2 s; the second arrives 0.5 s later and waits for the same
+    // load (Ollama reports 1.5 s for it: from its own arrival); a third comes much later and loads again.
+    let first = view(
+        &ollama(2000, 10, 100),
+        start,
+        start + ms(2110),
+        TH,
+        &mut |end| log.is_new("m", end),
+    );
+    let second_start = start + ms(500);
+    let second = view(
+        &ollama(1500, 10, 100),
+        second_start,
+        second_start + ms(1660),
+        TH,
+        &mut |end| log.is_new("m", end),
+    );
+    let later = start + ms(60_000);
+    let third = view(
+        &ollama(2000, 10, 100),
+        later,
+        later + ms(2110),
+        TH,
+        &mut |end| log.is_new("m", end),
+    );
+    assert_eq!(b(&first.attrs, attr::MODEL_COLD_LOAD), Some(true));
+    assert_eq!(
+        b(&second.attrs, attr::MODEL_COLD_LOAD),
+        Some(false),
+        "a load it waited for, counted already"
+    );
+    assert_eq!(b(&third.attrs, attr::MODEL_COLD_LOAD), Some(true));
+    // The second still shows the load it waited through.
+    assert_eq!(layout(&second, second_start)[0], ("load", 0, 1500));
+    // Another model's load at the same instant is its own.
+    assert!(log.is_new("other", start + ms(2000)));
 }
