@@ -2,7 +2,8 @@
 //! `libnvidia-ml.so.1` (`fake-nvml/fake_nvml.c`, built by `build.rs`) through `LD_LIBRARY_PATH`, scripted with two
 //! GPUs. Its `/metrics` must carry the scripted values (and the DCGM names of the compat recipe), leave out what a
 //! GPU does not support, drop a GPU that is lost with one warning; and each sidecar request's `llmtel.gpu.energy`
-//! must be its share of the fake GPU's steady power, computed from the request spans' own times.
+//! must be its share of the fake GPU's steady power, computed from the request spans' own times, and the
+//! `genai_metrics` connector's energy per request and per output token must add up to the same shares.
 
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,10 +11,12 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::emulator::{Emulator, Script};
-use integration_tests::traces::{attr_f, attr_s, spans_in};
+use integration_tests::traces::{attr_f, attr_i, attr_s, metrics_in, spans_in};
 use integration_tests::{
-    Capture, LlmtelProcess, http_request, sample_value, start_in_process, write_temp,
+    Capture, Captured, LlmtelProcess, http_request, sample_value, start_in_process, write_temp,
 };
+use llmtel_config::semconv::GenAiMetric;
+use opentelemetry_proto::tonic::metrics::v1::metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 const FAKE_NVML_DIR: &str = env!("FAKE_NVML_DIR");
@@ -289,7 +292,7 @@ async fn each_request_gets_its_share_of_the_gpus_steady_power() {
     let sink = start_in_process(
         "receivers:\n  otlp: {protocols: {http: {endpoint: \"127.0.0.1:0\"}}}\n\
          exporters:\n  debug/capture: {}\n\
-         service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug/capture]}\n  telemetry: {admin: {enabled: false}}\n",
+         service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug/capture]}\n    metrics: {receivers: [otlp], exporters: [debug/capture]}\n  telemetry: {admin: {enabled: false}}\n",
         &capture,
     )
     .await;
@@ -309,9 +312,10 @@ async fn each_request_gets_its_share_of_the_gpus_steady_power() {
     let cfg = format!(
         "receivers:\n  gpu: {{interval: 200ms}}\n  llm_proxy: {{listen: 127.0.0.1:0, upstream: \"{}\", gpus: [\"0\"]}}\n\
          processors:\n  batch: {{timeout: 50ms}}\n\
+         connectors:\n  genai_metrics: {{flush_interval: 200ms}}\n\
          exporters:\n  otlp_http: {{endpoint: \"http://{otlp}\"}}\n\
-         service:\n  pipelines:\n    traces: {{receivers: [llm_proxy], processors: [batch], exporters: [otlp_http]}}\n    \
-         metrics: {{receivers: [gpu], exporters: [otlp_http]}}\n  telemetry: {{admin: {{enabled: false}}}}\n",
+         service:\n  pipelines:\n    traces: {{receivers: [llm_proxy], processors: [batch], exporters: [otlp_http, genai_metrics]}}\n    \
+         metrics: {{receivers: [gpu, genai_metrics], exporters: [otlp_http]}}\n  telemetry: {{admin: {{enabled: false}}}}\n",
         emu.url()
     );
     let (llmtel, _cfg, _script) = spawn(&cfg, &script);
@@ -365,6 +369,18 @@ async fn each_request_gets_its_share_of_the_gpus_steady_power() {
         llmtel.log()
     );
     let want = expected_joules(&spans, 400.0);
+    // What the genai_metrics connector must make of them: the request histogram sums the joules, the per-token one
+    // each request's joules over its output tokens.
+    let want_total: f64 = want.iter().sum();
+    let want_per_token: f64 = spans
+        .iter()
+        .zip(&want)
+        .map(|(s, j)| {
+            let tokens = attr_i(s, llmtel_config::semconv::attr::USAGE_OUTPUT_TOKENS)
+                .unwrap_or_else(|| panic!("{} has no output tokens", s.name));
+            j / tokens as f64
+        })
+        .sum();
     for (span, want) in spans.iter().zip(want) {
         let Some(got) = attr_f(span, llmtel_config::semconv::attr::GPU_ENERGY) else {
             panic!(
@@ -380,6 +396,31 @@ async fn each_request_gets_its_share_of_the_gpus_steady_power() {
         assert_eq!(
             attr_s(span, llmtel_config::semconv::attr::GPU_ENERGY_METHOD),
             Some("counter")
+        );
+    }
+    for (metric, want) in [
+        (GenAiMetric::EnergyPerRequest, want_total),
+        (GenAiMetric::EnergyPerOutputToken, want_per_token),
+    ] {
+        let name = metric.name();
+        let summed = |c: &Captured| {
+            let m = metrics_in(c).rev().find(|m| m.name == name)?;
+            let Some(metric::Data::Histogram(h)) = &m.data else {
+                return None;
+            };
+            let count: u64 = h.data_points.iter().map(|p| p.count).sum();
+            let sum: f64 = h.data_points.iter().filter_map(|p| p.sum).sum();
+            (count == 4).then_some(sum)
+        };
+        capture
+            .wait_for(Duration::from_secs(10), |c| summed(c).is_some())
+            .await;
+        let Some(got) = capture.with(summed) else {
+            panic!("{name}: no histogram of the four requests");
+        };
+        assert!(
+            (got - want).abs() <= want * 0.05,
+            "{name}: sum {got}, expected {want} within 5 %"
         );
     }
     let (code, log) = llmtel.terminate();
