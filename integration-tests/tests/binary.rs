@@ -245,12 +245,13 @@ async fn upstream_and_listen_flags_point_the_sidecar_without_editing_the_config(
     .await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, emu.body_for("/api/chat", &req));
-    // chat, think and answer reach the debug exporter.
+    // chat, think and answer, and the prefill and decode the emulator's Ollama timings imply, reach the debug
+    // exporter.
     let end = Instant::now() + Duration::from_secs(10);
-    while logged_items(&llmtel.log()) < 3 && Instant::now() < end {
+    while logged_items(&llmtel.log()) < 5 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(logged_items(&llmtel.log()), 3, "{}", llmtel.log());
+    assert_eq!(logged_items(&llmtel.log()), 5, "{}", llmtel.log());
     let (code, log) = llmtel.terminate();
     assert_eq!(code, Some(0), "{log}");
 }

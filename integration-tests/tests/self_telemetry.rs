@@ -55,8 +55,9 @@ service:
         req.clone().into_bytes(),
     )
     .await;
-    // 6 requests × 3 spans (chat, think, answer) on the good side, minus the GET's 2 children; 1 span on the bad.
-    let expected = 5 * 3 + 1 + 1;
+    // 5 chats × 5 spans (chat, think, answer, and the prefill and decode of the emulator's Ollama timings) and the
+    // GET's one span on the good side; 1 span on the bad.
+    let expected = 5 * 5 + 1 + 1;
     assert!(
         capture
             .wait_for(Duration::from_secs(10), |c| c.items.get("traces")
