@@ -72,10 +72,11 @@ impl LoadLog {
                 return false;
             }
         }
-        if ends.len() >= MAX_MODELS && !ends.contains_key(model) {
-            if let Some(oldest) = ends.iter().min_by_key(|(_, t)| **t).map(|(m, _)| m.clone()) {
-                ends.remove(&oldest);
-            }
+        if ends.len() >= MAX_MODELS
+            && !ends.contains_key(model)
+            && let Some(oldest) = ends.iter().min_by_key(|(_, t)| **t).map(|(m, _)| m.clone())
+        {
+            ends.remove(&oldest);
         }
         ends.insert(model.to_owned(), end);
         true
