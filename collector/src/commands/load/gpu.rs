@@ -116,7 +116,7 @@ mod tests {
         let f = figures(&[r, read(&text.replace("0.5", "0.1")).unwrap()]).unwrap();
         assert_eq!(f.samples, 2);
         assert_eq!(f.utilization_max, Some(0.75));
-        assert!((f.utilization_mean.unwrap() - 0.6625).abs() < 1e-9);
+        assert!((f.utilization_mean.unwrap() - 0.65).abs() < 1e-9);
         assert!(read("llmtel_up 1\n").is_none());
     }
 }
