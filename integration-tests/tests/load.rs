@@ -189,3 +189,73 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     assert!(png.exists(), "chromium made no screenshot: {}", String::from_utf8_lossy(&status.stderr));
     assert!(png_has_content(&png), "the screenshot {} is blank", png.display());
 }
+
+/// CPU seconds (user + system) process `pid` has used, from `/proc/PID/stat` (clock ticks of 1/100 s).
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator_costs_less_cpu() {
+    let emu = Emulator::start(Script {
+        first_delay: Duration::from_millis(5),
+        think_delay: Duration::from_millis(2),
+        answer_delay: Duration::from_millis(2),
+        ..Script::default()
+    })
+    .await;
+    let cfg = write_temp(&default_config_on_port_zero());
+    let sidecar = LlmtelProcess::spawn(&["--config", cfg.path().to_str().unwrap(), "--upstream", &emu.url()]);
+    let proxy = sidecar.endpoint("llm_proxy listening");
+    let prom = sidecar.endpoint("prometheus exporter listening");
+    let out = target_dir().join("load-test").join("sidecar-64");
+    let _ = std::fs::remove_dir_all(&out);
+    let out_s = out.to_str().unwrap().to_owned();
+    let before = cpu_of(sidecar.pid());
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        load(&[
+            "--target", &format!("http://{proxy}"), "--model", "qwen3:14b",
+            "--concurrency", "64", "--requests", "512", "--warmup", "0",
+            "--run-id", "cpu64", "--out", &out_s,
+        ])
+    })
+    .await
+    .unwrap();
+    let sidecar_cpu = cpu_of(sidecar.pid()) - before;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("levels.json")).unwrap()).unwrap();
+    assert_eq!(report["levels"][0]["ok"], 512, "{stdout}");
+    let n = report["requests_sent"].as_f64().unwrap();
+    let load_ms = report["generator_cpu_s"].as_f64().unwrap() * 1e3 / n;
+    let sidecar_ms = sidecar_cpu * 1e3 / n;
+    println!("CPU per request at 64 streams: llmtel load {load_ms:.3} ms, the sidecar {sidecar_ms:.3} ms ({n} requests)");
+    assert!(load_ms < sidecar_ms, "the load generator {load_ms:.3} ms ≥ the sidecar {sidecar_ms:.3} ms per request");
+
+    // Every request reached the upstream tagged, and its metrics carry the run and level.
+    let tagged = emu
+        .requests()
+        .iter()
+        .filter(|r| level_of(r).as_deref() == Some("64"))
+        .count();
+    assert_eq!(tagged, 512);
+    let url = format!("http://{prom}/metrics");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = String::from_utf8_lossy(&integration_tests::http_request("GET", &url, &[], Vec::new()).await.body)
+            .into_owned();
+        if text.contains("llmtel_load_run_id=\"cpu64\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("gen_ai_client_operation_duration_seconds_count") && l.contains("llmtel_load_run_id=\"cpu64\""))
+        .unwrap_or_else(|| panic!("no series of the run:\n{text}"));
+    assert!(line.contains("llmtel_load_level=\"64\""), "{line}");
+    assert!(line.trim_end().ends_with(" 512"), "{line}");
+    let _ = sidecar.terminate();
+}

@@ -52,8 +52,10 @@ fn esc(s: &str) -> String {
 /// Axes, grid, tick labels, the x labels and the axis titles of a panel; returns the y scale's maximum.
 fn axes(out: &mut String, p: &Panel, levels: &[&Level], max: f64, y_title: &str, x_title: &str) -> f64 {
     let (top, step) = scale(max);
-    let mut v = 0.0;
-    while v <= top + step * 1e-9 {
+    let ticks = (top / step).round() as u32;
+    for k in 0..=ticks {
+        // Each tick from its index: a running sum would print 0.6000000000000001.
+        let v = f64::from(k) * step;
         let y = p.yv(v, top);
         let _ = write!(
             out,
@@ -65,7 +67,6 @@ fn axes(out: &mut String, p: &Panel, levels: &[&Level], max: f64, y_title: &str,
             y + 4.0,
             tick(v)
         );
-        v += step;
     }
     let _ = write!(
         out,
@@ -100,7 +101,8 @@ fn axes(out: &mut String, p: &Panel, levels: &[&Level], max: f64, y_title: &str,
 }
 
 fn tick(v: f64) -> String {
-    if v == v.trunc() { format!("{v:.0}") } else { format!("{v}") }
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// A polyline with dots through `(i, value)` points; levels without a value are skipped.

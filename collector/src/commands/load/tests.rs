@@ -161,3 +161,14 @@ fn the_chart_has_its_axis_titles_and_the_knee() {
     assert!(!svg.contains("NaN"), "{svg}");
     assert!(!svg.contains("href"), "self-contained");
 }
+
+#[test]
+fn tick_labels_are_short() {
+    let r = report();
+    let mut refs: Vec<Level> = r.levels.clone();
+    for l in &mut refs {
+        l.e2e = Some(Dist { p50: 0.7, p95: 0.7, p99: 0.7, mean: 0.7 });
+    }
+    let svg = svg::chart("m", &refs.iter().collect::<Vec<_>>(), None);
+    assert!(!svg.contains("00000"), "{svg}");
+}
