@@ -66,7 +66,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Whether a PNG shows more than a blank page: its pixel data (inflated IDAT) has many distinct byte values.
 fn png_has_content(path: &Path) -> bool {
     let png = std::fs::read(path).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", path.display());
+    assert_eq!(
+        &png[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is a PNG",
+        path.display()
+    );
     let mut idat = Vec::new();
     let mut i = 8;
     while i + 8 <= png.len() {
@@ -77,7 +82,8 @@ fn png_has_content(path: &Path) -> bool {
         i += 12 + len;
     }
     let mut pixels = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&idat[..]), &mut pixels).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&idat[..]), &mut pixels)
+        .unwrap();
     let mut seen = [false; 256];
     pixels.iter().for_each(|b| seen[*b as usize] = true);
     seen.iter().filter(|s| **s).count() > 32
@@ -96,9 +102,22 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     let out_s = out.to_str().unwrap().to_owned();
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
         load(&[
-            "--target", &target, "--model", "qwen3:14b", "--think", "on",
-            "--concurrency", "1,2,4,8,16", "--requests", "16", "--warmup", "1",
-            "--run-id", "slots4", "--out", &out_s,
+            "--target",
+            &target,
+            "--model",
+            "qwen3:14b",
+            "--think",
+            "on",
+            "--concurrency",
+            "1,2,4,8,16",
+            "--requests",
+            "16",
+            "--warmup",
+            "1",
+            "--run-id",
+            "slots4",
+            "--out",
+            &out_s,
         ])
     })
     .await
@@ -107,7 +126,8 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("knee (think on): level 4:"), "{stdout}");
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("levels.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("levels.json")).unwrap()).unwrap();
     let levels = report["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 5);
     for l in levels {
@@ -138,7 +158,12 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     let q = |i: usize| levels[i]["queue_wait"]["mean"].as_f64().unwrap();
     let service = 1.0 / per_slot * 10.0;
     assert!(q(2) < 0.25 * service, "level 4 waits {:.3} s", q(2));
-    assert!(q(3) > 0.5 * service && q(4) > 1.3 * q(3), "levels 8, 16: {:.3} s, {:.3} s", q(3), q(4));
+    assert!(
+        q(3) > 0.5 * service && q(4) > 1.3 * q(3),
+        "levels 8, 16: {:.3} s, {:.3} s",
+        q(3),
+        q(4)
+    );
     let recorded = |tag: &str| {
         let w: Vec<f64> = emu
             .requests()
@@ -150,11 +175,17 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     };
     for (i, tag) in [(3, "8"), (4, "16")] {
         let (est, truth) = (q(i), recorded(tag));
-        assert!((est - truth).abs() <= 0.2 * truth + 0.02, "level {tag}: estimate {est:.3} s, emulator {truth:.3} s");
+        assert!(
+            (est - truth).abs() <= 0.2 * truth + 0.02,
+            "level {tag}: estimate {est:.3} s, emulator {truth:.3} s"
+        );
     }
     // Think-aware: time to first answer token is after the reasoning.
     for l in levels {
-        assert!(l["ttfat"]["p50"].as_f64() > l["ttft"]["p50"].as_f64(), "{l}");
+        assert!(
+            l["ttfat"]["p50"].as_f64() > l["ttft"]["p50"].as_f64(),
+            "{l}"
+        );
         assert!(l["think_s"]["p50"].as_f64().unwrap() > 0.05, "{l}");
     }
 
@@ -164,30 +195,61 @@ async fn four_slots_put_the_knee_at_four_and_saturate_at_four_times_the_token_ra
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
     for (row, l) in rows.zip(levels) {
         let cells: Vec<&str> = row.split(',').collect();
-        let col = |n: &str| cells[header.iter().position(|h| *h == n).unwrap()].parse::<f64>().unwrap();
-        assert_eq!(col("output_tokens_per_s"), l["output_tokens_per_s"].as_f64().unwrap());
-        assert_eq!(col("queue_wait_p95"), l["queue_wait"]["p95"].as_f64().unwrap());
+        let col = |n: &str| {
+            cells[header.iter().position(|h| *h == n).unwrap()]
+                .parse::<f64>()
+                .unwrap()
+        };
+        assert_eq!(
+            col("output_tokens_per_s"),
+            l["output_tokens_per_s"].as_f64().unwrap()
+        );
+        assert_eq!(
+            col("queue_wait_p95"),
+            l["queue_wait"]["p95"].as_f64().unwrap()
+        );
         assert_eq!(col("ttfat_p50"), l["ttfat"]["p50"].as_f64().unwrap());
         // And the table printed them, rounded.
-        assert!(stdout.contains(&format!("{:.1}", col("output_tokens_per_s"))), "{stdout}");
+        assert!(
+            stdout.contains(&format!("{:.1}", col("output_tokens_per_s"))),
+            "{stdout}"
+        );
     }
 
     // The chart: axis titles in the SVG, and Chromium draws it.
     let svg_path = out.join("chart.svg");
     let svg = std::fs::read_to_string(&svg_path).unwrap();
-    for label in ["output tokens/s (all streams)", "latency (s)", "concurrent streams", "knee"] {
+    for label in [
+        "output tokens/s (all streams)",
+        "latency (s)",
+        "concurrent streams",
+        "knee",
+    ] {
         assert!(svg.contains(label), "{label}");
     }
     let png = out.join("chart.png");
     let status = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
         .arg(format!("--screenshot={}", png.display()))
         .args(["--window-size=1280,900"])
         .arg(format!("file://{}", svg_path.display()))
         .output()
         .unwrap();
-    assert!(png.exists(), "chromium made no screenshot: {}", String::from_utf8_lossy(&status.stderr));
-    assert!(png_has_content(&png), "the screenshot {} is blank", png.display());
+    assert!(
+        png.exists(),
+        "chromium made no screenshot: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        png_has_content(&png),
+        "the screenshot {} is blank",
+        png.display()
+    );
 }
 
 /// CPU seconds (user + system) process `pid` has used, from `/proc/PID/stat` (clock ticks of 1/100 s).
@@ -208,7 +270,12 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
     })
     .await;
     let cfg = write_temp(&default_config_on_port_zero());
-    let sidecar = LlmtelProcess::spawn(&["--config", cfg.path().to_str().unwrap(), "--upstream", &emu.url()]);
+    let sidecar = LlmtelProcess::spawn(&[
+        "--config",
+        cfg.path().to_str().unwrap(),
+        "--upstream",
+        &emu.url(),
+    ]);
     let proxy = sidecar.endpoint("llm_proxy listening");
     let prom = sidecar.endpoint("prometheus exporter listening");
     let out = target_dir().join("load-test").join("sidecar-64");
@@ -217,22 +284,39 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
     let before = cpu_of(sidecar.pid());
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
         load(&[
-            "--target", &format!("http://{proxy}"), "--model", "qwen3:14b",
-            "--concurrency", "64", "--requests", "512", "--warmup", "0",
-            "--run-id", "cpu64", "--out", &out_s,
+            "--target",
+            &format!("http://{proxy}"),
+            "--model",
+            "qwen3:14b",
+            "--concurrency",
+            "64",
+            "--requests",
+            "512",
+            "--warmup",
+            "0",
+            "--run-id",
+            "cpu64",
+            "--out",
+            &out_s,
         ])
     })
     .await
     .unwrap();
     let sidecar_cpu = cpu_of(sidecar.pid()) - before;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("levels.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("levels.json")).unwrap()).unwrap();
     assert_eq!(report["levels"][0]["ok"], 512, "{stdout}");
     let n = report["requests_sent"].as_f64().unwrap();
     let load_ms = report["generator_cpu_s"].as_f64().unwrap() * 1e3 / n;
     let sidecar_ms = sidecar_cpu * 1e3 / n;
-    println!("CPU per request at 64 streams: llmtel load {load_ms:.3} ms, the sidecar {sidecar_ms:.3} ms ({n} requests)");
-    assert!(load_ms < sidecar_ms, "the load generator {load_ms:.3} ms ≥ the sidecar {sidecar_ms:.3} ms per request");
+    println!(
+        "CPU per request at 64 streams: llmtel load {load_ms:.3} ms, the sidecar {sidecar_ms:.3} ms ({n} requests)"
+    );
+    assert!(
+        load_ms < sidecar_ms,
+        "the load generator {load_ms:.3} ms ≥ the sidecar {sidecar_ms:.3} ms per request"
+    );
 
     // Every request reached the upstream tagged, and its metrics carry the run and level.
     let tagged = emu
@@ -244,8 +328,12 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
     let url = format!("http://{prom}/metrics");
     let mut text = String::new();
     for _ in 0..100 {
-        text = String::from_utf8_lossy(&integration_tests::http_request("GET", &url, &[], Vec::new()).await.body)
-            .into_owned();
+        text = String::from_utf8_lossy(
+            &integration_tests::http_request("GET", &url, &[], Vec::new())
+                .await
+                .body,
+        )
+        .into_owned();
         if text.contains("llmtel_load_run_id=\"cpu64\"") {
             break;
         }
@@ -253,7 +341,10 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
     }
     let line = text
         .lines()
-        .find(|l| l.starts_with("gen_ai_client_operation_duration_seconds_count") && l.contains("llmtel_load_run_id=\"cpu64\""))
+        .find(|l| {
+            l.starts_with("gen_ai_client_operation_duration_seconds_count")
+                && l.contains("llmtel_load_run_id=\"cpu64\"")
+        })
         .unwrap_or_else(|| panic!("no series of the run:\n{text}"));
     assert!(line.contains("llmtel_load_level=\"64\""), "{line}");
     assert!(line.trim_end().ends_with(" 512"), "{line}");

@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn reads_the_two_load_members_and_nothing_else() {
-        let got = tags(&["userId=alice, llmtel.load.run_id=run-7;p=1", "llmtel.load.level=8,llmtel.load.x=1"]);
+        let got = tags(&[
+            "userId=alice, llmtel.load.run_id=run-7;p=1",
+            "llmtel.load.level=8,llmtel.load.x=1",
+        ]);
         assert_eq!(
             got,
             [

@@ -119,16 +119,26 @@ async fn exchange(
     baggage: &str,
     start: Instant,
 ) -> Result<Outcome, String> {
-    let req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/x-ndjson, text/event-stream")
-        .header("baggage", baggage)
-        .body(Full::new(body))
-        .map_err(|e| format!("{url}: not a valid request ({e})"))?;
-    let resp = client
-        .request(req)
-        .await
-        .map_err(|e| format!("{url}: {}", llmtel_pipelines::error_chain(&e)))?;
+    let req = || {
+        http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(
+                http::header::ACCEPT,
+                "application/x-ndjson, text/event-stream",
+            )
+            .header("baggage", baggage)
+            .body(Full::new(body.clone()))
+            .map_err(|e| format!("{url}: not a valid request ({e})"))
+    };
+    // A pooled connection the server closed while idle (llama-server does) fails before any answer: once, the
+    // request goes again on a fresh connection.
+    let resp = match client.request(req()?).await {
+        Ok(r) => r,
+        Err(_) => client
+            .request(req()?)
+            .await
+            .map_err(|e| format!("{url}: {}", llmtel_pipelines::error_chain(&e)))?,
+    };
     let status = resp.status();
     let framing = resp
         .headers()
@@ -137,7 +147,11 @@ async fn exchange(
         .map_or(Framing::Whole, Framing::from_content_type);
     let mut body = resp.into_body();
     if !status.is_success() {
-        let text = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let text = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         let short: String = text.trim().chars().take(200).collect();
         return Err(format!("HTTP {status}: {short}"));

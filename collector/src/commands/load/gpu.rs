@@ -78,7 +78,11 @@ fn figures(reads: &[Read]) -> Option<GpuFigures> {
 
 /// Reads `url` once a second until `stop`; the level's GPU figures (`None` when no read had GPU series). A
 /// read that fails is skipped: the load goes on.
-pub async fn sample(client: HttpClient, url: String, stop: CancellationToken) -> Option<GpuFigures> {
+pub async fn sample(
+    client: HttpClient,
+    url: String,
+    stop: CancellationToken,
+) -> Option<GpuFigures> {
     let mut reads = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -94,7 +98,10 @@ pub async fn sample(client: HttpClient, url: String, stop: CancellationToken) ->
             let body = resp.into_body().collect().await.ok()?.to_bytes();
             String::from_utf8(body.to_vec()).ok()
         };
-        let text = tokio::time::timeout(Duration::from_secs(2), text).await.ok().flatten();
+        let text = tokio::time::timeout(Duration::from_secs(2), text)
+            .await
+            .ok()
+            .flatten();
         if let Some(r) = text.as_deref().and_then(read) {
             reads.push(r);
         }
@@ -112,7 +119,10 @@ mod tests {
                     hw_gpu_memory_usage_bytes{id=\"0\"} 100\nhw_gpu_memory_usage_bytes{id=\"1\"} 50\n\
                     hw_gpu_power_draw_watts{id=\"0\"} 200\nhw_gpu_power_draw_watts{id=\"1\"} 100\n";
         let r = read(text).unwrap();
-        assert_eq!((r.util, r.memory, r.power), (Some(0.75), Some(150.0), Some(300.0)));
+        assert_eq!(
+            (r.util, r.memory, r.power),
+            (Some(0.75), Some(150.0), Some(300.0))
+        );
         let f = figures(&[r, read(&text.replace("0.5", "0.1")).unwrap()]).unwrap();
         assert_eq!(f.samples, 2);
         assert_eq!(f.utilization_max, Some(0.75));

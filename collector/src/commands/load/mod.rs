@@ -44,7 +44,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u32>,
     /// Levels of concurrent streams, e.g. `1,2,4,8,16` (the default when no `--rate` is given).
-    #[arg(long, value_delimiter = ',', value_name = "N,…", conflicts_with = "rate")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "N,…",
+        conflicts_with = "rate"
+    )]
     pub concurrency: Vec<u32>,
     /// Levels of requests started per second, e.g. `0.5,1,2,4`, instead of concurrency levels.
     #[arg(long, value_delimiter = ',', value_name = "R,…")]
@@ -126,7 +131,9 @@ fn seconds(name: &str, v: f64, max: f64, errors: &mut Vec<String>) -> Duration {
     if v.is_finite() && v > 0.0 && v <= max {
         Duration::from_secs_f64(v)
     } else {
-        errors.push(format!("--{name} {v}: expected seconds above 0, at most {max}"));
+        errors.push(format!(
+            "--{name} {v}: expected seconds above 0, at most {max}"
+        ));
         Duration::ZERO
     }
 }
@@ -134,18 +141,26 @@ fn seconds(name: &str, v: f64, max: f64, errors: &mut Vec<String>) -> Duration {
 /// Checks the command line; every problem at once, each naming its option.
 pub fn plan(args: LoadArgs) -> Result<Plan, Vec<String>> {
     let mut errors = Vec::new();
-    let target = target::parse_target(&args.target).map_err(|e| errors.push(e)).ok();
+    let target = target::parse_target(&args.target)
+        .map_err(|e| errors.push(e))
+        .ok();
     if args.model.trim().is_empty() {
         errors.push("--model: expected a model name".to_owned());
     }
     let mut levels = Vec::new();
     if args.rate.is_empty() {
-        let conc = if args.concurrency.is_empty() { vec![1, 2, 4, 8, 16] } else { args.concurrency.clone() };
+        let conc = if args.concurrency.is_empty() {
+            vec![1, 2, 4, 8, 16]
+        } else {
+            args.concurrency.clone()
+        };
         for c in conc {
             if (1..=MAX_CONCURRENCY).contains(&c) {
                 levels.push(LevelSpec::Concurrency(c));
             } else {
-                errors.push(format!("--concurrency {c}: expected 1 to {MAX_CONCURRENCY}"));
+                errors.push(format!(
+                    "--concurrency {c}: expected 1 to {MAX_CONCURRENCY}"
+                ));
             }
         }
     } else {
@@ -153,12 +168,17 @@ pub fn plan(args: LoadArgs) -> Result<Plan, Vec<String>> {
             if r.is_finite() && *r > 0.0 && *r <= MAX_RATE {
                 levels.push(LevelSpec::Rate(*r));
             } else {
-                errors.push(format!("--rate {r}: expected requests per second above 0, at most {MAX_RATE}"));
+                errors.push(format!(
+                    "--rate {r}: expected requests per second above 0, at most {MAX_RATE}"
+                ));
             }
         }
     }
     if !(1..=MAX_REQUESTS).contains(&args.requests) {
-        errors.push(format!("--requests {}: expected 1 to {MAX_REQUESTS}", args.requests));
+        errors.push(format!(
+            "--requests {}: expected 1 to {MAX_REQUESTS}",
+            args.requests
+        ));
     }
     if args.warmup > 1000 {
         errors.push(format!("--warmup {}: expected 0 to 1000", args.warmup));
@@ -185,8 +205,15 @@ pub fn plan(args: LoadArgs) -> Result<Plan, Vec<String>> {
         errors.push(e.replace("--target", "--metrics"));
     }
     let run_id = args.run_id.clone().unwrap_or_else(new_run_id);
-    if run_id.is_empty() || run_id.len() > 64 || !run_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
-        errors.push(format!("--run-id {run_id:?}: expected 1 to 64 letters, digits, '-', '_', '.' or ':'"));
+    if run_id.is_empty()
+        || run_id.len() > 64
+        || !run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        errors.push(format!(
+            "--run-id {run_id:?}: expected 1 to 64 letters, digits, '-', '_', '.' or ':'"
+        ));
     }
     let mut think = args.think.clone();
     think.dedup();

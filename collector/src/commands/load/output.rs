@@ -10,11 +10,40 @@ use super::stats::{Dist, Level};
 
 /// The CSV columns, in order; each is one figure of a [`Level`] (seconds for durations).
 pub const CSV_COLUMNS: &[&str] = &[
-    "think", "level", "concurrency", "rate", "ok", "errors", "timeouts", "interrupted", "wall_s",
-    "requests_per_s", "output_tokens_per_s", "tokens_per_s_per_request_p50", "ttft_p50", "ttft_p95", "ttft_p99",
-    "ttfat_p50", "ttfat_p95", "ttfat_p99", "think_p50", "answer_p50", "itl_p50", "itl_p95", "itl_p99",
-    "tpot_p50", "e2e_p50", "e2e_p95", "e2e_p99", "queue_wait_p50", "queue_wait_p95", "queue_wait_p99",
-    "server_tokens_per_s_p50", "gpu_utilization_mean", "gpu_memory_max_bytes", "gpu_power_mean_w",
+    "think",
+    "level",
+    "concurrency",
+    "rate",
+    "ok",
+    "errors",
+    "timeouts",
+    "interrupted",
+    "wall_s",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "tokens_per_s_per_request_p50",
+    "ttft_p50",
+    "ttft_p95",
+    "ttft_p99",
+    "ttfat_p50",
+    "ttfat_p95",
+    "ttfat_p99",
+    "think_p50",
+    "answer_p50",
+    "itl_p50",
+    "itl_p95",
+    "itl_p99",
+    "tpot_p50",
+    "e2e_p50",
+    "e2e_p95",
+    "e2e_p99",
+    "queue_wait_p50",
+    "queue_wait_p95",
+    "queue_wait_p99",
+    "server_tokens_per_s_p50",
+    "gpu_utilization_mean",
+    "gpu_memory_max_bytes",
+    "gpu_power_mean_w",
 ];
 
 fn opt(v: Option<f64>) -> String {
@@ -24,7 +53,8 @@ fn opt(v: Option<f64>) -> String {
 /// One CSV row of `l`, in [`CSV_COLUMNS`] order.
 fn csv_row(l: &Level) -> Vec<String> {
     let d = |x: Option<Dist>, f: fn(Dist) -> f64| opt(x.map(f));
-    let (p50, p95, p99): (fn(Dist) -> f64, fn(Dist) -> f64, fn(Dist) -> f64) = (|d| d.p50, |d| d.p95, |d| d.p99);
+    let (p50, p95, p99): (fn(Dist) -> f64, fn(Dist) -> f64, fn(Dist) -> f64) =
+        (|d| d.p50, |d| d.p95, |d| d.p99);
     let gpu = l.gpu;
     vec![
         l.think.clone(),
@@ -87,8 +117,24 @@ pub fn ms(v: Option<f64>) -> String {
 
 /// The table's header.
 pub const TABLE_HEADER: &[&str] = &[
-    "think", "level", "ok", "err", "t/o", "req/s", "tok/s", "tok/s/req", "ttft p50", "ttfat p50", "think p50",
-    "answer p50", "itl p50", "e2e p50", "e2e p95", "e2e p99", "queue p50", "gpu util",
+    "think",
+    "level",
+    "ok",
+    "err",
+    "t/o",
+    "req/s",
+    "tok/s",
+    "tok/s/req",
+    "ttft p50",
+    "ttfat p50",
+    "think p50",
+    "answer p50",
+    "itl p50",
+    "e2e p50",
+    "e2e p95",
+    "e2e p99",
+    "queue p50",
+    "gpu util",
 ];
 
 /// One table row of `l` (durations in milliseconds).
@@ -123,7 +169,12 @@ pub fn table(r: &Report) -> String {
     let mut rows: Vec<Vec<String>> = vec![TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect()];
     rows.extend(r.levels.iter().map(table_row));
     let widths: Vec<usize> = (0..TABLE_HEADER.len())
-        .map(|c| rows.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = format!(
         "llmtel load {} → {}, model {}; durations in ms\n",
@@ -134,15 +185,27 @@ pub fn table(r: &Report) -> String {
             .iter()
             .zip(&widths)
             .enumerate()
-            .map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .map(|(i, (c, w))| {
+                if i < 2 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
             .collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     if r.levels.iter().any(|l| l.tokens_estimated) {
-        out.push_str("tok/s: chunk counts where the server reported no token counts (an estimate)\n");
+        out.push_str(
+            "tok/s: chunk counts where the server reported no token counts (an estimate)\n",
+        );
     }
     if r.levels.iter().any(|l| l.interrupted) {
         out.push_str("*: interrupted, figures of the requests that finished\n");
+    }
+    for l in r.levels.iter().filter(|l| l.first_error.is_some()) {
+        let e = l.first_error.as_deref().unwrap_or_default();
+        let _ = writeln!(out, "think {} level {}: first error: {e}", l.think, l.level);
     }
     for (think, knee) in &r.knees {
         let _ = match knee {
@@ -150,7 +213,10 @@ pub fn table(r: &Report) -> String {
                 out,
                 "knee (think {think}): level {k}: past it throughput stops rising while latency climbs"
             ),
-            None => writeln!(out, "knee (think {think}): none: throughput still rose at the last level"),
+            None => writeln!(
+                out,
+                "knee (think {think}): none: throughput still rose at the last level"
+            ),
         };
     }
     if let Some(ms) = r.cpu_ms_per_request() {
@@ -165,7 +231,8 @@ pub fn table(r: &Report) -> String {
 
 /// Writes `levels.csv`, `levels.json` and the chart(s) into `dir` (made if missing).
 pub fn write_dir(dir: &Path, r: &Report) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("--out {}: cannot make it: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--out {}: cannot make it: {e}", dir.display()))?;
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| format!("--out: cannot write {}: {e}", p.display()))
@@ -177,7 +244,11 @@ pub fn write_dir(dir: &Path, r: &Report) -> Result<(), String> {
         let levels: Vec<&Level> = r.levels.iter().filter(|l| &l.think == think).collect();
         let title = format!("{} · {} · think {think}", r.model, r.target);
         let svg = super::svg::chart(&title, &levels, knee.as_deref());
-        let name = if thinks.len() == 1 { "chart.svg".to_owned() } else { format!("chart-think-{think}.svg") };
+        let name = if thinks.len() == 1 {
+            "chart.svg".to_owned()
+        } else {
+            format!("chart-think-{think}.svg")
+        };
         write(&name, &svg)?;
     }
     Ok(())

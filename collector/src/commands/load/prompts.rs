@@ -65,9 +65,8 @@ pub fn from_jsonl(path: &Path) -> Result<Vec<String>, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            format!("--prompts {}:{}: not JSON ({e})", path.display(), i + 1)
-        })?;
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("--prompts {}:{}: not JSON ({e})", path.display(), i + 1))?;
         let prompt = match &v {
             serde_json::Value::String(s) => Some(s.clone()),
             v => v.get("prompt").and_then(|p| p.as_str()).map(str::to_owned),

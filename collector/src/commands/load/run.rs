@@ -83,7 +83,10 @@ pub async fn run(plan: &Plan) -> Report {
         plan: plan.clone(),
     });
     if !plan.target.loopback {
-        eprintln!("llmtel load: sending load to {}, which is not this host", plan.target.base);
+        eprintln!(
+            "llmtel load: sending load to {}, which is not this host",
+            plan.target.base
+        );
     }
     let mut levels = Vec::new();
     let mut knees = Vec::new();
@@ -140,7 +143,14 @@ async fn warm_up(shared: &Arc<Shared>, bodies: &Arc<Vec<Bytes>>, stop: &Cancella
     let baggage = target::baggage(&shared.plan.run_id, "warmup");
     for i in 0..n {
         let body = bodies[i as usize % bodies.len()].clone();
-        let send = client::send(&shared.client, &shared.url, shared.plan.args.api.api(), body, &baggage, shared.plan.timeout);
+        let send = client::send(
+            &shared.client,
+            &shared.url,
+            shared.plan.args.api.api(),
+            body,
+            &baggage,
+            shared.plan.timeout,
+        );
         tokio::select! {
             o = send => if let End::Error(e) = &o.end {
                 eprintln!("llmtel load: warm-up request failed: {e}");
@@ -183,7 +193,15 @@ async fn run_level(
             async move {
                 let body = bodies[i as usize % bodies.len()].clone();
                 let api = shared.plan.args.api.api();
-                client::send(&shared.client, &shared.url, api, body, &baggage, shared.plan.timeout).await
+                client::send(
+                    &shared.client,
+                    &shared.url,
+                    api,
+                    body,
+                    &baggage,
+                    shared.plan.timeout,
+                )
+                .await
             }
         }
     };
@@ -222,7 +240,11 @@ async fn run_level(
     drop(tx);
     let gpu_stop = CancellationToken::new();
     let gpu = plan.args.metrics.clone().map(|url| {
-        tokio::spawn(super::gpu::sample(shared.client.clone(), url, gpu_stop.clone()))
+        tokio::spawn(super::gpu::sample(
+            shared.client.clone(),
+            url,
+            gpu_stop.clone(),
+        ))
     });
     let mut progress = Progress::new(think, &tag, (deadline.is_none()).then_some(count));
     let mut outcomes = Vec::new();
@@ -288,7 +310,12 @@ impl Progress {
         let bar = match self.total {
             Some(t) if t > 0 => {
                 let filled = (outcomes.len() * 20 / t as usize).min(20);
-                format!("[{}{}] {}/{t}", "#".repeat(filled), " ".repeat(20 - filled), outcomes.len())
+                format!(
+                    "[{}{}] {}/{t}",
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled),
+                    outcomes.len()
+                )
             }
             _ => format!("{} done", outcomes.len()),
         };

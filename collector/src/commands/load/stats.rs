@@ -62,6 +62,8 @@ pub struct Level {
     pub errors: u64,
     /// Requests past `--timeout`.
     pub timeouts: u64,
+    /// The first error's message, when there was one.
+    pub first_error: Option<String>,
     /// Whether Ctrl-C or `--max-time` cut the level short.
     pub interrupted: bool,
     /// The level's wall time, from its first request sent to its last answer ended, in seconds.
@@ -111,10 +113,16 @@ pub fn level(
     let wall_s = wall.as_secs_f64();
     let per_s = |n: f64| if wall_s > 0.0 { n / wall_s } else { 0.0 };
     let secs = |f: fn(&Outcome) -> Option<Duration>| {
-        Dist::of(ok.iter().filter_map(|o| f(o)).map(|d| d.as_secs_f64()).collect())
+        Dist::of(
+            ok.iter()
+                .filter_map(|o| f(o))
+                .map(|d| d.as_secs_f64())
+                .collect(),
+        )
     };
     let tokens: u64 = ok.iter().map(|o| o.output_tokens).sum();
-    let per_request = |f: &dyn Fn(&Outcome) -> Option<f64>| Dist::of(ok.iter().filter_map(|o| f(o)).collect());
+    let per_request =
+        |f: &dyn Fn(&Outcome) -> Option<f64>| Dist::of(ok.iter().filter_map(|o| f(o)).collect());
     Level {
         think: think.to_owned(),
         concurrency,
@@ -123,6 +131,10 @@ pub fn level(
         ok: ok.len() as u64,
         errors,
         timeouts,
+        first_error: outcomes.iter().find_map(|o| match &o.end {
+            End::Error(e) => Some(e.clone()),
+            _ => None,
+        }),
         interrupted: false,
         wall_s,
         requests_per_s: per_s(ok.len() as f64),

@@ -46,11 +46,21 @@ fn scale(max: f64) -> (f64, f64) {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Axes, grid, tick labels, the x labels and the axis titles of a panel; returns the y scale's maximum.
-fn axes(out: &mut String, p: &Panel, levels: &[&Level], max: f64, y_title: &str, x_title: &str) -> f64 {
+fn axes(
+    out: &mut String,
+    p: &Panel,
+    levels: &[&Level],
+    max: f64,
+    y_title: &str,
+    x_title: &str,
+) -> f64 {
     let (top, step) = scale(max);
     let ticks = (top / step).round() as u32;
     for k in 0..=ticks {
@@ -106,7 +116,15 @@ fn tick(v: f64) -> String {
 }
 
 /// A polyline with dots through `(i, value)` points; levels without a value are skipped.
-fn line(out: &mut String, p: &Panel, n: usize, top: f64, values: &[Option<f64>], color: &str, dash: &str) {
+fn line(
+    out: &mut String,
+    p: &Panel,
+    n: usize,
+    top: f64,
+    values: &[Option<f64>],
+    color: &str,
+    dash: &str,
+) {
     let pts: Vec<(f64, f64)> = values
         .iter()
         .enumerate()
@@ -119,7 +137,10 @@ fn line(out: &mut String, p: &Panel, n: usize, top: f64, values: &[Option<f64>],
         path.join(" ")
     );
     for (x, y) in pts {
-        let _ = write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{color}\"/>");
+        let _ = write!(
+            out,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{color}\"/>"
+        );
     }
 }
 
@@ -171,39 +192,81 @@ pub fn chart(title: &str, levels: &[&Level], knee: Option<&str>) -> String {
         esc(title)
     );
     // Throughput.
-    let p = Panel { x: 90.0, y: 70.0, w: 440.0, h: 300.0 };
+    let p = Panel {
+        x: 90.0,
+        y: 70.0,
+        w: 440.0,
+        h: 300.0,
+    };
     let tput: Vec<Option<f64>> = levels.iter().map(|l| Some(l.output_tokens_per_s)).collect();
     let max = tput.iter().flatten().copied().fold(0.0, f64::max);
-    let top = axes(&mut out, &p, levels, max, "output tokens/s (all streams)", x_title);
+    let top = axes(
+        &mut out,
+        &p,
+        levels,
+        max,
+        "output tokens/s (all streams)",
+        x_title,
+    );
     line(&mut out, &p, n, top, &tput, "#1f77b4", "");
     knee_line(&mut out, &p, n, knee);
-    let _ = write!(out, "<text x=\"{:.1}\" y=\"58\" font-size=\"14\" {FONT}>Throughput</text>", p.x);
+    let _ = write!(
+        out,
+        "<text x=\"{:.1}\" y=\"58\" font-size=\"14\" {FONT}>Throughput</text>",
+        p.x
+    );
     // Latency percentiles.
-    let p = Panel { x: 690.0, y: 70.0, w: 440.0, h: 300.0 };
+    let p = Panel {
+        x: 690.0,
+        y: 70.0,
+        w: 440.0,
+        h: 300.0,
+    };
     let pick = |f: fn(&Level) -> Option<f64>| levels.iter().map(|l| f(l)).collect::<Vec<_>>();
     let series: [(&str, &str, &str, Vec<Option<f64>>); 4] = [
         ("e2e p50", "#2ca02c", "", pick(|l| l.e2e.map(|d| d.p50))),
         ("e2e p95", "#ff7f0e", "", pick(|l| l.e2e.map(|d| d.p95))),
         ("e2e p99", "#d62728", "", pick(|l| l.e2e.map(|d| d.p99))),
-        ("TTFT p50", "#9467bd", "5 3", pick(|l| l.ttft.map(|d| d.p50))),
+        (
+            "TTFT p50",
+            "#9467bd",
+            "5 3",
+            pick(|l| l.ttft.map(|d| d.p50)),
+        ),
     ];
-    let max = series.iter().flat_map(|s| s.3.iter().flatten()).copied().fold(0.0, f64::max);
+    let max = series
+        .iter()
+        .flat_map(|s| s.3.iter().flatten())
+        .copied()
+        .fold(0.0, f64::max);
     let top = axes(&mut out, &p, levels, max, "latency (s)", x_title);
     for (_, color, dash, values) in &series {
         line(&mut out, &p, n, top, values, color, dash);
     }
     knee_line(&mut out, &p, n, knee);
-    let _ = write!(out, "<text x=\"{:.1}\" y=\"58\" font-size=\"14\" {FONT}>Latency</text>", p.x);
+    let _ = write!(
+        out,
+        "<text x=\"{:.1}\" y=\"58\" font-size=\"14\" {FONT}>Latency</text>",
+        p.x
+    );
     let items: Vec<(&str, &str)> = series.iter().map(|s| (s.0, s.1)).collect();
     legend(&mut out, p.x + 150.0, 58.0, &items);
     // Stacked phases.
-    let p = Panel { x: 90.0, y: 500.0, w: 1040.0, h: 300.0 };
+    let p = Panel {
+        x: 90.0,
+        y: 500.0,
+        w: 1040.0,
+        h: 300.0,
+    };
     let p50 = |d: Option<super::stats::Dist>| d.map_or(0.0, |d| d.p50);
     let stacks: Vec<[f64; 3]> = levels
         .iter()
         .map(|l| [p50(l.ttft), p50(l.think_s), p50(l.answer_s)])
         .collect();
-    let max = stacks.iter().map(|s| s.iter().sum::<f64>()).fold(0.0, f64::max);
+    let max = stacks
+        .iter()
+        .map(|s| s.iter().sum::<f64>())
+        .fold(0.0, f64::max);
     let top = axes(&mut out, &p, levels, max, "median time (s)", x_title);
     let colors = ["#aaaaaa", "#8c564b", "#17becf"];
     let bar = (p.w / n.max(1) as f64 * 0.5).min(80.0);
@@ -229,7 +292,11 @@ pub fn chart(title: &str, levels: &[&Level], knee: Option<&str>) -> String {
         &mut out,
         p.x + 380.0,
         488.0,
-        &[("to first token", colors[0]), ("think", colors[1]), ("answer", colors[2])],
+        &[
+            ("to first token", colors[0]),
+            ("think", colors[1]),
+            ("answer", colors[2]),
+        ],
     );
     out.push_str("</svg>\n");
     out

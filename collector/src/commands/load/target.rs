@@ -69,7 +69,13 @@ impl ThinkMode {
 /// `options.num_predict`; OpenAI chat `reasoning_effort` (`none` for off) and `max_tokens`, with usage asked for in
 /// the stream; Responses `reasoning.effort` and `max_output_tokens`; Anthropic `thinking` and `max_tokens`
 /// (required there: without `--max-tokens`, 1024).
-pub fn body(api: LoadApi, model: &str, prompt: &str, think: ThinkMode, max_tokens: Option<u32>) -> Value {
+pub fn body(
+    api: LoadApi,
+    model: &str,
+    prompt: &str,
+    think: ThinkMode,
+    max_tokens: Option<u32>,
+) -> Value {
     let messages = json!([{"role": "user", "content": prompt}]);
     let mut b = match api {
         LoadApi::Ollama => json!({"model": model, "messages": messages, "stream": true}),
@@ -134,7 +140,11 @@ pub fn body(api: LoadApi, model: &str, prompt: &str, think: ThinkMode, max_token
 
 /// The `baggage` header value that tags a request with its run and level.
 pub fn baggage(run_id: &str, level: &str) -> String {
-    format!("{}={run_id},{}={level}", attr::LOAD_RUN_ID, attr::LOAD_LEVEL)
+    format!(
+        "{}={run_id},{}={level}",
+        attr::LOAD_RUN_ID,
+        attr::LOAD_LEVEL
+    )
 }
 
 /// A checked target: `http://host:port` without a trailing `/`.

@@ -30,9 +30,21 @@ fn outcome(e2e_ms: u64, tokens: u64) -> Outcome {
 
 /// A level of `c` streams that made `tput` tokens/s with median latency `lat` s.
 fn lv(c: u32, tput: f64, lat: f64) -> Level {
-    let mut l = level("default", Some(c), None, &c.to_string(), &[outcome(1000, 10)], Duration::from_secs(1));
+    let mut l = level(
+        "default",
+        Some(c),
+        None,
+        &c.to_string(),
+        &[outcome(1000, 10)],
+        Duration::from_secs(1),
+    );
     l.output_tokens_per_s = tput;
-    l.e2e = Some(Dist { p50: lat, p95: lat, p99: lat, mean: lat });
+    l.e2e = Some(Dist {
+        p50: lat,
+        p95: lat,
+        p99: lat,
+        mean: lat,
+    });
     l
 }
 
@@ -46,7 +58,13 @@ fn nearest_rank_percentiles() {
 
 #[test]
 fn the_knee_is_where_throughput_flattens_while_latency_climbs() {
-    let levels = [lv(1, 100.0, 1.0), lv(2, 198.0, 1.0), lv(4, 390.0, 1.05), lv(8, 395.0, 2.0), lv(16, 396.0, 4.0)];
+    let levels = [
+        lv(1, 100.0, 1.0),
+        lv(2, 198.0, 1.0),
+        lv(4, 390.0, 1.05),
+        lv(8, 395.0, 2.0),
+        lv(16, 396.0, 4.0),
+    ];
     let refs: Vec<&Level> = levels.iter().collect();
     assert_eq!(knee(&refs), Some(2), "level 4");
     // Still rising: no knee.
@@ -59,8 +77,14 @@ fn the_knee_is_where_throughput_flattens_while_latency_climbs() {
 #[test]
 fn a_level_counts_errors_and_timeouts_apart_and_rates_over_its_wall_time() {
     let mut outs = vec![outcome(1000, 11), outcome(2000, 21)];
-    outs.push(Outcome { end: End::Timeout, ..outcome(5000, 0) });
-    outs.push(Outcome { end: End::Error("HTTP 500".into()), ..outcome(5, 0) });
+    outs.push(Outcome {
+        end: End::Timeout,
+        ..outcome(5000, 0)
+    });
+    outs.push(Outcome {
+        end: End::Error("HTTP 500".into()),
+        ..outcome(5, 0)
+    });
     let l = level("on", Some(2), None, "2", &outs, Duration::from_secs(4));
     assert_eq!((l.ok, l.errors, l.timeouts), (2, 1, 1));
     assert_eq!(l.requests_per_s, 0.5);
@@ -88,11 +112,25 @@ fn the_command_line_is_checked_whole_and_defaults_are_safe() {
     assert!(p.target.loopback);
     assert_eq!(p.levels.len(), 5);
     assert_eq!(p.args.requests, 32);
-    let errs = plan(args(&["--target", "https://x", "--concurrency", "0,2", "--requests", "0", "--timeout=-1"]))
-        .unwrap_err();
+    let errs = plan(args(&[
+        "--target",
+        "https://x",
+        "--concurrency",
+        "0,2",
+        "--requests",
+        "0",
+        "--timeout=-1",
+    ]))
+    .unwrap_err();
     assert_eq!(errs.len(), 4, "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("--target \"https://x\"")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("--concurrency 0")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.starts_with("--target \"https://x\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("--concurrency 0")),
+        "{errs:?}"
+    );
     let remote = plan(args(&["--target", "http://gpu-box:8000/v1"])).unwrap();
     assert_eq!(remote.target.base, "http://gpu-box:8000");
     assert!(!remote.target.loopback);
@@ -100,11 +138,23 @@ fn the_command_line_is_checked_whole_and_defaults_are_safe() {
 
 #[test]
 fn every_api_asks_for_think_modes_as_the_sidecar_reads_them() {
-    for api in [LoadApi::Ollama, LoadApi::OpenaiChat, LoadApi::OpenaiResponses, LoadApi::Anthropic] {
-        for (mode, want) in [(ThinkMode::On, Some("on")), (ThinkMode::Off, Some("off")), (ThinkMode::Default, None)] {
+    for api in [
+        LoadApi::Ollama,
+        LoadApi::OpenaiChat,
+        LoadApi::OpenaiResponses,
+        LoadApi::Anthropic,
+    ] {
+        for (mode, want) in [
+            (ThinkMode::On, Some("on")),
+            (ThinkMode::Off, Some("off")),
+            (ThinkMode::Default, None),
+        ] {
             let b = target::body(api, "m", "hi", mode, Some(64)).to_string();
             let facts = llmtel_instrument::proxy::request::parse(api.api(), b.as_bytes(), false);
-            let got = facts.think.as_deref().map(|t| if t == "medium" { "on" } else { t });
+            let got = facts
+                .think
+                .as_deref()
+                .map(|t| if t == "medium" { "on" } else { t });
             assert_eq!(got, want, "{api:?} {mode:?}: {b}");
             assert!(facts.stream, "{api:?} streams");
             assert_eq!(facts.model.as_deref(), Some("m"));
@@ -141,11 +191,26 @@ fn csv_json_and_table_carry_the_same_numbers() {
         assert_eq!(cells.len(), header.len());
         let col = |name: &str| cells[header.iter().position(|h| *h == name).unwrap()];
         let j = &json["levels"][i];
-        assert_eq!(col("output_tokens_per_s").parse::<f64>().unwrap(), j["output_tokens_per_s"].as_f64().unwrap());
-        assert_eq!(col("e2e_p50").parse::<f64>().unwrap(), j["e2e"]["p50"].as_f64().unwrap());
+        assert_eq!(
+            col("output_tokens_per_s").parse::<f64>().unwrap(),
+            j["output_tokens_per_s"].as_f64().unwrap()
+        );
+        assert_eq!(
+            col("e2e_p50").parse::<f64>().unwrap(),
+            j["e2e"]["p50"].as_f64().unwrap()
+        );
         let trow = output::table_row(&r.levels[i]).join(" ");
-        assert!(table.contains(&format!("{:.1}", j["output_tokens_per_s"].as_f64().unwrap())), "{table}");
-        assert!(trow.contains(&output::ms(j["e2e"]["p50"].as_f64())), "{trow}");
+        assert!(
+            table.contains(&format!(
+                "{:.1}",
+                j["output_tokens_per_s"].as_f64().unwrap()
+            )),
+            "{table}"
+        );
+        assert!(
+            trow.contains(&output::ms(j["e2e"]["p50"].as_f64())),
+            "{trow}"
+        );
     }
     assert!(table.contains("knee (think default): none"), "{table}");
 }
@@ -155,7 +220,15 @@ fn the_chart_has_its_axis_titles_and_the_knee() {
     let r = report();
     let refs: Vec<&Level> = r.levels.iter().collect();
     let svg = svg::chart("m", &refs, Some("2"));
-    for label in ["output tokens/s (all streams)", "latency (s)", "concurrent streams", "median time (s)", "knee", "think", "answer"] {
+    for label in [
+        "output tokens/s (all streams)",
+        "latency (s)",
+        "concurrent streams",
+        "median time (s)",
+        "knee",
+        "think",
+        "answer",
+    ] {
         assert!(svg.contains(label), "{label}");
     }
     assert!(!svg.contains("NaN"), "{svg}");
@@ -167,7 +240,12 @@ fn tick_labels_are_short() {
     let r = report();
     let mut refs: Vec<Level> = r.levels.clone();
     for l in &mut refs {
-        l.e2e = Some(Dist { p50: 0.7, p95: 0.7, p99: 0.7, mean: 0.7 });
+        l.e2e = Some(Dist {
+            p50: 0.7,
+            p95: 0.7,
+            p99: 0.7,
+            mean: 0.7,
+        });
     }
     let svg = svg::chart("m", &refs.iter().collect::<Vec<_>>(), None);
     assert!(!svg.contains("00000"), "{svg}");
