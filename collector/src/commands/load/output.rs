@@ -53,8 +53,8 @@ fn opt(v: Option<f64>) -> String {
 /// One CSV row of `l`, in [`CSV_COLUMNS`] order.
 fn csv_row(l: &Level) -> Vec<String> {
     let d = |x: Option<Dist>, f: fn(Dist) -> f64| opt(x.map(f));
-    let (p50, p95, p99): (fn(Dist) -> f64, fn(Dist) -> f64, fn(Dist) -> f64) =
-        (|d| d.p50, |d| d.p95, |d| d.p99);
+    type Pick = fn(Dist) -> f64;
+    let (p50, p95, p99): (Pick, Pick, Pick) = (|d| d.p50, |d| d.p95, |d| d.p99);
     let gpu = l.gpu;
     vec![
         l.think.clone(),
