@@ -15,9 +15,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{self, End, HttpClient, Outcome};
+use super::plan::{LevelSpec, Plan};
 use super::stats::{self, Level};
 use super::target::{self, ThinkMode};
-use super::{LevelSpec, Plan};
 
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +27,7 @@ pub struct Report {
     /// The target's base URL.
     pub target: String,
     /// The API spoken.
-    pub api: super::LoadApi,
+    pub api: super::target::LoadApi,
     /// The model asked.
     pub model: String,
     /// Every level run, per think mode in sweep order.
