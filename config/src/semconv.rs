@@ -157,6 +157,15 @@ pub mod attr {
     /// How [`GPU_ENERGY`] was measured: `counter` (NVML's energy counter) or `power` (power samples × time).
     pub const GPU_ENERGY_METHOD: &str = "llmtel.gpu.energy.method";
 
+    // === Load tests (`llmtel load`) ===
+
+    /// The id of the `llmtel load` run a request belongs to, copied from the request's W3C `baggage` member of the
+    /// same key (`docs/load.md`).
+    pub const LOAD_RUN_ID: &str = "llmtel.load.run_id";
+    /// The load level of that run the request was sent at (`8` concurrent streams, `2.5/s` requests per second),
+    /// copied from its `baggage` member of the same key.
+    pub const LOAD_LEVEL: &str = "llmtel.load.level";
+
     // === Ollama's own timings, in seconds ===
 
     /// Ollama `total_duration`.

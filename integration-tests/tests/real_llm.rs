@@ -269,3 +269,72 @@ async fn the_built_in_config_in_front_of_llama_cpp_says_so_and_reports_it_up() {
         "warnings about Ollama in front of llama.cpp: {ollama_warnings:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real llama-server: scripts/real-llm-check.sh builds one and runs these"]
+async fn a_load_sweep_of_one_two_four_agrees_with_the_servers_own_timings() {
+    let llama = start_llama().await;
+    let out = tempfile::tempdir().unwrap();
+    let bin = integration_tests::llmtel_binary();
+    let (url, dir) = (llama.url.clone(), out.path().to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args([
+                "load",
+                "--target",
+                &url,
+                "--api",
+                "openai-chat",
+                "--model",
+                "smollm2",
+            ])
+            .args([
+                "--concurrency",
+                "1,2,4",
+                "--requests",
+                "6",
+                "--max-tokens",
+                "32",
+                "--warmup",
+                "1",
+            ])
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("levels.json")).unwrap())
+            .unwrap();
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 3);
+    for l in levels {
+        assert_eq!(l["errors"], 0, "{l}");
+        assert_eq!(l["tokens_estimated"], false, "llama.cpp reports usage: {l}");
+        // Tolerance: the decode speed one stream saw (tokens after the first ÷ first to last token) is within 35 %
+        // of llama.cpp's own predicted_n ÷ predicted_ms: the client's span misses one token's time and adds the
+        // network's jitter.
+        let seen = l["tokens_per_s_per_request"]["p50"].as_f64().unwrap();
+        let server = l["server_tokens_per_s"]["p50"].as_f64().unwrap();
+        assert!(
+            (seen - server).abs() <= 0.35 * server,
+            "level {}: {seen:.1} tok/s seen, {server:.1} by the server",
+            l["level"]
+        );
+        // TTFT is at least the server's queue wait: the server's estimate never exceeds what the client waited.
+        let ttft = l["ttft"]["p50"].as_f64().unwrap();
+        assert!(
+            ttft > 0.0 && ttft <= l["e2e"]["p50"].as_f64().unwrap(),
+            "{l}"
+        );
+    }
+}

@@ -39,6 +39,7 @@ pub(super) async fn handle(
         .events
         .record_event(llmtel_pipelines::stats::ReceiverEvent::ProxyRequest);
     let parent = headers::extract_context(&parts.headers);
+    let load_tags = super::baggage::load_tags(&parts.headers);
     // The span opens now, so that upload time counts; it is named once the body says what the request is.
     let arrival = Arrival::new(&state.shared, parent.clone());
     let path = parts.uri.path().to_owned();
@@ -53,7 +54,7 @@ pub(super) async fn handle(
     let mut headers = headers::for_upstream(parts.headers, parts.version);
 
     let (facts, upload) = intake(&state, api, body).await;
-    let exchange = Exchange::start(
+    let mut exchange = Exchange::start(
         state.shared.clone(),
         arrival,
         api,
@@ -61,6 +62,7 @@ pub(super) async fn handle(
         parts.method.as_str(),
         &path,
     );
+    exchange.tag(load_tags);
     let answer = match upload {
         Ok(upload) => {
             headers::inject_context(&exchange.context(), &parent, &mut headers);

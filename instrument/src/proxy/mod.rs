@@ -13,6 +13,7 @@
 //!
 //! This file wires the parts: config in, a bound listener and a running accept loop out.
 
+mod baggage;
 pub mod body;
 mod concurrency;
 mod error;

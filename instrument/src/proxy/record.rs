@@ -205,6 +205,11 @@ impl Exchange {
         }
     }
 
+    /// Adds attributes the request's headers carry (a load test's run and level) to the request span.
+    pub fn tag(&mut self, attrs: Vec<KeyValue>) {
+        self.span.add_attributes(attrs);
+    }
+
     /// The trace context to send upstream: the request span's.
     pub fn context(&self) -> opentelemetry::Context {
         self.span.context()
