@@ -71,6 +71,9 @@ pub struct Outcome {
     pub server_decode: Option<Duration>,
     /// The server's decoded tokens.
     pub server_decode_tokens: Option<u64>,
+    /// Time to the first token as the server's timings tell it: the queue-wait estimate, the load, the prefill and
+    /// the first decoded token's share of the decode time.
+    pub server_first_token: Option<Duration>,
 }
 
 impl Outcome {
@@ -90,6 +93,7 @@ impl Outcome {
             server_prefill: None,
             server_decode: None,
             server_decode_tokens: None,
+            server_first_token: None,
         }
     }
 }
@@ -243,6 +247,11 @@ impl Reader {
             since(at).saturating_sub(busy)
         });
         let server = self.timings.map(|(_, t)| t);
+        let server_first_token = server.and_then(|t| {
+            let n = u32::try_from(t.decode_tokens?).ok().filter(|n| *n > 0)?;
+            let first = t.decode.unwrap_or_default() / n;
+            Some(queue_wait? + t.load.unwrap_or_default() + t.prefill? + first)
+        });
         Ok(Outcome {
             end: End::Ok,
             e2e,
@@ -258,6 +267,7 @@ impl Reader {
             server_prefill: server.and_then(|t| t.prefill),
             server_decode: server.and_then(|t| t.decode),
             server_decode_tokens: server.and_then(|t| t.decode_tokens),
+            server_first_token,
         })
     }
 }

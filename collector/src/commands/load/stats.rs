@@ -94,6 +94,9 @@ pub struct Level {
     pub queue_wait: Option<Dist>,
     /// The server's decode speed, tokens/s per request, from its own timings.
     pub server_tokens_per_s: Option<Dist>,
+    /// Time to first token by the server's timings (queue wait, load, prefill, one decoded token), to set beside
+    /// [`Level::ttft`].
+    pub server_ttft: Option<Dist>,
     /// The GPU while the level ran (from `--metrics`).
     pub gpu: Option<GpuFigures>,
 }
@@ -163,6 +166,7 @@ pub fn level(
             let n = o.server_decode_tokens?;
             (d > 0.0).then(|| n as f64 / d)
         }),
+        server_ttft: secs(|o| o.server_first_token),
         gpu: None,
     }
 }

@@ -25,6 +25,7 @@ fn outcome(e2e_ms: u64, tokens: u64) -> Outcome {
         server_prefill: None,
         server_decode: Some(ms(e2e_ms / 2)),
         server_decode_tokens: Some(tokens),
+        server_first_token: None,
     }
 }
 
