@@ -19,6 +19,7 @@ mod error;
 mod forward;
 mod handle;
 mod headers;
+pub mod live;
 mod record;
 pub mod request;
 mod serve;
@@ -56,6 +57,7 @@ pub struct LlmProxyReceiver {
     tls: Arc<rustls::ClientConfig>,
     on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
     energy: Option<Arc<crate::energy::Ledger>>,
+    live: Option<Arc<live::LiveRequests>>,
 }
 
 impl std::fmt::Debug for LlmProxyReceiver {
@@ -84,6 +86,7 @@ impl LlmProxyReceiver {
             tls,
             on_bound,
             energy: None,
+            live: None,
         }
     }
 
@@ -91,6 +94,14 @@ impl LlmProxyReceiver {
     /// `gpus` in the config names.
     pub fn with_energy(mut self, ledger: Arc<crate::energy::Ledger>) -> Self {
         self.energy = Some(ledger);
+        self
+    }
+}
+
+impl LlmProxyReceiver {
+    /// Lists this receiver's requests in flight in `registry` (the request explorer's page shows them).
+    pub fn with_live(mut self, registry: Arc<live::LiveRequests>) -> Self {
+        self.live = Some(registry);
         self
     }
 }
@@ -175,6 +186,10 @@ impl Receiver for LlmProxyReceiver {
                         concurrency,
                         loads: Default::default(),
                     },
+                    live: self.live.clone().map(|registry| live::LiveScope {
+                        registry,
+                        receiver: self.id.clone(),
+                    }),
                 }),
                 forward: Forwarder::new(
                     &self.id,
