@@ -188,7 +188,10 @@ impl Check for ExplorerExporterConfig {
         if !self.trace_url.is_empty() && !self.trace_url.contains("{trace_id}") {
             ctx.error(
                 &child(path, "trace_url"),
-                format!("{:?}: expected a URL with {{trace_id}} in it", self.trace_url),
+                format!(
+                    "{:?}: expected a URL with {{trace_id}} in it",
+                    self.trace_url
+                ),
             );
         }
     }

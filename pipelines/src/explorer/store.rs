@@ -203,7 +203,11 @@ impl RequestStore {
         inner
             .groups
             .values()
-            .map(|g| g.samples.iter().map(VecDeque::len).sum::<usize>() + g.slowest.len() + g.failed.len())
+            .map(|g| {
+                g.samples.iter().map(VecDeque::len).sum::<usize>()
+                    + g.slowest.len()
+                    + g.failed.len()
+            })
             .sum()
     }
 }
@@ -248,7 +252,11 @@ mod tests {
         let snap = store.snapshot();
         let (_, g) = &snap.groups[0];
         assert_eq!(g.counts[bucket_of(0.3)], 10);
-        assert_eq!(g.counts[BUCKETS_S.len()], 1, "250 s goes above the last bound");
+        assert_eq!(
+            g.counts[BUCKETS_S.len()],
+            1,
+            "250 s goes above the last bound"
+        );
         let ids: Vec<&str> = g.samples[1].iter().map(|s| s.span_id.as_str()).collect();
         assert_eq!(ids, [format!("{:016x}", 8), format!("{:016x}", 9)]);
         assert_eq!(g.errors, 4);

@@ -142,7 +142,12 @@ fn summarize(s: &Span, kids: &[&Span]) -> RequestSummary {
         })
         .collect();
     phases.sort_by(|x, y| x.offset_s.total_cmp(&y.offset_s));
-    let phase_tokens = |name: &str| phases.iter().find(|p| p.name == name).and_then(|p| p.tokens);
+    let phase_tokens = |name: &str| {
+        phases
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.tokens)
+    };
     let status = s.status.as_ref();
     let error_status = status.is_some_and(|st| st.code == StatusCode::Error as i32);
     let error = text(a, attr::ERROR_TYPE).or_else(|| error_status.then(|| "error".to_owned()));
@@ -162,7 +167,8 @@ fn summarize(s: &Span, kids: &[&Span]) -> RequestSummary {
         ttfa_s: number(a, attr::TIME_TO_FIRST_ANSWER_TOKEN),
         think_s: number(a, attr::THINK_DURATION),
         answer_s: number(a, attr::ANSWER_DURATION),
-        input_tokens: int(a, attr::USAGE_INPUT_TOKENS).or_else(|| int(a, attr::USAGE_PROMPT_TOKENS)),
+        input_tokens: int(a, attr::USAGE_INPUT_TOKENS)
+            .or_else(|| int(a, attr::USAGE_PROMPT_TOKENS)),
         output_tokens: int(a, attr::USAGE_OUTPUT_TOKENS)
             .or_else(|| int(a, attr::USAGE_COMPLETION_TOKENS)),
         think_tokens: phase_tokens("think")

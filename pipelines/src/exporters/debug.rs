@@ -36,7 +36,13 @@ impl DebugExporter {
         };
         // At normal verbosity the request lines say more than the batch's counts; the counts go to debug.
         if self.verbosity == Verbosity::Normal {
-            tracing::debug!(exporter = id, signal, resources, items, "debug exporter received a batch");
+            tracing::debug!(
+                exporter = id,
+                signal,
+                resources,
+                items,
+                "debug exporter received a batch"
+            );
         } else {
             tracing::info!(
                 exporter = id,
