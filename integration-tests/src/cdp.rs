@@ -39,7 +39,7 @@ pub struct Browser {
 impl Browser {
     /// Starts `binary` headless with a `width`×`height` window and attaches to its page.
     pub async fn launch(binary: &str, width: u32, height: u32) -> Browser {
-        let profile = tempfile::tempdir().expect("profile dir");
+        let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("profile dir: {e}"));
         let mut child = Command::new(binary)
             .args([
                 "--headless",
@@ -56,7 +56,10 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let stderr = child.stderr.take().expect("stderr piped");
+        let stderr = child
+            .stderr
+            .take()
+            .unwrap_or_else(|| panic!("stderr is piped"));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -87,7 +90,8 @@ impl Browser {
         )
         .await
         .body;
-        let targets: Value = serde_json::from_slice(&list).expect("DevTools /json/list is JSON");
+        let targets: Value = serde_json::from_slice(&list)
+            .unwrap_or_else(|e| panic!("DevTools /json/list is JSON: {e}"));
         let page = targets
             .as_array()
             .and_then(|t| t.iter().find(|t| t["type"] == "page"))
@@ -118,7 +122,8 @@ impl Browser {
             let text = tokio::time::timeout(Duration::from_secs(30), read_message(&mut self.ws))
                 .await
                 .unwrap_or_else(|_| panic!("no answer to {method} within 30 s"));
-            let v: Value = serde_json::from_str(&text).expect("DevTools message is JSON");
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("DevTools message is JSON: {e}"));
             if v["id"] == id {
                 if let Some(e) = v.get("error") {
                     panic!("{method}: {e}");
@@ -197,10 +202,15 @@ async fn connect(url: &str) -> TcpStream {
         "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).await.expect("send handshake");
+    s.write_all(req.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("send handshake: {e}"));
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
-        let b = s.read_u8().await.expect("read handshake");
+        let b = s
+            .read_u8()
+            .await
+            .unwrap_or_else(|e| panic!("read handshake: {e}"));
         head.push(b);
     }
     let head = String::from_utf8_lossy(&head);
@@ -227,21 +237,38 @@ async fn send_text(s: &mut TcpStream, payload: &[u8]) {
     }
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    s.write_all(&frame).await.expect("send websocket frame");
+    s.write_all(&frame)
+        .await
+        .unwrap_or_else(|e| panic!("send websocket frame: {e}"));
 }
 
 async fn read_message(s: &mut TcpStream) -> String {
     let mut message = Vec::new();
     loop {
-        let b0 = s.read_u8().await.expect("read frame");
-        let b1 = s.read_u8().await.expect("read frame");
+        let b0 = s
+            .read_u8()
+            .await
+            .unwrap_or_else(|e| panic!("read frame: {e}"));
+        let b1 = s
+            .read_u8()
+            .await
+            .unwrap_or_else(|e| panic!("read frame: {e}"));
         let len = match b1 & 0x7f {
-            126 => u64::from(s.read_u16().await.expect("read length")),
-            127 => s.read_u64().await.expect("read length"),
+            126 => u64::from(
+                s.read_u16()
+                    .await
+                    .unwrap_or_else(|e| panic!("read length: {e}")),
+            ),
+            127 => s
+                .read_u64()
+                .await
+                .unwrap_or_else(|e| panic!("read length: {e}")),
             n => u64::from(n),
         };
         let mut payload = vec![0u8; len as usize];
-        s.read_exact(&mut payload).await.expect("read payload");
+        s.read_exact(&mut payload)
+            .await
+            .unwrap_or_else(|e| panic!("read payload: {e}"));
         match b0 & 0x0f {
             0x8 => panic!("DevTools closed the websocket"),
             0x9 | 0xa => continue,

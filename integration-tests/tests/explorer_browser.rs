@@ -4,6 +4,8 @@
 //! reads the request span's own attributes), the pipeline view's counts match the admin `/metrics`, and a
 //! screenshot is saved as `target/explorer.png`. Skips with a message when no Chromium is installed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use integration_tests::cdp::{Browser, chromium_binary};

@@ -2,6 +2,8 @@
 //! free ports, its simulated model server): the shape of each document, the configured bounds on samples, and no
 //! prompt or completion text unless the sidecar's `capture_content` is on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use integration_tests::{LlmtelProcess, default_config_on_port_zero, http_request, write_temp};

@@ -174,13 +174,14 @@ impl ComponentStats {
     /// Keeps `message` as the last error; at most once a second, so a burst costs no formatting per batch.
     fn note_error(&self, message: impl FnOnce() -> String) {
         let now = unix_millis();
-        if let Ok(mut last) = self.last_error.try_lock() {
-            if last
-                .as_ref()
-                .is_none_or(|(at, _)| now.saturating_sub(*at) >= 1000)
-            {
-                *last = Some((now, message()));
-            }
+        let Ok(mut last) = self.last_error.try_lock() else {
+            return;
+        };
+        if last
+            .as_ref()
+            .is_none_or(|(at, _)| now.saturating_sub(*at) >= 1000)
+        {
+            *last = Some((now, message()));
         }
     }
 

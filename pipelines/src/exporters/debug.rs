@@ -158,10 +158,8 @@ pub fn request_line(r: &RequestSummary) -> String {
     if let Some(t) = r.answer_s {
         let _ = write!(line, " answer={t:.2}s{}", tokens(r.answer_tokens));
     }
-    if r.think_s.is_none() && r.answer_s.is_none() {
-        if let Some(n) = r.output_tokens {
-            let _ = write!(line, " out={n}tok");
-        }
+    if let (None, None, Some(n)) = (r.think_s, r.answer_s, r.output_tokens) {
+        let _ = write!(line, " out={n}tok");
     }
     if let Some(rate) = r.tokens_per_second() {
         let _ = write!(line, " {rate:.1}tok/s");

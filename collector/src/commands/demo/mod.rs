@@ -105,10 +105,10 @@ fn with_request_lines(cfg: ValidConfig) -> anyhow::Result<ValidConfig> {
     use llmtel_config::Verbosity;
     let mut raw = cfg.into_inner();
     for e in raw.exporters.values_mut() {
-        if let ExporterConfig::Debug(d) = e {
-            if d.verbosity == Verbosity::Basic {
-                d.verbosity = Verbosity::Normal;
-            }
+        if let ExporterConfig::Debug(d) = e
+            && d.verbosity == Verbosity::Basic
+        {
+            d.verbosity = Verbosity::Normal;
         }
     }
     llmtel_config::validate(raw).map_err(|errors| {

@@ -72,10 +72,12 @@ impl LoadLog {
                 return false;
             }
         }
-        if ends.len() >= MAX_MODELS && !ends.contains_key(model) {
-            if let Some(oldest) = ends.iter().min_by_key(|(_, t)| **t).map(|(m, _)| m.clone()) {
-                ends.remove(&oldest);
-            }
+        let full = ends.len() >= MAX_MODELS && !ends.contains_key(model);
+        if let Some(oldest) = full
+            .then(|| ends.iter().min_by_key(|(_, t)| **t).map(|(m, _)| m.clone()))
+            .flatten()
+        {
+            ends.remove(&oldest);
         }
         ends.insert(model.to_owned(), end);
         true
