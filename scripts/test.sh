@@ -13,6 +13,14 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# Headless Chromium for the request explorer's page test (integration-tests/tests/explorer_browser.rs).
+if ! command -v chromium >/dev/null; then
+  echo "installing Chromium (Debian package) for the request explorer's page test" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.
 if ! python3 -c "import ollama, openai, anthropic, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc" 2>/dev/null; then

@@ -1,6 +1,7 @@
 //! The admin endpoint (default `127.0.0.1:8888`): `/healthz` (the process is up), `/readyz` (every receiver is
 //! listening, llmtel is not shutting down and no exporter is wedged: a full queue and no successful export for a
-//! minute) and `/metrics` (llmtel's own metrics, Prometheus text format).
+//! minute) and `/metrics` (llmtel's own metrics, Prometheus text format); beside them, on the same bind, the
+//! request explorer's page and JSON ([`crate::explorer`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use axum::routing::get;
 use llmtel_pipelines::{BoxFuture, StartError};
 use tokio_util::sync::CancellationToken;
 
+use crate::explorer::ExplorerHub;
 use crate::telemetry::SharedTelemetry;
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ pub async fn start(
     endpoint: &str,
     ready: Arc<AtomicBool>,
     telemetry: SharedTelemetry,
+    explorer: ExplorerHub,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, BoxFuture<'static, ()>), StartError> {
     let err = |message: String| StartError {
@@ -38,10 +41,13 @@ pub async fn start(
         .map_err(|e| err(format!("bind {endpoint}: {e}")))?;
     let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
     tracing::info!(endpoint = %local, "admin endpoint listening (/healthz, /readyz, /metrics)");
+    tracing::info!(url = %format!("http://{local}/"), "request explorer page");
+    let explorer = crate::explorer::routes(explorer, telemetry.stats().clone());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(explorer)
         .with_state(AdminState { ready, telemetry });
     Ok((
         local,

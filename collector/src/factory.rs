@@ -17,6 +17,9 @@ pub struct CollectorFactory {
     resource: llmtel_config::Attributes,
     /// One energy ledger for the whole process: every `gpu` receiver feeds it, every `llm_proxy` reads it.
     energy: Arc<llmtel_instrument::energy::Ledger>,
+    /// What the admin endpoint's request explorer shows: every `llm_proxy`'s requests in flight, and the store
+    /// the first `explorer` exporter fills.
+    explorer: crate::explorer::ExplorerHub,
 }
 
 impl CollectorFactory {
@@ -26,7 +29,13 @@ impl CollectorFactory {
             listeners,
             resource: llmtel_config::Attributes::new(),
             energy: Arc::default(),
+            explorer: Default::default(),
         }
+    }
+
+    /// The request explorer's data, for [`crate::start_with_explorer`].
+    pub fn explorer(&self) -> &crate::explorer::ExplorerHub {
+        &self.explorer
     }
 
     /// Resource attributes for the telemetry llmtel produces itself (the sidecar's spans and metrics);
@@ -98,7 +107,8 @@ impl Factory for CollectorFactory {
                         tls,
                         Box::new(move |addr| listeners.record(&name, addr)),
                     )
-                    .with_energy(self.energy.clone()),
+                    .with_energy(self.energy.clone())
+                    .with_live(self.explorer.live()),
                 ))
             }
         }
@@ -123,6 +133,11 @@ impl Factory for CollectorFactory {
             )?)),
             ExporterConfig::Prometheus(c) => Ok(Box::new(
                 exporters::prometheus::PrometheusExporter::new(id, c, &self.listeners)?,
+            )),
+            ExporterConfig::Explorer(c) => Ok(Box::new(
+                llmtel_pipelines::exporters::explorer::ExplorerExporter::new(
+                    self.explorer.store_for(id.as_str(), c),
+                ),
             )),
             other => llmtel_pipelines::builtin_exporter(id, other),
         }

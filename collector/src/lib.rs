@@ -15,6 +15,8 @@ mod tls;
 pub mod factory;
 // The admin endpoint: health, readiness, llmtel's own metrics.
 pub mod admin;
+// The request explorer page and its JSON, on the admin endpoint.
+pub mod explorer;
 // llmtel's own logs and metrics.
 pub mod telemetry;
 // The commands beside `run`: `demo`, `report`.
@@ -84,11 +86,23 @@ pub struct Running {
     shutdown_timeout: Duration,
 }
 
-/// Starts everything `cfg` describes with `factory` and returns once every listener is bound.
+/// Starts everything `cfg` describes with `factory` and returns once every listener is bound. The explorer page
+/// shows nothing of a factory other than [`CollectorFactory`]: use [`start_with_explorer`] with its hub.
 pub async fn start(
     cfg: &ValidConfig,
     factory: &dyn Factory,
     listeners: Listeners,
+) -> Result<Running, RunError> {
+    start_with_explorer(cfg, factory, listeners, explorer::ExplorerHub::default()).await
+}
+
+/// [`start`], with the admin endpoint's request explorer showing `explorer` (the factory's
+/// [`CollectorFactory::explorer`]).
+pub async fn start_with_explorer(
+    cfg: &ValidConfig,
+    factory: &dyn Factory,
+    listeners: Listeners,
+    explorer: explorer::ExplorerHub,
 ) -> Result<Running, RunError> {
     let stats = Stats::default();
     let telemetry = Arc::new(SelfTelemetry::new(cfg, &stats).map_err(RunError::Telemetry)?);
@@ -100,6 +114,7 @@ pub async fn start(
             admin_cfg.endpoint.as_str(),
             ready.clone(),
             telemetry.clone(),
+            explorer,
             admin_shutdown.clone(),
         )
         .await
@@ -166,7 +181,13 @@ impl Running {
 /// Runs `cfg` until SIGINT or SIGTERM, then stops gracefully.
 pub async fn run(cfg: ValidConfig) -> Result<ShutdownReport, RunError> {
     let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
-    let running = start(&cfg, &factory, factory.listeners.clone()).await?;
+    let running = start_with_explorer(
+        &cfg,
+        &factory,
+        factory.listeners.clone(),
+        factory.explorer().clone(),
+    )
+    .await?;
     wait_for_signal().await;
     Ok(running.stop().await)
 }

@@ -285,6 +285,11 @@ impl SelfTelemetry {
         })
     }
 
+    /// The engine's counters these metrics are read from.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     /// Exporters that are wedged: queue full and no successful export for a minute.
     pub fn wedged_exporters(&self) -> Vec<String> {
         self.stats

@@ -301,7 +301,7 @@ fn otel_exporter_variables_turn_forwarding_on_in_the_builtin_config() {
     );
     assert_eq!(
         cfg.service.pipelines["traces"].exporters,
-        ["debug", "genai_metrics", "otlp_http/traces"]
+        ["debug", "genai_metrics", "explorer", "otlp_http/traces"]
     );
     assert_eq!(
         cfg.service.pipelines["metrics"].exporters,

@@ -154,6 +154,11 @@ impl<T: Copy + Ord> PhaseTracker<T> {
         }
     }
 
+    /// What the tracker has seen so far (text not yet known to be thinking or answer not counted).
+    pub fn so_far(&self) -> &Phases<T> {
+        &self.out
+    }
+
     /// Ends the stream: undecided text is answer; a tag cut off at the end is text.
     pub fn finish(mut self) -> Phases<T> {
         let tail = std::mem::take(&mut self.partial);

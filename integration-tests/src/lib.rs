@@ -6,6 +6,7 @@
 //! saying what it was doing and why, as a failed assertion would, instead of handing every test an error to
 //! unwrap. Nothing here unwraps silently; shared state survives a panicking test thread (see `lock.rs`).
 
+pub mod cdp;
 pub mod compliance;
 pub mod emulator;
 pub mod gpu;

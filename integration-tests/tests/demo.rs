@@ -25,14 +25,13 @@ async fn the_demo_shows_traces_and_metrics_within_ten_seconds_and_the_report_rea
         let text = String::from_utf8_lossy(&body);
         seen_metrics = text.contains("llmtel_client_requests_total{")
             && text.contains("gen_ai_client_operation_duration_seconds_bucket{");
-        seen_traces = llmtel
-            .log()
-            .lines()
-            .any(|l| l.contains("debug exporter received a batch") && l.contains("traces"));
+        seen_traces = llmtel.log().lines().any(|l| {
+            l.contains("chat qwen3:14b") && l.contains(" ttft=") && l.contains(" answer=")
+        });
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let log = llmtel.log();
-    assert!(seen_traces, "no trace summary within 10 s:\n{log}");
+    assert!(seen_traces, "no request line within 10 s:\n{log}");
     assert!(seen_metrics, "no request metrics within 10 s:\n{log}");
     assert!(log.contains("demo request done"), "{log}");
 

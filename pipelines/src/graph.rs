@@ -59,6 +59,12 @@ pub fn builtin_exporter(
 ) -> Result<Box<dyn Exporter>, BuildError> {
     match cfg {
         ExporterConfig::Debug(c) => Ok(Box::new(DebugExporter::new(id.as_str(), c))),
+        // A store of its own, read by nobody: the collector's factory builds one the admin endpoint shows.
+        ExporterConfig::Explorer(c) => Ok(Box::new(
+            crate::exporters::explorer::ExplorerExporter::new(std::sync::Arc::new(
+                crate::explorer::RequestStore::new(crate::explorer::Limits::new(c)),
+            )),
+        )),
         ExporterConfig::Otlp(_) | ExporterConfig::OtlpHttp(_) | ExporterConfig::Prometheus(_) => {
             Err(BuildError::Component {
                 component: format!("exporters.{id}"),

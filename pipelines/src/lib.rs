@@ -20,6 +20,8 @@ pub mod processors;
 pub mod connectors;
 // Stage 4: exporters that need no network.
 pub mod exporters;
+// The request explorer's store: GenAI requests read from spans, in latency buckets with bounded samples.
+pub mod explorer;
 // OTLP → Prometheus series → exposition text, served by `collector`'s `prometheus` exporter.
 pub mod prometheus;
 // What building the graph can fail with.

@@ -62,6 +62,8 @@ pub struct ComponentStats {
     /// Exporters: when an export last succeeded (or the exporter started), in milliseconds since the Unix epoch.
     pub last_success_ms: AtomicU64,
     last_warning: LogLimiter,
+    /// The last failure or drop, with when it happened (ms since the Unix epoch): the explorer's pipeline view.
+    last_error: Mutex<Option<(u64, String)>>,
 }
 
 /// Events a receiver counts besides items: what the LLM proxy sees.
@@ -122,6 +124,7 @@ impl ComponentStats {
             // Counted from creation: an exporter that never succeeded is stalled since it started.
             last_success_ms: AtomicU64::new(unix_millis()),
             last_warning: LogLimiter::default(),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -139,6 +142,7 @@ impl ComponentStats {
     /// never once per item.
     pub fn record_drop(&self, n: usize, reason: &str) {
         let total = self.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        self.note_error(|| format!("dropped: {reason}"));
         if self.may_warn() {
             tracing::warn!(
                 stage = self.stage.as_str(),
@@ -154,6 +158,7 @@ impl ComponentStats {
     /// Counts `n` items an exporter gave up on, warning like [`ComponentStats::record_drop`].
     pub fn record_failure(&self, n: usize, error: &dyn std::fmt::Display) {
         let total = self.failed.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        self.note_error(|| error.to_string());
         if self.may_warn() {
             tracing::warn!(
                 stage = self.stage.as_str(),
@@ -164,6 +169,28 @@ impl ComponentStats {
                 "export failed (logged at most once a minute)"
             );
         }
+    }
+
+    /// Keeps `message` as the last error; at most once a second, so a burst costs no formatting per batch.
+    fn note_error(&self, message: impl FnOnce() -> String) {
+        let now = unix_millis();
+        let Ok(mut last) = self.last_error.try_lock() else {
+            return;
+        };
+        if last
+            .as_ref()
+            .is_none_or(|(at, _)| now.saturating_sub(*at) >= 1000)
+        {
+            *last = Some((now, message()));
+        }
+    }
+
+    /// The last failure or drop: when (ms since the Unix epoch) and what.
+    pub fn last_error(&self) -> Option<(u64, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn may_warn(&self) -> bool {
@@ -251,6 +278,8 @@ pub struct Snapshot {
     pub overflowed: u64,
     /// See [`ComponentStats::events`].
     pub events: [u64; ReceiverEvent::ALL.len()],
+    /// See [`ComponentStats::last_error`].
+    pub last_error: Option<(u64, String)>,
 }
 
 /// Every component's counters.
@@ -346,6 +375,7 @@ impl Stats {
                 dropped: c.dropped.load(Ordering::Relaxed),
                 overflowed: c.overflowed.load(Ordering::Relaxed),
                 events: std::array::from_fn(|i| c.events[i].load(Ordering::Relaxed)),
+                last_error: c.last_error(),
             })
             .collect()
     }

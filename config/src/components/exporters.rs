@@ -1,4 +1,4 @@
-//! Settings of each exporter type (`debug`, `otlp`, `otlp_http`, `prometheus`) and [`ExporterConfig`], which
+//! Settings of each exporter type (`debug`, `explorer`, `otlp`, `otlp_http`, `prometheus`) and [`ExporterConfig`], which
 //! decodes one by its type; the OTLP exporters' own settings are in `otlp_exporters.rs`. The `///` docs on each field
 //! are the user manual.
 
@@ -21,10 +21,12 @@ pub enum ExporterConfig {
     OtlpHttp(crate::otlp_exporters::OtlpExporterConfig),
     /// `prometheus`: a scrape endpoint serving every metric that reaches it.
     Prometheus(PrometheusExporterConfig),
+    /// `explorer`: keeps bounded samples of GenAI requests for the request explorer page on the admin endpoint.
+    Explorer(ExplorerExporterConfig),
 }
 
 /// Exporter types this build knows.
-pub const EXPORTER_TYPES: &[&str] = &["debug", "otlp", "otlp_http", "prometheus"];
+pub const EXPORTER_TYPES: &[&str] = &["debug", "explorer", "otlp", "otlp_http", "prometheus"];
 
 impl ExporterConfig {
     /// Decodes the settings of an exporter of type `kind`.
@@ -41,6 +43,7 @@ impl ExporterConfig {
             "prometheus" => {
                 PrometheusExporterConfig::decode(value, path, ctx).map(Self::Prometheus)
             }
+            "explorer" => ExplorerExporterConfig::decode(value, path, ctx).map(Self::Explorer),
             _ => None,
         }
     }
@@ -51,6 +54,7 @@ impl ExporterConfig {
             Self::Debug(c) => &c.sending_queue,
             Self::Otlp(c) | Self::OtlpHttp(c) => &c.sending_queue,
             Self::Prometheus(c) => &c.sending_queue,
+            Self::Explorer(c) => &c.sending_queue,
         }
     }
 
@@ -58,6 +62,7 @@ impl ExporterConfig {
     pub fn signals(&self) -> &'static [Signal] {
         match self {
             Self::Prometheus(_) => &[Signal::Metrics],
+            Self::Explorer(_) => &[Signal::Traces],
             _ => &Signal::ALL,
         }
     }
@@ -148,3 +153,46 @@ config_struct! {
 }
 
 impl Check for DebugExporterConfig {}
+
+config_struct! {
+    /// Exporter `explorer`: keeps bounded samples of the GenAI requests whose spans reach it (from the sidecar or
+    /// from other programs over OTLP) for the request explorer page on the admin endpoint (`docs/explorer.md`).
+    /// Prompt and completion text is kept only when the spans carry it (`capture_content` on the sidecar).
+    pub struct ExplorerExporterConfig {
+        /// Samples kept per latency bucket of each model and operation (the most recent ones).
+        samples_per_bucket: usize = 4,
+        /// Samples kept in all, at most (bucket samples, the slowest and the failed together). Models and
+        /// operations beyond what fits are counted but not sampled.
+        max_samples: usize = 2000,
+        /// The slowest requests kept per model and operation.
+        slowest: usize = 5,
+        /// The most recent failed requests kept per model and operation.
+        failed: usize = 10,
+        /// A link to each request's trace in your trace backend; `{trace_id}` is replaced by the trace id (hex),
+        /// e.g. `http://localhost:16686/trace/{trace_id}` (Jaeger) or
+        /// `http://localhost:3000/explore?left={"queries":[{"query":"{trace_id}"}]}` (Grafana Tempo). Empty: no link.
+        trace_url: String = String::new(),
+        /// The queue in front of the exporter.
+        sending_queue: QueueConfig = QueueConfig::default(),
+    }
+}
+
+impl Check for ExplorerExporterConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.samples_per_bucket == 0 {
+            ctx.error(&child(path, "samples_per_bucket"), "0: expected at least 1");
+        }
+        if self.max_samples == 0 {
+            ctx.error(&child(path, "max_samples"), "0: expected at least 1");
+        }
+        if !self.trace_url.is_empty() && !self.trace_url.contains("{trace_id}") {
+            ctx.error(
+                &child(path, "trace_url"),
+                format!(
+                    "{:?}: expected a URL with {{trace_id}} in it",
+                    self.trace_url
+                ),
+            );
+        }
+    }
+}

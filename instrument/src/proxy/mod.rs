@@ -20,6 +20,7 @@ mod error;
 mod forward;
 mod handle;
 mod headers;
+pub mod live;
 mod record;
 pub mod request;
 mod serve;
@@ -57,6 +58,7 @@ pub struct LlmProxyReceiver {
     tls: Arc<rustls::ClientConfig>,
     on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
     energy: Option<Arc<crate::energy::Ledger>>,
+    live: Option<Arc<live::LiveRequests>>,
 }
 
 impl std::fmt::Debug for LlmProxyReceiver {
@@ -85,6 +87,7 @@ impl LlmProxyReceiver {
             tls,
             on_bound,
             energy: None,
+            live: None,
         }
     }
 
@@ -92,6 +95,14 @@ impl LlmProxyReceiver {
     /// `gpus` in the config names.
     pub fn with_energy(mut self, ledger: Arc<crate::energy::Ledger>) -> Self {
         self.energy = Some(ledger);
+        self
+    }
+}
+
+impl LlmProxyReceiver {
+    /// Lists this receiver's requests in flight in `registry` (the request explorer's page shows them).
+    pub fn with_live(mut self, registry: Arc<live::LiveRequests>) -> Self {
+        self.live = Some(registry);
         self
     }
 }
@@ -176,6 +187,10 @@ impl Receiver for LlmProxyReceiver {
                         concurrency,
                         loads: Default::default(),
                     },
+                    live: self.live.clone().map(|registry| live::LiveScope {
+                        registry,
+                        receiver: self.id.clone(),
+                    }),
                 }),
                 forward: Forwarder::new(
                     &self.id,

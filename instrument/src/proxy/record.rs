@@ -55,6 +55,8 @@ pub struct Shared {
     pub energy: Option<crate::energy::EnergyScope>,
     /// The server's side: thresholds, the upstream's context windows, the requests in flight to it.
     pub server_side: ServerSide,
+    /// The request explorer's list of requests in flight, when one is kept.
+    pub live: Option<super::live::LiveScope>,
 }
 
 /// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
@@ -131,6 +133,7 @@ pub struct Exchange {
     energy: Option<crate::energy::Ticket>,
     /// This request's place among those in flight to the upstream (GenAI requests only).
     concurrency: Option<crate::proxy::concurrency::Entered>,
+    live: Option<super::live::LiveHandle>,
     /// Set once the outcome is recorded; an exchange dropped before that lost its client while waiting.
     recorded: bool,
 }
@@ -189,6 +192,7 @@ impl Exchange {
             .and(shared.energy.as_ref())
             .map(|e| e.start(Instant::now()));
         let concurrency = api.map(|_| shared.server_side.concurrency.enter());
+        let live = super::live::start(shared.live.as_ref(), api, &facts);
         Self {
             shared,
             api,
@@ -201,6 +205,7 @@ impl Exchange {
             _in_flight: in_flight,
             energy,
             concurrency,
+            live,
             recorded: false,
         }
     }
@@ -284,6 +289,7 @@ impl Exchange {
                             });
                         }
                     }
+                    super::live::update(self.live.as_ref(), seen.phases.so_far());
                 }
                 Some(TapEvent::End(at, ending)) => break (at, ending),
                 // The body was dropped without saying why: treat as the client leaving.

@@ -1,10 +1,12 @@
 //! Exporter `debug`: writes what reaches it to llmtel's log (stderr). `basic` logs one line per batch with its
-//! counts, `normal` one line per item, `detailed` each resource in full as OTLP JSON. For seeing data flow, not
-//! for production volumes.
+//! counts, `normal` one line per item (for GenAI requests one line each, with its think/answer split:
+//! [`request_line`], instead of a line per span), `detailed` each resource in full as OTLP JSON. For seeing data
+//! flow, not for production volumes.
 
 use llmtel_config::{DebugExporterConfig, Verbosity};
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 
+use crate::explorer::summary::{self, RequestSummary};
 use crate::payload::Payload;
 use crate::stage::{BoxFuture, ExportError, Exported, Exporter};
 
@@ -32,13 +34,24 @@ impl DebugExporter {
             Payload::Metrics(v) => v.len(),
             Payload::Logs(v) => v.len(),
         };
-        tracing::info!(
-            exporter = id,
-            signal,
-            resources,
-            items,
-            "debug exporter received a batch"
-        );
+        // At normal verbosity the request lines say more than the batch's counts; the counts go to debug.
+        if self.verbosity == Verbosity::Normal {
+            tracing::debug!(
+                exporter = id,
+                signal,
+                resources,
+                items,
+                "debug exporter received a batch"
+            );
+        } else {
+            tracing::info!(
+                exporter = id,
+                signal,
+                resources,
+                items,
+                "debug exporter received a batch"
+            );
+        }
         match self.verbosity {
             Verbosity::Basic => {}
             Verbosity::Normal => self.log_items(batch),
@@ -69,7 +82,27 @@ impl DebugExporter {
         let id = self.id.as_str();
         match batch {
             Payload::Traces(v) => {
-                for s in v.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+                let requests = summary::requests(v);
+                for r in &requests {
+                    tracing::info!(exporter = id, trace_id = %r.trace_id, "{}", request_line(r));
+                }
+                // Spans of the requests just logged (the request span and its children) get no line of their own.
+                let logged: std::collections::HashSet<&[u8]> = v
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                    .filter(|s| summary::is_request(s))
+                    .map(|s| s.span_id.as_slice())
+                    .collect();
+                for s in v
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                    .filter(|s| {
+                        !logged.contains(s.span_id.as_slice())
+                            && !logged.contains(s.parent_span_id.as_slice())
+                    })
+                {
                     tracing::info!(
                         exporter = id,
                         name = %s.name,
@@ -109,6 +142,40 @@ impl DebugExporter {
     }
 }
 
+/// One human line for a GenAI request: operation, model, duration, TTFT, think time and tokens, answer time and
+/// tokens, tokens/s, finish reason or error, e.g.
+/// `chat qwen3:14b 3.20s ttft=0.41s think=1.80s/112tok answer=1.00s/64tok 55.1tok/s finish=stop`.
+pub fn request_line(r: &RequestSummary) -> String {
+    use std::fmt::Write;
+    let mut line = format!("{} {} {:.2}s", r.operation, r.model, r.duration_s);
+    let tokens = |n: Option<i64>| n.map(|n| format!("/{n}tok")).unwrap_or_default();
+    if let Some(t) = r.ttft_s {
+        let _ = write!(line, " ttft={t:.2}s");
+    }
+    if let Some(t) = r.think_s {
+        let _ = write!(line, " think={t:.2}s{}", tokens(r.think_tokens));
+    }
+    if let Some(t) = r.answer_s {
+        let _ = write!(line, " answer={t:.2}s{}", tokens(r.answer_tokens));
+    }
+    if let (None, None, Some(n)) = (r.think_s, r.answer_s, r.output_tokens) {
+        let _ = write!(line, " out={n}tok");
+    }
+    if let Some(rate) = r.tokens_per_second() {
+        let _ = write!(line, " {rate:.1}tok/s");
+    }
+    match (&r.error, &r.finish_reason) {
+        (Some(e), _) => {
+            let _ = write!(line, " error={e}");
+        }
+        (None, Some(f)) => {
+            let _ = write!(line, " finish={f}");
+        }
+        (None, None) => {}
+    }
+    line
+}
+
 fn kind(m: &Metric) -> &'static str {
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     match m.data {
@@ -125,5 +192,39 @@ impl Exporter for DebugExporter {
     fn export(&self, batch: Payload) -> BoxFuture<'_, Result<Exported, ExportError>> {
         self.log(&batch);
         Box::pin(async { Ok(Exported::default()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_line_shows_the_think_answer_split() {
+        let r = RequestSummary {
+            operation: "chat".into(),
+            model: "qwen3:14b".into(),
+            duration_s: 3.2,
+            ttft_s: Some(0.41),
+            think_s: Some(1.8),
+            think_tokens: Some(112),
+            answer_s: Some(1.0),
+            answer_tokens: Some(64),
+            output_tokens: Some(176),
+            finish_reason: Some("stop".into()),
+            ..RequestSummary::default()
+        };
+        assert_eq!(
+            request_line(&r),
+            "chat qwen3:14b 3.20s ttft=0.41s think=1.80s/112tok answer=1.00s/64tok 63.1tok/s finish=stop"
+        );
+        let failed = RequestSummary {
+            operation: "chat".into(),
+            model: "llama3.2:3b".into(),
+            duration_s: 0.05,
+            error: Some("400".into()),
+            ..RequestSummary::default()
+        };
+        assert_eq!(request_line(&failed), "chat llama3.2:3b 0.05s error=400");
     }
 }

@@ -3,3 +3,4 @@
 //! `collector` crate, which owns the network edges; the translation `prometheus` serves is [`crate::prometheus`].
 
 pub mod debug;
+pub mod explorer;

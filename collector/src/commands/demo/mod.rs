@@ -42,17 +42,19 @@ pub async fn run(cfg: ValidConfig, opts: DemoOptions) -> anyhow::Result<Shutdown
     let sim_addr = sim::start("127.0.0.1:0", stop.clone())
         .await
         .map_err(|e| anyhow::anyhow!("start the simulated model server on 127.0.0.1: {e}"))?;
-    let cfg = cfg
+    let cfg = with_request_lines(cfg)?
         .override_llm_proxy(None, Some(&format!("http://{sim_addr}")))
         .map_err(anyhow::Error::msg)?;
     let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
-    let running = match crate::start(&cfg, &factory, factory.listeners.clone()).await {
-        Ok(r) => r,
-        Err(e) => {
-            stop.cancel();
-            return Err(e.into());
-        }
-    };
+    let hub = factory.explorer().clone();
+    let running =
+        match crate::start_with_explorer(&cfg, &factory, factory.listeners.clone(), hub).await {
+            Ok(r) => r,
+            Err(e) => {
+                stop.cancel();
+                return Err(e.into());
+            }
+        };
     let listeners = running.listeners().clone();
     let Some(sidecar) = listeners.get(&format!("{proxy_id} listen")) else {
         stop.cancel();
@@ -78,8 +80,14 @@ pub async fn run(cfg: ValidConfig, opts: DemoOptions) -> anyhow::Result<Shutdown
         println!("  Metrics: {}", metrics.join(", "));
     }
     if let Some(admin) = listeners.get("admin") {
+        println!(
+            "  Request explorer (in flight, latency buckets, timelines, pipeline): http://{admin}/"
+        );
         println!("  llmtel's own health: http://{admin}/metrics");
     }
+    println!(
+        "  Each request's line below: duration, time to first token, think and answer time and tokens."
+    );
     println!(
         "  Try it yourself: curl http://{sidecar}/api/chat -d '{{\"model\": \"qwen3:14b\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'"
     );
@@ -89,6 +97,24 @@ pub async fn run(cfg: ValidConfig, opts: DemoOptions) -> anyhow::Result<Shutdown
     stop.cancel();
     let _ = load.await;
     Ok(running.stop().await)
+}
+
+/// The config with each `debug` exporter at `basic` raised to `normal`: one line per request, with its
+/// think/answer split, instead of one per batch.
+fn with_request_lines(cfg: ValidConfig) -> anyhow::Result<ValidConfig> {
+    use llmtel_config::Verbosity;
+    let mut raw = cfg.into_inner();
+    for e in raw.exporters.values_mut() {
+        if let ExporterConfig::Debug(d) = e
+            && d.verbosity == Verbosity::Basic
+        {
+            d.verbosity = Verbosity::Normal;
+        }
+    }
+    llmtel_config::validate(raw).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the demo's config: {}", list.join("; "))
+    })
 }
 
 fn model_names() -> String {
