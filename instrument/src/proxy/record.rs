@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use llmtel_config::semconv::{attr, event};
 
+use self::in_flight::InFlight;
 use self::seen::Seen;
 use self::server::ServerSide;
 use super::body::{Ending, TapEvent};
@@ -25,6 +26,7 @@ use crate::stream::{
 
 mod attrs;
 mod context;
+mod in_flight;
 mod seen;
 pub mod server;
 
@@ -57,29 +59,6 @@ pub struct Shared {
     pub server_side: ServerSide,
     /// The request explorer's list of requests in flight, when one is kept.
     pub live: Option<super::live::LiveScope>,
-}
-
-/// Decrements the in-flight gauge when the request's telemetry ends, however it ends.
-#[derive(Debug)]
-pub struct InFlight {
-    counter: opentelemetry::metrics::UpDownCounter<i64>,
-    attrs: Vec<KeyValue>,
-}
-
-impl InFlight {
-    fn start(shared: &Shared, attrs: Vec<KeyValue>) -> Self {
-        shared.in_flight.add(1, &attrs);
-        Self {
-            counter: shared.in_flight.clone(),
-            attrs,
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.counter.add(-1, &self.attrs);
-    }
 }
 
 /// A request as it arrives, before its body is read: the span is open (so upload time counts) but not yet named.
@@ -180,7 +159,7 @@ impl Exchange {
         span.set_name(name);
         let in_flight = api.map(|api| {
             InFlight::start(
-                &shared,
+                &shared.in_flight,
                 vec![
                     KeyValue::new(attr::OPERATION_NAME, api.operation()),
                     KeyValue::new(attr::PROVIDER_NAME, shared.provider.clone()),
