@@ -267,11 +267,14 @@ fn prompt_len(req: &Value) -> usize {
 /// Answers a non-streaming request after the whole generation time; returns the body to send.
 async fn whole(mut plan: Plan) -> Value {
     let tokens = plan.think_tokens + plan.answer_tokens;
-    tokio::time::sleep(plan.prompt_delay + plan.interval * tokens as u32).await;
+    let start = tokio::time::Instant::now();
+    tokio::time::sleep(plan.prompt_delay).await;
+    let prompt = start.elapsed();
+    tokio::time::sleep(plan.interval * tokens as u32).await;
+    let eval = start.elapsed().saturating_sub(prompt);
     let thinking = words(&mut plan.rng, plan.think_tokens);
     let answer = words(&mut plan.rng, plan.answer_tokens);
     let (think_text, answer_text) = (thinking.concat(), answer.concat());
-    let total = ns(plan.prompt_delay + plan.interval * tokens as u32);
     match plan.dialect {
         Dialect::OpenAi => json!({
             "id": "chatcmpl-demo", "object": "chat.completion", "model": plan.model,
@@ -281,7 +284,7 @@ async fn whole(mut plan: Plan) -> Value {
                 "total_tokens": plan.prompt_tokens + tokens},
         }),
         dialect => {
-            let mut v = ollama_final(&plan, total);
+            let mut v = ollama_final(&plan, prompt, eval);
             if dialect == Dialect::OllamaChat {
                 v["message"] =
                     json!({"role": "assistant", "content": answer_text, "thinking": think_text});
@@ -311,14 +314,19 @@ fn words(rng: &mut Rng, n: u64) -> Vec<String> {
         .collect()
 }
 
-/// Ollama's last object: done, with counts and durations in nanoseconds.
-fn ollama_final(plan: &Plan, total_ns: u64) -> Value {
-    let eval = plan.think_tokens + plan.answer_tokens;
+/// The simulated model's warm load time (Ollama reports a millisecond or so for a loaded model).
+const WARM_LOAD: Duration = Duration::from_micros(1200);
+
+/// Ollama's last object: done, with counts and durations in nanoseconds. `prompt` and `eval` are the times the
+/// simulator really spent (timers overshoot, so the plan's nominal figures would not add up to the wall time, and
+/// the sidecar would read the difference as queue wait).
+fn ollama_final(plan: &Plan, prompt: Duration, eval: Duration) -> Value {
+    let tokens = plan.think_tokens + plan.answer_tokens;
     json!({
         "model": plan.model, "created_at": now_rfc3339(), "done": true, "done_reason": "stop",
-        "total_duration": total_ns, "load_duration": 1_200_000u64,
-        "prompt_eval_count": plan.prompt_tokens, "prompt_eval_duration": ns(plan.prompt_delay),
-        "eval_count": eval, "eval_duration": ns(plan.interval * eval as u32),
+        "total_duration": ns(WARM_LOAD + prompt + eval), "load_duration": ns(WARM_LOAD),
+        "prompt_eval_count": plan.prompt_tokens, "prompt_eval_duration": ns(prompt),
+        "eval_count": tokens, "eval_duration": ns(eval),
     })
 }
 
@@ -330,6 +338,7 @@ fn now_rfc3339() -> String {
 async fn stream(mut plan: Plan, tx: tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>) {
     let start = tokio::time::Instant::now();
     tokio::time::sleep(plan.prompt_delay).await;
+    let prompt = start.elapsed();
     let total = plan.think_tokens + plan.answer_tokens;
     for i in 0..total {
         let thinking = i < plan.think_tokens;
@@ -367,16 +376,16 @@ async fn stream(mut plan: Plan, tx: tokio::sync::mpsc::Sender<Result<Bytes, Infa
         }
         tokio::time::sleep(plan.interval).await;
     }
-    let total_ns = ns(start.elapsed());
+    let eval = start.elapsed().saturating_sub(prompt);
     let mut last = Vec::new();
     match plan.dialect {
         Dialect::OllamaChat => {
-            let mut v = ollama_final(&plan, total_ns);
+            let mut v = ollama_final(&plan, prompt, eval);
             v["message"] = json!({"role": "assistant", "content": ""});
             last.push(ndjson(v));
         }
         Dialect::OllamaGenerate => {
-            let mut v = ollama_final(&plan, total_ns);
+            let mut v = ollama_final(&plan, prompt, eval);
             v["response"] = json!("");
             last.push(ndjson(v));
         }
