@@ -11,7 +11,7 @@ use llmtel_pipelines::{BuildError, Exporter, Factory, Receiver};
 use crate::{Listeners, exporters, receivers, tls};
 
 /// Builds llmtel's components from their config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CollectorFactory {
     pub(crate) listeners: Listeners,
     resource: llmtel_config::Attributes,
@@ -20,6 +20,15 @@ pub struct CollectorFactory {
     /// What the admin endpoint's request explorer shows: every `llm_proxy`'s requests in flight, and the store
     /// the first `explorer` exporter fills.
     explorer: crate::explorer::ExplorerHub,
+    /// Whether the proxies keep the live list of requests in flight: only while a page can show it (the admin
+    /// endpoint is on).
+    live: bool,
+}
+
+impl Default for CollectorFactory {
+    fn default() -> Self {
+        Self::new(Listeners::default())
+    }
 }
 
 impl CollectorFactory {
@@ -30,6 +39,24 @@ impl CollectorFactory {
             resource: llmtel_config::Attributes::new(),
             energy: Arc::default(),
             explorer: Default::default(),
+            live: true,
+        }
+    }
+
+    /// Without the request explorer's live list of requests in flight (the admin endpoint, which shows it, is
+    /// off): the proxies then do no bookkeeping for it.
+    pub fn without_live_requests(mut self) -> Self {
+        self.live = false;
+        self
+    }
+
+    /// The factory for `cfg`: its resource, and the live list only when the admin endpoint is on.
+    pub fn for_config(cfg: &llmtel_config::ValidConfig) -> Self {
+        let f = Self::default().with_resource(&cfg.service.telemetry.resource);
+        if cfg.service.telemetry.admin.enabled {
+            f
+        } else {
+            f.without_live_requests()
         }
     }
 
@@ -99,17 +126,20 @@ impl Factory for CollectorFactory {
                 let tls = self.tls(id)?;
                 let listeners = self.listeners.clone();
                 let name = format!("{id} listen");
-                Ok(Box::new(
-                    llmtel_instrument::LlmProxyReceiver::new(
-                        id.as_str(),
-                        c,
-                        self.sdk_resource(),
-                        tls,
-                        Box::new(move |addr| listeners.record(&name, addr)),
-                    )
-                    .with_energy(self.energy.clone())
-                    .with_live(self.explorer.live()),
-                ))
+                let proxy = llmtel_instrument::LlmProxyReceiver::new(
+                    id.as_str(),
+                    c,
+                    self.sdk_resource(),
+                    tls,
+                    Box::new(move |addr| listeners.record(&name, addr)),
+                )
+                .with_energy(self.energy.clone());
+                let proxy = if self.live {
+                    proxy.with_live(self.explorer.live())
+                } else {
+                    proxy
+                };
+                Ok(Box::new(proxy))
             }
         }
     }

@@ -180,7 +180,7 @@ impl Running {
 
 /// Runs `cfg` until SIGINT or SIGTERM, then stops gracefully.
 pub async fn run(cfg: ValidConfig) -> Result<ShutdownReport, RunError> {
-    let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
+    let factory = CollectorFactory::for_config(&cfg);
     let running = start_with_explorer(
         &cfg,
         &factory,

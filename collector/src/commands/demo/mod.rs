@@ -45,7 +45,7 @@ pub async fn run(cfg: ValidConfig, opts: DemoOptions) -> anyhow::Result<Shutdown
     let cfg = with_request_lines(cfg)?
         .override_llm_proxy(None, Some(&format!("http://{sim_addr}")))
         .map_err(anyhow::Error::msg)?;
-    let factory = CollectorFactory::default().with_resource(&cfg.service.telemetry.resource);
+    let factory = CollectorFactory::for_config(&cfg);
     let hub = factory.explorer().clone();
     let running =
         match crate::start_with_explorer(&cfg, &factory, factory.listeners.clone(), hub).await {

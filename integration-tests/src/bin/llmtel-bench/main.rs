@@ -108,7 +108,9 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
         "\n== proxy overhead: {CHUNKS}-chunk thinking-then-answering NDJSON stream, paced {PACE_US} µs per chunk (latency, median of {REPEATS} runs) or unpaced (saturation)"
     );
     let upstream = proxy::start_upstream();
-    let modes = ["direct", "nginx", "llmtel"];
+    // llmtel with the request explorer (its admin endpoint, the page's live list, an `explorer` exporter), and
+    // without any of it: the page's bookkeeping, measured in the same run.
+    let modes = ["direct", "nginx", "llmtel", "llmtel-nopage"];
     // results[mode][concurrency index][repeat]
     let mut paced: Vec<Vec<Vec<RunStats>>> = Vec::new();
     let mut saturation: Vec<(f64, Option<f64>)> = Vec::new();
@@ -116,7 +118,8 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
     for mode in modes {
         let proc_and_addr: Option<(Proc, std::net::SocketAddr)> = match mode {
             "nginx" => Some(proxy::start_nginx(nginx, dir, upstream)),
-            "llmtel" => Some(proxy::start_llmtel_sidecar(llmtel, dir, upstream)),
+            "llmtel" => Some(proxy::start_llmtel_sidecar(llmtel, dir, upstream, true)),
+            "llmtel-nopage" => Some(proxy::start_llmtel_sidecar(llmtel, dir, upstream, false)),
             _ => None,
         };
         let target = proc_and_addr.as_ref().map_or(upstream, |(_, a)| *a);
@@ -177,6 +180,36 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
         let (n99, l99) = row("chunk delay p99", &|s| quantile(&mut s.chunk_us, 0.99));
         worst_gap = worst_gap.max(l99 - n99);
     }
+    println!("  request explorer page on vs off (same run; + is time added to direct):");
+    for (li, (c, _)) in levels.iter().enumerate() {
+        let median = |runs: &[RunStats], q: f64| {
+            let mut v: Vec<f64> = runs
+                .iter()
+                .map(|r| quantile(&mut r.clone().chunk_us, q))
+                .collect();
+            quantile(&mut v, 0.5)
+        };
+        let d = (median(&paced[0][li], 0.5), median(&paced[0][li], 0.99));
+        let on = (median(&paced[2][li], 0.5), median(&paced[2][li], 0.99));
+        let off = (median(&paced[3][li], 0.5), median(&paced[3][li], 0.99));
+        println!(
+            "  {:<5} chunk delay p50 on + {} / off + {}; p99 on + {} / off + {}",
+            c,
+            us(on.0 - d.0),
+            us(off.0 - d.0),
+            us(on.1 - d.1),
+            us(off.1 - d.1)
+        );
+    }
+    let ((_, _), (_, on_cpu), (off_sat, off_cpu)) = (saturation[0], saturation[2], saturation[3]);
+    println!(
+        "  saturation chunks/s page on {:.0}, off {off_sat:.0} (on/off {:.2}); CPU s per million chunks on {:.2}, off {:.2} (on/off {:.2})",
+        saturation[2].0,
+        saturation[2].0 / off_sat,
+        on_cpu.unwrap_or(f64::NAN),
+        off_cpu.unwrap_or(f64::NAN),
+        on_cpu.unwrap_or(f64::NAN) / off_cpu.unwrap_or(f64::NAN)
+    );
     println!(
         "  (direct: measured; nginx + / llmtel +: time added to direct; llmtel/nginx: ratio of the totals)"
     );

@@ -248,17 +248,38 @@ pub fn start_nginx(nginx: &Path, dir: &Path, upstream: SocketAddr) -> (Proc, Soc
 }
 
 /// llmtel with the sidecar in front of `upstream` and full telemetry: spans, GenAI metrics, Prometheus, debug log.
-pub fn start_llmtel_sidecar(llmtel: &Path, dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
+/// Starts llmtel's sidecar with full telemetry in front of `upstream`; with `page`, also the request explorer (the
+/// admin endpoint, its live list of requests in flight, an `explorer` exporter), as the built-in config has it.
+pub fn start_llmtel_sidecar(
+    llmtel: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+    page: bool,
+) -> (Proc, SocketAddr) {
     let listen = free_addr();
+    let (explorer, exporters, admin) = if page {
+        (
+            "  explorer:\n",
+            "debug, genai_metrics, explorer",
+            "endpoint: \"127.0.0.1:0\"",
+        )
+    } else {
+        ("", "debug, genai_metrics", "enabled: false")
+    };
     let cfg = format!(
         "receivers:\n  llm_proxy: {{listen: \"{listen}\", upstream: \"http://{upstream}\"}}\n\
          processors:\n  batch:\nconnectors:\n  genai_metrics:\n\
-         exporters:\n  debug:\n  prometheus: {{endpoint: \"127.0.0.1:0\"}}\n\
-         service:\n  pipelines:\n    traces: {{receivers: [llm_proxy], processors: [batch], exporters: [debug, genai_metrics]}}\n\
+         exporters:\n  debug:\n{explorer}  prometheus: {{endpoint: \"127.0.0.1:0\"}}\n\
+         service:\n  pipelines:\n    traces: {{receivers: [llm_proxy], processors: [batch], exporters: [{exporters}]}}\n\
          \x20   metrics: {{receivers: [llm_proxy, genai_metrics], processors: [batch], exporters: [prometheus]}}\n\
-         \x20 telemetry: {{admin: {{endpoint: \"127.0.0.1:0\"}}}}\n"
+         \x20 telemetry: {{admin: {{{admin}}}}}\n"
     );
-    let path = write(dir, "llmtel-proxy.yaml", &cfg);
+    let name = if page {
+        "llmtel-proxy.yaml"
+    } else {
+        "llmtel-proxy-nopage.yaml"
+    };
+    let path = write(dir, name, &cfg);
     let p = Proc::spawn("llmtel", llmtel, &["--config", &path], &[]);
     wait_listening(listen, "llmtel sidecar");
     (p, listen)
