@@ -101,6 +101,9 @@ impl Factory for CollectorFactory {
                     .with_energy(self.energy.clone()),
                 ))
             }
+            ReceiverConfig::Prometheus(c) => Ok(Box::new(
+                receivers::prometheus::PrometheusReceiver::new(id, c, &*self.tls(id)?)?,
+            )),
         }
     }
 

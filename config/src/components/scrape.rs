@@ -265,7 +265,10 @@ mod tests {
             ("https://gpu-1:443/probe", 443, "https")
         );
         let u = scrape_url("[::1]:8080", "http", "/m").unwrap();
-        assert_eq!((u.host.as_str(), u.url.as_str()), ("::1", "http://[::1]:8080/m"));
+        assert_eq!(
+            (u.host.as_str(), u.url.as_str()),
+            ("::1", "http://[::1]:8080/m")
+        );
         assert!(scrape_url("ftp://x:1", "http", "/").is_err());
         assert!(scrape_url("x:99999", "http", "/").is_err());
         assert!(scrape_url(":80", "http", "/").is_err());
