@@ -8,6 +8,7 @@
 
 pub mod compliance;
 pub mod emulator;
+pub mod exposer;
 pub mod gpu;
 pub mod prom;
 pub mod py;

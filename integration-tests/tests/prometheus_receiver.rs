@@ -12,12 +12,15 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::{Capture, http_request, prom, start_in_process, try_http_request};
+use integration_tests::exposer::{
+    LLMTEL_LABELS, Proc, env_path, exposition, free_port, hanging_server, of_job, same, series,
+    start_node_exporter, wait_answers,
+};
+use integration_tests::{Capture, http_request, start_in_process};
 use llmtel_collector::receivers::prometheus::parse::{Family, Kind, parse};
 use llmtel_pipelines::Payload;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -26,56 +29,6 @@ const LLAMA: &str =
     include_str!("../../collector/src/receivers/prometheus/fixtures/llama_server.txt");
 const OPEN_METRICS: &str =
     include_str!("../../collector/src/receivers/prometheus/fixtures/openmetrics.txt");
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_answers(url: &str, what: &str) {
-    let end = Instant::now() + Duration::from_secs(60);
-    while !try_http_request("GET", url, &[], Vec::new())
-        .await
-        .is_ok_and(|r| r.status == 200)
-    {
-        assert!(
-            Instant::now() < end,
-            "{what} at {url} did not answer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn start_node_exporter() -> (Proc, SocketAddr) {
-    prom::require("prometheus-node-exporter");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new("prometheus-node-exporter")
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn prometheus-node-exporter");
-    let p = Proc(child);
-    wait_answers(
-        &format!("http://{addr}/metrics"),
-        "prometheus-node-exporter",
-    )
-    .await;
-    (p, addr)
-}
 
 /// What the fixture server saw: when each `/metrics` request came, and its headers.
 #[derive(Default)]
@@ -180,72 +133,6 @@ async fn fixture_server(node: SocketAddr) -> (SocketAddr, Arc<Mutex<Seen>>) {
 }
 
 /// Accepts connections and never answers.
-async fn hanging_server() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
-    addr
-}
-
-/// `name{labels}` (sorted, without the ones in `drop`) → value, for every sample of `fams`; counters named as
-/// llmtel's `prometheus` exporter names them (`_total` added where the exposer left it off).
-fn series(
-    fams: &[Family],
-    keep: impl Fn(&BTreeMap<String, String>) -> bool,
-    drop: &[&str],
-) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for f in fams {
-        for s in &f.samples {
-            let labels: BTreeMap<String, String> = s.labels.iter().cloned().collect();
-            if !keep(&labels) {
-                continue;
-            }
-            let mut name = s.name.clone();
-            if f.kind == Kind::Counter && !name.ends_with("_total") {
-                name.push_str("_total");
-            }
-            let l: Vec<String> = labels
-                .iter()
-                .filter(|(k, _)| !drop.contains(&k.as_str()))
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect();
-            out.insert(format!("{name}{{{}}}", l.join(",")), s.value);
-        }
-    }
-    out
-}
-
-const LLMTEL_LABELS: &[&str] = &[
-    "job",
-    "instance",
-    "otel_scope_name",
-    "otel_scope_version",
-    "env",
-];
-
-async fn exposition(url: &str) -> Vec<Family> {
-    let r = http_request("GET", url, &[], Vec::new()).await;
-    assert_eq!(r.status, 200, "GET {url}");
-    parse(&r.body, false).unwrap_or_else(|e| panic!("{url}: {e}"))
-}
-
-fn of_job<'a>(job: &'a str, instance: &'a str) -> impl Fn(&BTreeMap<String, String>) -> bool + 'a {
-    move |l| {
-        l.get("job").map(String::as_str) == Some(job)
-            && l.get("instance").map(String::as_str) == Some(instance)
-    }
-}
-
-fn same(a: f64, b: f64) -> bool {
-    a == b || (a.is_nan() && b.is_nan())
-}
-
 #[tokio::test]
 async fn scrapes_node_exporter_and_llama_cpp_into_prometheus_and_otlp_while_dead_targets_say_up_0()
 {
@@ -505,14 +392,6 @@ service:
         );
         assert!(created, "_created became the start time");
     });
-}
-
-fn env_path(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var_os(name).unwrap_or_else(|| {
-        panic!("{name} is not set: run scripts/real-llm-check.sh, which builds llama-server and sets it")
-    }));
-    assert!(p.exists(), "{name}={} does not exist", p.display());
-    p
 }
 
 #[tokio::test]

@@ -11,63 +11,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint, exemplar,
-    metric, number_data_point, summary_data_point,
+    Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    Summary, SummaryDataPoint, exemplar, metric, number_data_point, summary_data_point,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::otlp::stale;
 use super::parse::{Exemplar, Family, Kind, Sample};
-
-/// Prometheus's stale marker, a NaN with this bit pattern.
-const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-/// OTLP's `FLAG_NO_RECORDED_VALUE`.
-const NO_RECORDED_VALUE: u32 = 1;
-const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
-
-/// Who was scraped: what goes on the resource and on every point.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// `job_name`.
-    pub job: String,
-    /// `host:port`.
-    pub instance: String,
-    /// The host.
-    pub host: String,
-    /// The port.
-    pub port: u16,
-    /// `http` or `https`.
-    pub scheme: String,
-    /// The labels configured for this target.
-    pub labels: Vec<(String, String)>,
-}
-
-/// The shape of a series, to send its stale point with the right metric type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Gauge,
-    Sum { monotonic: bool },
-    Histogram,
-    Summary,
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    name: String,
-    shape: Shape,
-    attrs: Vec<(String, String)>,
-    /// Start time of a cumulative series, and its last value (count for histograms and summaries).
-    start_ns: u64,
-    last: f64,
-}
-
-/// What one target's earlier scrapes left: start times, last values, and the series of the last scrape.
-#[derive(Debug, Default)]
-pub struct Tracker {
-    series: HashMap<String, Seen>,
-}
+use super::series::{CUMULATIVE, NO_RECORDED_VALUE, STALE_NAN, Seen, Shape, key, kvs};
+pub use super::series::{Target, Tracker};
 
 /// What a scrape became.
 #[derive(Debug)]
@@ -80,17 +32,6 @@ pub struct Mapped {
     pub samples: usize,
     /// Series not in the previous scrape (`scrape_series_added`).
     pub added: usize,
-}
-
-fn key(name: &str, attrs: &[(String, String)]) -> String {
-    let mut k = name.to_owned();
-    for (a, v) in attrs {
-        k.push('\0');
-        k.push_str(a);
-        k.push('=');
-        k.push_str(v);
-    }
-    k
 }
 
 /// A sample's attributes: its labels but `skip` (`le`, `quantile`), exposed labels that clash with `job`,
@@ -116,21 +57,6 @@ fn attributes(sample: &Sample, skip: &str, target: &Target) -> Vec<(String, Stri
     out.extend(target.labels.iter().cloned());
     out.sort();
     out
-}
-
-fn kv(k: &str, v: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-
-fn kvs(attrs: &[(String, String)]) -> Vec<KeyValue> {
-    attrs
-        .iter()
-        .map(|(k, v)| kv(k, any_value::Value::StringValue(v.clone())))
-        .collect()
 }
 
 fn hex_id<const N: usize>(s: &str) -> Option<Vec<u8>> {
@@ -205,77 +131,6 @@ pub fn map(families: &[Family], target: &Target, now_ns: u64, tracker: &mut Trac
 pub fn down(tracker: &mut Tracker, now_ns: u64) -> Vec<Metric> {
     let old = std::mem::take(&mut tracker.series);
     stale(old.into_values(), now_ns)
-}
-
-/// One point with the NoRecordedValue flag per series, grouped into metrics by name.
-fn stale(series: impl Iterator<Item = Seen>, now_ns: u64) -> Vec<Metric> {
-    let mut by_name: BTreeMap<(String, u8), (Shape, Vec<Seen>)> = BTreeMap::new();
-    for s in series {
-        let tag = match s.shape {
-            Shape::Gauge => 0,
-            Shape::Sum { .. } => 1,
-            Shape::Histogram => 2,
-            Shape::Summary => 3,
-        };
-        by_name
-            .entry((s.name.clone(), tag))
-            .or_insert_with(|| (s.shape, Vec::new()))
-            .1
-            .push(s);
-    }
-    by_name
-        .into_iter()
-        .map(|((name, _), (shape, list))| {
-            let number = |s: &Seen| NumberDataPoint {
-                attributes: kvs(&s.attrs),
-                start_time_unix_nano: s.start_ns,
-                time_unix_nano: now_ns,
-                flags: NO_RECORDED_VALUE,
-                value: Some(number_data_point::Value::AsDouble(0.0)),
-                ..Default::default()
-            };
-            let data = match shape {
-                Shape::Gauge => metric::Data::Gauge(Gauge {
-                    data_points: list.iter().map(number).collect(),
-                }),
-                Shape::Sum { monotonic } => metric::Data::Sum(Sum {
-                    data_points: list.iter().map(number).collect(),
-                    aggregation_temporality: CUMULATIVE,
-                    is_monotonic: monotonic,
-                }),
-                Shape::Histogram => metric::Data::Histogram(Histogram {
-                    data_points: list
-                        .iter()
-                        .map(|s| HistogramDataPoint {
-                            attributes: kvs(&s.attrs),
-                            start_time_unix_nano: s.start_ns,
-                            time_unix_nano: now_ns,
-                            flags: NO_RECORDED_VALUE,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    aggregation_temporality: CUMULATIVE,
-                }),
-                Shape::Summary => metric::Data::Summary(Summary {
-                    data_points: list
-                        .iter()
-                        .map(|s| SummaryDataPoint {
-                            attributes: kvs(&s.attrs),
-                            start_time_unix_nano: s.start_ns,
-                            time_unix_nano: now_ns,
-                            flags: NO_RECORDED_VALUE,
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            };
-            Metric {
-                name,
-                data: Some(data),
-                ..Default::default()
-            }
-        })
-        .collect()
 }
 
 struct Mapper<'a> {
@@ -360,7 +215,6 @@ impl Mapper<'_> {
                 .iter()
                 .map(|e| to_exemplar(e, self.now_ns))
                 .collect(),
-            ..Default::default()
         }
     }
 
@@ -544,104 +398,6 @@ impl Mapper<'_> {
             });
         }
         metric::Data::Summary(Summary { data_points: out })
-    }
-}
-
-/// The scrape's own gauges: `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
-/// `scrape_samples_post_metric_relabeling`, `scrape_series_added`.
-pub fn synthetic(
-    target: &Target,
-    now_ns: u64,
-    up: bool,
-    duration_s: f64,
-    samples: usize,
-    added: usize,
-) -> Vec<Metric> {
-    let attrs = kvs(&target.labels);
-    let gauge = |name: &str, unit: &str, help: &str, v: f64| Metric {
-        name: name.to_owned(),
-        description: help.to_owned(),
-        unit: unit.to_owned(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes: attrs.clone(),
-                time_unix_nano: now_ns,
-                value: Some(number_data_point::Value::AsDouble(v)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    };
-    vec![
-        gauge(
-            "up",
-            "",
-            "1 if the target answered the scrape, 0 if not",
-            f64::from(u8::from(up)),
-        ),
-        gauge(
-            "scrape_duration_seconds",
-            "s",
-            "Time the scrape took",
-            duration_s,
-        ),
-        gauge(
-            "scrape_samples_scraped",
-            "",
-            "Samples the target exposed",
-            samples as f64,
-        ),
-        gauge(
-            "scrape_samples_post_metric_relabeling",
-            "",
-            "Samples left after relabelling (no relabelling: the same)",
-            samples as f64,
-        ),
-        gauge(
-            "scrape_series_added",
-            "",
-            "Series not in the previous scrape",
-            added as f64,
-        ),
-    ]
-}
-
-/// The resource of a target's metrics.
-pub fn resource_metrics(
-    target: &Target,
-    info: &[(String, String)],
-    metrics: Vec<Metric>,
-) -> ResourceMetrics {
-    let s = any_value::Value::StringValue;
-    let mut attributes = vec![
-        kv("service.name", s(target.job.clone())),
-        kv("service.instance.id", s(target.instance.clone())),
-        kv("server.address", s(target.host.clone())),
-        kv(
-            "server.port",
-            any_value::Value::IntValue(i64::from(target.port)),
-        ),
-        kv("url.scheme", s(target.scheme.clone())),
-    ];
-    for (k, v) in info {
-        attributes.retain(|a| &a.key != k);
-        attributes.push(kv(k, s(v.clone())));
-    }
-    ResourceMetrics {
-        resource: Some(Resource {
-            attributes,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: "llmtel.receiver.prometheus".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                ..Default::default()
-            }),
-            metrics,
-            ..Default::default()
-        }],
-        ..Default::default()
     }
 }
 

@@ -10,7 +10,9 @@
 
 pub mod fetch;
 pub mod map;
+pub mod otlp;
 pub mod parse;
+pub mod series;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -174,7 +176,7 @@ async fn scrape_loop(
             tracing::info!(receiver = %id, job = %job.target.job, target = %job.url, "scrape target up again");
         }
         was_up = Some(up);
-        metrics.extend(map::synthetic(
+        metrics.extend(otlp::synthetic(
             &job.target,
             now_ns,
             up,
@@ -182,7 +184,7 @@ async fn scrape_loop(
             samples,
             added,
         ));
-        let batch = Payload::Metrics(vec![map::resource_metrics(&job.target, &info, metrics)]);
+        let batch = Payload::Metrics(vec![otlp::resource_metrics(&job.target, &info, metrics)]);
         match output.try_send(batch) {
             Ok(()) => refused = false,
             Err(e) => {

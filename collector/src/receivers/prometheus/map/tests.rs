@@ -1,5 +1,8 @@
 use super::*;
+use crate::receivers::prometheus::otlp::resource_metrics;
 use crate::receivers::prometheus::parse::parse;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, Sum, metric};
 
 fn target() -> Target {
     Target {
