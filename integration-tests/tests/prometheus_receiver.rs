@@ -286,6 +286,20 @@ service:
         "{text}"
     );
     assert!(text.contains("env=\"test\""));
+    // OpenMetrics families, `# UNIT` kept without doubling the unit in the name.
+    let om = series(&ours, of_job("om", &fx.to_string()), LLMTEL_LABELS);
+    for (k, v) in [
+        ("http_requests_total{code=\"200\"}", 3.0),
+        ("request_latency_seconds_bucket{le=\"0.5\"}", 5.0),
+        ("request_latency_seconds_count{}", 6.0),
+        ("rpc_seconds{quantile=\"0.99\"}", 0.9),
+        ("temperature_celsius{room=\"a\"}", 21.5),
+        ("build_info{version=\"1.2.3\"}", 1.0),
+        ("mystery{}", 7.0),
+    ] {
+        assert_eq!(om.get(k), Some(&v), "{k} on llmtel's /metrics: {om:?}");
+    }
+    assert!(!text.contains("seconds_seconds"), "{text}");
     {
         let s = seen.lock().unwrap();
         assert!(
