@@ -140,6 +140,8 @@ async fn scrapes_node_exporter_and_llama_cpp_into_prometheus_and_otlp_while_dead
     let (fx, seen) = fixture_server(ne).await;
     let hang = hanging_server().await;
     let closed = format!("127.0.0.1:{}", free_port());
+    let token_file = integration_tests::write_temp("s3cret\n");
+    let token = token_file.path().display();
     let yaml = format!(
         r#"
 receivers:
@@ -151,6 +153,11 @@ receivers:
           scrape_timeout: 400ms
           bearer_token: s3cret
           static_configs: [{{targets: ["{fx}"], labels: {{env: test}}}}]
+        - job_name: llama-file
+          scrape_interval: 500ms
+          scrape_timeout: 400ms
+          bearer_token_file: "{token}"
+          static_configs: [{{targets: ["{fx}"]}}]
         - job_name: node
           scrape_interval: 1h
           static_configs: [{{targets: ["http://{fx}/node"]}}]
@@ -191,6 +198,7 @@ service:
         let fams = exposition(&metrics_url).await;
         let targets = [
             ("llama", fx.to_string()),
+            ("llama-file", fx.to_string()),
             ("node", fx.to_string()),
             ("node-direct", ne.to_string()),
             ("om", fx.to_string()),
@@ -315,8 +323,13 @@ service:
     }
 
     // Up or down, and the live targets scraped on time while the dead ones time out: over 3 s at 500 ms, at least
-    // 4 scrapes of the fixture (6 nominal).
+    // 8 scrapes of the two llama jobs (12 nominal).
     assert_eq!(up(&ours, "llama", &fx.to_string()), Some(1.0));
+    assert_eq!(
+        up(&ours, "llama-file", &fx.to_string()),
+        Some(1.0),
+        "the token read from bearer_token_file"
+    );
     assert_eq!(up(&ours, "node-direct", &ne.to_string()), Some(1.0));
     assert_eq!(up(&ours, "dead", &hang.to_string()), Some(0.0));
     assert_eq!(up(&ours, "dead", &closed), Some(0.0));
@@ -324,8 +337,8 @@ service:
     tokio::time::sleep(Duration::from_secs(3)).await;
     let n1 = seen.lock().unwrap().times.len();
     assert!(
-        n1 - n0 >= 4,
-        "{} scrapes of a live target in 3 s beside two dead ones",
+        n1 - n0 >= 8,
+        "{} scrapes of the two llama jobs in 3 s (12 nominal) beside two dead targets",
         n1 - n0
     );
     let d = series(
