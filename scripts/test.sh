@@ -20,6 +20,13 @@ if ! command -v chromium >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+# The real Node Exporter the prometheus receiver's end-to-end test scrapes (integration-tests/tests/prometheus_receiver.rs).
+if ! command -v prometheus-node-exporter >/dev/null; then
+  echo "installing prometheus-node-exporter (Debian package) for the end-to-end tests" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
+fi
 
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.

@@ -141,6 +141,9 @@ impl Factory for CollectorFactory {
                 };
                 Ok(Box::new(proxy))
             }
+            ReceiverConfig::Prometheus(c) => Ok(Box::new(
+                receivers::prometheus::PrometheusReceiver::new(id, c, &*self.tls(id)?)?,
+            )),
         }
     }
 

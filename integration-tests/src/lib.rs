@@ -9,6 +9,7 @@
 pub mod cdp;
 pub mod compliance;
 pub mod emulator;
+pub mod exposer;
 pub mod gpu;
 pub mod prom;
 pub mod py;

@@ -296,6 +296,55 @@ async fn gpu_is_compliant() {
     run_receiver_compliance(Gpu).await;
 }
 
+// === prometheus ===
+
+/// The `prometheus` scraper against a server answering a small exposition; absent, against a port nothing
+/// listens on.
+struct Scrape {
+    url: String,
+    dead: SocketAddr,
+}
+
+impl Subject for Scrape {
+    fn kind(&self) -> &'static str {
+        "prometheus"
+    }
+    fn signal(&self) -> Signal {
+        Signal::Metrics
+    }
+    fn needs(&self) -> Needs {
+        Needs::Source {
+            warning: "scrape target down",
+        }
+    }
+    fn settings(&self, setup: Setup) -> String {
+        let target = match setup {
+            Setup::Absent => format!("http://{}/metrics", self.dead),
+            Setup::Normal | Setup::Taken(_) => format!("{}/metrics", self.url),
+        };
+        format!(
+            "{{config: {{scrape_configs: [{{job_name: t, scrape_interval: {INTERVAL}, scrape_timeout: 40ms, static_configs: [{{targets: [\"{target}\"]}}]}}]}}}}"
+        )
+    }
+    async fn emit(&mut self, _receiver: Running<'_>) -> Answer {
+        // A scraper emits on its own interval: let one pass.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Answer::Unheard
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_is_compliant() {
+    let url = integration_tests::raw_upstream(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: 33\r\n\r\n# TYPE jobs counter\njobs_total 3\n",
+    )
+    .await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    run_receiver_compliance(Scrape { url, dead }).await;
+}
+
 // === the harness itself ===
 //
 // Receivers that break the contract, each in one way: the compliance test must fail for each, naming the fault.

@@ -4,3 +4,4 @@
 //! `llmtel-instrument`; [`crate::factory`] builds them all from config.
 
 pub mod otlp;
+pub mod prometheus;

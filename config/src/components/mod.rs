@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod exporters;
 pub mod processors;
 pub mod receivers;
+pub mod scrape;
 pub mod signal;
 
 pub use common::*;
@@ -16,4 +17,5 @@ pub use connectors::*;
 pub use exporters::*;
 pub use processors::*;
 pub use receivers::*;
+pub use scrape::*;
 pub use signal::*;

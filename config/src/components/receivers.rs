@@ -20,10 +20,12 @@ pub enum ReceiverConfig {
     Ollama(OllamaReceiverConfig),
     /// `gpu`: NVIDIA GPU metrics from NVML.
     Gpu(GpuReceiverConfig),
+    /// `prometheus`: scrapes Prometheus and OpenMetrics endpoints into OTLP metrics.
+    Prometheus(super::PrometheusReceiverConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu", "prometheus"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
@@ -33,6 +35,9 @@ impl ReceiverConfig {
             "llm_proxy" => LlmProxyConfig::decode(value, path, ctx).map(Self::LlmProxy),
             "ollama" => OllamaReceiverConfig::decode(value, path, ctx).map(Self::Ollama),
             "gpu" => GpuReceiverConfig::decode(value, path, ctx).map(Self::Gpu),
+            "prometheus" => {
+                super::PrometheusReceiverConfig::decode(value, path, ctx).map(Self::Prometheus)
+            }
             _ => None,
         }
     }
@@ -43,6 +48,7 @@ impl ReceiverConfig {
             Self::Otlp(_) => &Signal::ALL,
             Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
             Self::Ollama(_) | Self::Gpu(_) => &[Signal::Metrics],
+            Self::Prometheus(_) => &[Signal::Metrics],
         }
     }
 }
