@@ -300,6 +300,7 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
                 claim(p.listen.as_str(), format!("receivers.{id}.listen"), ctx);
             }
             ReceiverConfig::Ollama(_) | ReceiverConfig::Gpu(_) => {}
+            ReceiverConfig::Host(_) => {}
         }
     }
     let used_exporters: BTreeSet<&str> = cfg

@@ -20,10 +20,12 @@ pub enum ReceiverConfig {
     Ollama(OllamaReceiverConfig),
     /// `gpu`: NVIDIA GPU metrics from NVML.
     Gpu(GpuReceiverConfig),
+    /// `host`: this machine's CPU, memory, load, filesystems, disks and network (`super::host`).
+    Host(super::HostReceiverConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu", "host"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
@@ -33,6 +35,7 @@ impl ReceiverConfig {
             "llm_proxy" => LlmProxyConfig::decode(value, path, ctx).map(Self::LlmProxy),
             "ollama" => OllamaReceiverConfig::decode(value, path, ctx).map(Self::Ollama),
             "gpu" => GpuReceiverConfig::decode(value, path, ctx).map(Self::Gpu),
+            "host" => super::HostReceiverConfig::decode(value, path, ctx).map(Self::Host),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl ReceiverConfig {
             Self::Otlp(_) => &Signal::ALL,
             Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
             Self::Ollama(_) | Self::Gpu(_) => &[Signal::Metrics],
+            Self::Host(_) => &[Signal::Metrics],
         }
     }
 }
