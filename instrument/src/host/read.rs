@@ -184,7 +184,6 @@ const EXCLUDED_FSTYPES: &[&str] = &[
     "debugfs",
     "devpts",
     "devtmpfs",
-    "erofs",
     "fusectl",
     "hugetlbfs",
     "iso9660",
@@ -202,15 +201,15 @@ const EXCLUDED_FSTYPES: &[&str] = &[
     "tracefs",
 ];
 
-/// Whether Node Exporter leaves out a mount point by default: `/dev`, `/proc`, `/sys` and what is below them,
-/// and what is below `/run/credentials`, `/var/lib/docker` and `/var/lib/containers/storage`.
+/// Whether Node Exporter (1.5, as Debian ships it) leaves out a mount point by default: `/dev`, `/proc`, `/run`,
+/// `/sys`, `/mnt`, `/media` and what is below them, and what is below `/var/lib/docker` and
+/// `/var/lib/containers/storage` (its `^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`).
 fn excluded_mountpoint(m: &str) -> bool {
     let under = |root: &str| m == root || m.starts_with(&format!("{root}/"));
     let strictly_under = |root: &str| m.starts_with(&format!("{root}/"));
-    under("/dev")
-        || under("/proc")
-        || under("/sys")
-        || strictly_under("/run/credentials")
+    ["/dev", "/proc", "/run", "/sys", "/mnt", "/media"]
+        .into_iter()
+        .any(under)
         || strictly_under("/var/lib/docker")
         || strictly_under("/var/lib/containers/storage")
 }
@@ -251,15 +250,15 @@ pub fn filesystems(
     Ok(out)
 }
 
-/// Whether Node Exporter leaves out a disk by default: partitions (`sda1`, `nvme0n1p1`) and `ram`, `zram`,
-/// `loop` and floppy devices (its `^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`).
+/// Whether Node Exporter leaves out a disk by default: partitions (`sda1`, `nvme0n1p1`) and `ram`, `loop` and
+/// floppy devices (its `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`; `zram0` stays).
 pub fn excluded_disk(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(|c: char| c.is_ascii_digit()) else {
         return false;
     };
     let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit());
     let lower_letter = |s: &str| s.len() == 1 && s.bytes().all(|b| b.is_ascii_lowercase());
-    if ["ram", "zram", "loop", "fd"].contains(&stem) {
+    if ["ram", "loop", "fd"].contains(&stem) {
         return true;
     }
     for prefix in ["hd", "sd", "vd", "xvd"] {

@@ -38,9 +38,11 @@ udev /dev devtmpfs rw,nosuid,relatime,size=8131356k,nr_inodes=2032839,mode=755 0
 /dev/nvme0n1p2 / ext4 rw,relatime,errors=remount-ro 0 0
 /dev/nvme0n1p2 / ext4 rw,relatime,errors=remount-ro 0 0
 tmpfs /run tmpfs rw,nosuid,nodev,noexec,relatime,size=1631632k,mode=755 0 0
+tmpfs /tmp/work tmpfs rw,nosuid,nodev,relatime 0 0
 cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0
 /dev/loop0 /snap/core/1 squashfs ro,nodev,relatime 0 0
-/dev/sdb1 /mnt/models xfs ro,relatime 0 0
+/dev/sdb1 /models xfs ro,relatime 0 0
+/dev/sdc1 /mnt/usb vfat rw 0 0
 overlay /var/lib/docker/overlay2/abc/merged overlay rw,relatime 0 0
 ";
 
@@ -71,7 +73,7 @@ fn statfs_fixture(mountpoint: &str) -> Option<FsStat> {
             files: 640,
             files_free: 600,
         }),
-        "/run" => Some(FsStat {
+        "/tmp/work" => Some(FsStat {
             block_size: 4096,
             blocks: 10,
             blocks_free: 10,
@@ -129,9 +131,9 @@ fn filesystems_leave_out_pseudo_filesystems_and_duplicates() {
         .iter()
         .map(|f| (f.mountpoint.as_str(), f.fstype.as_str()))
         .collect();
-    // /mnt/models is listed but statfs fails on it (skipped); sysfs, proc, devtmpfs, cgroup2, squashfs, overlay
-    // under /var/lib/docker are left out; `/` is mounted twice and reported once.
-    assert_eq!(points, [("/", "ext4"), ("/run", "tmpfs")]);
+    // /models is listed but statfs fails on it (skipped); sysfs, proc, devtmpfs, cgroup2, squashfs, /run, /mnt/…
+    // and the overlay under /var/lib/docker are left out; `/` is mounted twice and reported once.
+    assert_eq!(points, [("/", "ext4"), ("/tmp/work", "tmpfs")]);
     let root = &fs[0];
     assert_eq!(root.device, "/dev/nvme0n1p2");
     assert_eq!(root.size, 4096.0 * 1000.0);
@@ -140,16 +142,16 @@ fn filesystems_leave_out_pseudo_filesystems_and_duplicates() {
     assert!(!root.readonly);
     let mut all = |_: &str| Some(FsStat::default());
     let fs = read::filesystems(MOUNTS, &mut all).unwrap();
-    let models = fs.iter().find(|f| f.mountpoint == "/mnt/models").unwrap();
+    let models = fs.iter().find(|f| f.mountpoint == "/models").unwrap();
     assert!(models.readonly);
 }
 
 #[test]
 fn disks_leave_out_partitions_loop_and_ram_devices() {
-    for name in ["sda1", "nvme0n1p1", "loop0", "ram0", "zram1", "xvda3", "vdb2", "fd0"] {
+    for name in ["sda1", "nvme0n1p1", "loop0", "ram0", "xvda3", "vdb2", "fd0"] {
         assert!(excluded_disk(name), "{name}");
     }
-    for name in ["sda", "nvme0n1", "dm-0", "md0", "mmcblk0", "vda"] {
+    for name in ["sda", "nvme0n1", "dm-0", "md0", "mmcblk0", "vda", "zram0"] {
         assert!(!excluded_disk(name), "{name}");
     }
     let disks = read::parse_diskstats(DISKSTATS).unwrap();
