@@ -13,6 +13,14 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# The real Node Exporter the host receiver is compared with (integration-tests/tests/host_receiver.rs).
+if ! command -v prometheus-node-exporter >/dev/null; then
+  echo "installing Prometheus Node Exporter (Debian package) for the host receiver test" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
+fi
+
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.
 if ! python3 -c "import ollama, openai, anthropic, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc" 2>/dev/null; then
