@@ -19,14 +19,21 @@ const MEMORY_QUERY: &str =
 
 /// The compatibility example with every listener on port 0 and the host receivers at 500 ms.
 fn compat_config() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/examples/compat.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/examples/compat.yaml"
+    );
     let mut yaml = std::fs::read_to_string(path).unwrap();
     for port in ["11435", "9464", "9465", "4317", "4318", "8888"] {
         let from = format!("127.0.0.1:{port}");
         assert!(yaml.contains(&from), "compat.yaml no longer has {from}");
         yaml = yaml.replace(&from, "127.0.0.1:0");
     }
-    assert_eq!(yaml.matches("interval: 15s").count(), 2, "two host receivers");
+    assert_eq!(
+        yaml.matches("interval: 15s").count(),
+        2,
+        "two host receivers"
+    );
     yaml.replace("interval: 15s", "interval: 500ms")
 }
 
@@ -67,7 +74,14 @@ async fn label_sets(prom: &Prometheus, metric: &str, job: &str) -> BTreeSet<Stri
         .map(|s| {
             let mut m = s["metric"].as_object().unwrap().clone();
             m.retain(|k, _| {
-                !["job", "instance", "__name__", "exported_job", "exported_instance"].contains(&k.as_str())
+                ![
+                    "job",
+                    "instance",
+                    "__name__",
+                    "exported_job",
+                    "exported_instance",
+                ]
+                .contains(&k.as_str())
                     && !k.starts_with("otel_scope_")
             });
             serde_json::to_string(&m).unwrap()
@@ -130,7 +144,10 @@ async fn host_queries_agree_with_the_real_node_exporter() {
             label_sets(&prom, metric, "node").await,
         );
         assert!(!b.is_empty(), "node exporter has no {metric}");
-        assert_eq!(a, b, "{metric}: llmtel's label sets against node exporter's");
+        assert_eq!(
+            a, b,
+            "{metric}: llmtel's label sets against node exporter's"
+        );
     }
     // Every meminfo key node exporter reports, llmtel reports too (node exporter has no others).
     let names = |job: &'static str| {
@@ -157,7 +174,8 @@ async fn host_queries_agree_with_the_real_node_exporter() {
         .collect();
     assert_eq!(types, BTreeSet::from(["counter"]), "{meta}");
 
-    let (total_ours, total_theirs) = pair(&prom, "node_memory_MemTotal_bytes", &ours, &theirs).await;
+    let (total_ours, total_theirs) =
+        pair(&prom, "node_memory_MemTotal_bytes", &ours, &theirs).await;
     assert_eq!(total_ours, total_theirs, "node_memory_MemTotal_bytes");
 
     // The guide's queries, unchanged, answer for both. Over the few seconds of history a test has, a 5m rate
@@ -202,12 +220,16 @@ async fn host_queries_agree_with_the_real_node_exporter() {
     }
     // The OpenTelemetry names stay on the main endpoint.
     let main = llmtel.endpoint("exporter=prometheus endpoint");
-    let text = integration_tests::http_request("GET", &format!("http://{main}/metrics"), &[], Vec::new())
-        .await
-        .body;
+    let text =
+        integration_tests::http_request("GET", &format!("http://{main}/metrics"), &[], Vec::new())
+            .await
+            .body;
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains("system_cpu_time_seconds_total{"), "{text}");
-    assert!(!text.contains("node_cpu_seconds_total"), "node names only on the compat endpoint");
+    assert!(
+        !text.contains("node_cpu_seconds_total"),
+        "node names only on the compat endpoint"
+    );
     drop(prom);
     let (code, log) = llmtel.terminate();
     assert_eq!(code, Some(0), "{log}");

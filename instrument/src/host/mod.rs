@@ -12,7 +12,6 @@ pub mod names;
 pub mod read;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,14 +65,13 @@ impl HostReceiver {
 
 #[cfg(target_os = "linux")]
 fn live_reader() -> Option<ReadFn> {
-    let proc = PathBuf::from("/proc");
+    let proc = std::path::PathBuf::from("/proc");
     let tps = rustix::param::clock_ticks_per_second();
     Some(Box::new(move || read::read(&proc, tps, &mut read::statfs)))
 }
 
 #[cfg(not(target_os = "linux"))]
 fn live_reader() -> Option<ReadFn> {
-    let _ = PathBuf::new();
     None
 }
 
@@ -120,8 +118,14 @@ impl Cache {
     }
 
     fn log_failures(&mut self, snap: &Snapshot) {
-        let now: BTreeSet<&'static str> = snap.failed.iter().map(|(s, _)| *s).collect();
-        for (source, why) in &snap.failed {
+        // Nothing at all (no /proc): one warning, not one per source.
+        let failed: Vec<(&'static str, String)> = if snap.failed.len() == read::SOURCES {
+            vec![("/proc", snap.failed[0].1.clone())]
+        } else {
+            snap.failed.clone()
+        };
+        let now: BTreeSet<&'static str> = failed.iter().map(|(s, _)| *s).collect();
+        for (source, why) in &failed {
             if self.failing.insert(source) {
                 tracing::warn!(receiver = %self.receiver, source, "cannot read host {source} metrics: {why}");
             }

@@ -61,7 +61,10 @@ pub fn otel(s: &Snapshot) -> Vec<Family> {
         for (state, v) in OTEL_CPU_STATES.iter().zip(c.seconds) {
             cpu.points.push((
                 v,
-                vec![("cpu", format!("cpu{}", c.cpu)), ("state", (*state).to_owned())],
+                vec![
+                    ("cpu", format!("cpu{}", c.cpu)),
+                    ("state", (*state).to_owned()),
+                ],
             ));
         }
     }
@@ -139,7 +142,9 @@ pub fn otel(s: &Snapshot) -> Vec<Family> {
                 ("state", state.to_owned()),
             ]
         };
-        fs_usage.points.push(((f.size - f.free).max(0.0), attrs("used")));
+        fs_usage
+            .points
+            .push(((f.size - f.free).max(0.0), attrs("used")));
         fs_usage.points.push((f.avail, attrs("free")));
         fs_usage
             .points
@@ -151,7 +156,12 @@ pub fn otel(s: &Snapshot) -> Vec<Family> {
     }
     out.extend([fs_usage, fs_inodes]);
 
-    let mut io = family("system.disk.io", "By", Counter, "Disk bytes read and written");
+    let mut io = family(
+        "system.disk.io",
+        "By",
+        Counter,
+        "Disk bytes read and written",
+    );
     let mut ops = family(
         "system.disk.operations",
         "{operation}",
@@ -198,7 +208,12 @@ pub fn otel(s: &Snapshot) -> Vec<Family> {
     out.extend([io, ops, op_time, merged, io_time]);
 
     let mut net = [
-        family("system.network.io", "By", Counter, "Bytes received and sent"),
+        family(
+            "system.network.io",
+            "By",
+            Counter,
+            "Bytes received and sent",
+        ),
         family(
             "system.network.packets",
             "{packet}",
@@ -253,7 +268,10 @@ pub fn node_exporter(s: &Snapshot) -> Vec<Family> {
         }
     }
     let mut out = vec![cpu];
-    for (i, name) in ["node_load1", "node_load5", "node_load15"].iter().enumerate() {
+    for (i, name) in ["node_load1", "node_load5", "node_load15"]
+        .iter()
+        .enumerate()
+    {
         let mut f = family(name, "", Gauge, "Load average.");
         if let Some(l) = s.load {
             f.points.push((l[i], Vec::new()));
@@ -266,28 +284,54 @@ pub fn node_exporter(s: &Snapshot) -> Vec<Family> {
         } else {
             (format!("node_memory_{}", m.key), "")
         };
-        let mut f = family(&name, unit, Gauge, "Memory information field from /proc/meminfo.");
+        let mut f = family(
+            &name,
+            unit,
+            Gauge,
+            "Memory information field from /proc/meminfo.",
+        );
         f.points.push((m.value, Vec::new()));
         out.push(f);
     }
 
     type FsField = fn(&super::read::Filesystem) -> f64;
     let fs_fields: [(&str, &'static str, &'static str, FsField); 6] = [
-        ("node_filesystem_size_bytes", "By", "Filesystem size in bytes.", |f| f.size),
-        ("node_filesystem_free_bytes", "By", "Filesystem free space in bytes.", |f| f.free),
+        (
+            "node_filesystem_size_bytes",
+            "By",
+            "Filesystem size in bytes.",
+            |f| f.size,
+        ),
+        (
+            "node_filesystem_free_bytes",
+            "By",
+            "Filesystem free space in bytes.",
+            |f| f.free,
+        ),
         (
             "node_filesystem_avail_bytes",
             "By",
             "Filesystem space available to non-root users in bytes.",
             |f| f.avail,
         ),
-        ("node_filesystem_files", "", "Filesystem total file nodes.", |f| f.files),
-        ("node_filesystem_files_free", "", "Filesystem total free file nodes.", |f| {
-            f.files_free
-        }),
-        ("node_filesystem_readonly", "", "Filesystem read-only status.", |f| {
-            f64::from(u8::from(f.readonly))
-        }),
+        (
+            "node_filesystem_files",
+            "",
+            "Filesystem total file nodes.",
+            |f| f.files,
+        ),
+        (
+            "node_filesystem_files_free",
+            "",
+            "Filesystem total free file nodes.",
+            |f| f.files_free,
+        ),
+        (
+            "node_filesystem_readonly",
+            "",
+            "Filesystem read-only status.",
+            |f| f64::from(u8::from(f.readonly)),
+        ),
     ];
     for (name, unit, description, get) in fs_fields {
         let mut fam = family(name, unit, Gauge, description);
@@ -306,20 +350,66 @@ pub fn node_exporter(s: &Snapshot) -> Vec<Family> {
 
     type DiskField = fn(&super::read::Disk) -> f64;
     let disk_fields: [(&str, &'static str, &'static str, DiskField); 9] = [
-        ("node_disk_reads_completed_total", "", "The total number of reads completed successfully.", |d| d.reads),
-        ("node_disk_writes_completed_total", "", "The total number of writes completed successfully.", |d| d.writes),
-        ("node_disk_read_bytes_total", "By", "The total number of bytes read successfully.", |d| d.read_bytes),
-        ("node_disk_written_bytes_total", "By", "The total number of bytes written successfully.", |d| d.written_bytes),
-        ("node_disk_read_time_seconds_total", "s", "The total number of seconds spent by all reads.", |d| d.read_seconds),
-        ("node_disk_write_time_seconds_total", "s", "This is the total number of seconds spent by all writes.", |d| d.write_seconds),
-        ("node_disk_io_time_seconds_total", "s", "Total seconds spent doing I/Os.", |d| d.io_seconds),
-        ("node_disk_reads_merged_total", "", "The total number of reads merged.", |d| d.reads_merged),
-        ("node_disk_writes_merged_total", "", "The number of writes merged.", |d| d.writes_merged),
+        (
+            "node_disk_reads_completed_total",
+            "",
+            "The total number of reads completed successfully.",
+            |d| d.reads,
+        ),
+        (
+            "node_disk_writes_completed_total",
+            "",
+            "The total number of writes completed successfully.",
+            |d| d.writes,
+        ),
+        (
+            "node_disk_read_bytes_total",
+            "By",
+            "The total number of bytes read successfully.",
+            |d| d.read_bytes,
+        ),
+        (
+            "node_disk_written_bytes_total",
+            "By",
+            "The total number of bytes written successfully.",
+            |d| d.written_bytes,
+        ),
+        (
+            "node_disk_read_time_seconds_total",
+            "s",
+            "The total number of seconds spent by all reads.",
+            |d| d.read_seconds,
+        ),
+        (
+            "node_disk_write_time_seconds_total",
+            "s",
+            "This is the total number of seconds spent by all writes.",
+            |d| d.write_seconds,
+        ),
+        (
+            "node_disk_io_time_seconds_total",
+            "s",
+            "Total seconds spent doing I/Os.",
+            |d| d.io_seconds,
+        ),
+        (
+            "node_disk_reads_merged_total",
+            "",
+            "The total number of reads merged.",
+            |d| d.reads_merged,
+        ),
+        (
+            "node_disk_writes_merged_total",
+            "",
+            "The number of writes merged.",
+            |d| d.writes_merged,
+        ),
     ];
     for (name, unit, description, get) in disk_fields {
         let mut fam = family(name, unit, Counter, description);
         for d in &s.disks {
-            fam.points.push((get(d), vec![("device", d.device.clone())]));
+            fam.points
+                .push((get(d), vec![("device", d.device.clone())]));
         }
         out.push(fam);
     }

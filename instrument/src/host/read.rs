@@ -330,6 +330,9 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<Interface>, String> {
     Ok(out)
 }
 
+/// How many sources [`read`] reads (CPU, memory, load, filesystems, disks, network).
+pub const SOURCES: usize = 6;
+
 /// Reads everything under `proc` (normally `/proc`), with `statfs` for the filesystems' space.
 pub fn read(
     proc: &Path,

@@ -248,7 +248,10 @@ fn otel_names_follow_hostmetrics() {
     let sum: f64 = states.iter().map(|s| value(mem, &[("state", s)])).sum();
     assert_eq!(sum, 16304084.0 * 1024.0, "the states add up to MemTotal");
     assert_eq!(value(&f["system.memory.limit"], &[]), 16304084.0 * 1024.0);
-    assert_eq!(value(&f["system.linux.memory.available"], &[]), 9876543.0 * 1024.0);
+    assert_eq!(
+        value(&f["system.linux.memory.available"], &[]),
+        9876543.0 * 1024.0
+    );
     let root = [
         ("device", "/dev/nvme0n1p2"),
         ("mode", "rw"),
@@ -265,13 +268,25 @@ fn otel_names_follow_hostmetrics() {
     assert_eq!(with("free"), 250.0 * 4096.0);
     assert_eq!(with("reserved"), 50.0 * 4096.0);
     let io = &f["system.disk.io"];
-    assert_eq!(value(io, &[("device", "sdb"), ("direction", "write")]), 16000.0 * 512.0);
+    assert_eq!(
+        value(io, &[("device", "sdb"), ("direction", "write")]),
+        16000.0 * 512.0
+    );
     assert_eq!(value(&f["system.disk.io_time"], &[("device", "sdb")]), 3.0);
     let errors = &f["system.network.errors"];
-    assert_eq!(value(errors, &[("device", "eth0"), ("direction", "receive")]), 3.0);
-    assert_eq!(value(errors, &[("device", "eth0"), ("direction", "transmit")]), 1.0);
     assert_eq!(
-        value(&f["system.network.dropped"], &[("device", "eth0"), ("direction", "receive")]),
+        value(errors, &[("device", "eth0"), ("direction", "receive")]),
+        3.0
+    );
+    assert_eq!(
+        value(errors, &[("device", "eth0"), ("direction", "transmit")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &f["system.network.dropped"],
+            &[("device", "eth0"), ("direction", "receive")]
+        ),
         7.0
     );
 }
@@ -288,18 +303,61 @@ fn node_exporter_names_units_and_label_values() {
     let total = &f["node_memory_MemTotal_bytes"];
     assert_eq!(total.kind, Kind::Gauge);
     assert_eq!(value(total, &[]), 16304084.0 * 1024.0);
-    assert_eq!(value(&f["node_memory_MemAvailable_bytes"], &[]), 9876543.0 * 1024.0);
-    assert_eq!(value(&f["node_memory_Active_anon_bytes"], &[]), 3000000.0 * 1024.0);
+    assert_eq!(
+        value(&f["node_memory_MemAvailable_bytes"], &[]),
+        9876543.0 * 1024.0
+    );
+    assert_eq!(
+        value(&f["node_memory_Active_anon_bytes"], &[]),
+        3000000.0 * 1024.0
+    );
     assert_eq!(value(&f["node_memory_HugePages_Total"], &[]), 0.0);
-    let root = [("device", "/dev/nvme0n1p2"), ("fstype", "ext4"), ("mountpoint", "/")];
-    assert_eq!(value(&f["node_filesystem_size_bytes"], &root), 4096.0 * 1000.0);
-    assert_eq!(value(&f["node_filesystem_avail_bytes"], &root), 4096.0 * 250.0);
-    assert_eq!(value(&f["node_filesystem_free_bytes"], &root), 4096.0 * 300.0);
+    let root = [
+        ("device", "/dev/nvme0n1p2"),
+        ("fstype", "ext4"),
+        ("mountpoint", "/"),
+    ];
+    assert_eq!(
+        value(&f["node_filesystem_size_bytes"], &root),
+        4096.0 * 1000.0
+    );
+    assert_eq!(
+        value(&f["node_filesystem_avail_bytes"], &root),
+        4096.0 * 250.0
+    );
+    assert_eq!(
+        value(&f["node_filesystem_free_bytes"], &root),
+        4096.0 * 300.0
+    );
     assert_eq!(value(&f["node_filesystem_readonly"], &root), 0.0);
-    assert_eq!(value(&f["node_disk_read_bytes_total"], &[("device", "sdb")]), 8000.0 * 512.0);
-    assert_eq!(value(&f["node_disk_io_time_seconds_total"], &[("device", "nvme0n1")]), 352.488);
-    assert_eq!(value(&f["node_network_receive_errs_total"], &[("device", "eth0")]), 3.0);
-    assert_eq!(value(&f["node_network_transmit_drop_total"], &[("device", "eth0")]), 2.0);
-    assert_eq!(value(&f["node_network_transmit_bytes_total"], &[("device", "eth0")]), 60457376.0);
+    assert_eq!(
+        value(&f["node_disk_read_bytes_total"], &[("device", "sdb")]),
+        8000.0 * 512.0
+    );
+    assert_eq!(
+        value(
+            &f["node_disk_io_time_seconds_total"],
+            &[("device", "nvme0n1")]
+        ),
+        352.488
+    );
+    assert_eq!(
+        value(&f["node_network_receive_errs_total"], &[("device", "eth0")]),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &f["node_network_transmit_drop_total"],
+            &[("device", "eth0")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &f["node_network_transmit_bytes_total"],
+            &[("device", "eth0")]
+        ),
+        60457376.0
+    );
     assert!(f.keys().all(|k| k.starts_with("node_")));
 }
