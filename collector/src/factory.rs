@@ -1,5 +1,5 @@
 //! The component factory: turns each receiver's and exporter's config into the running component, in whichever
-//! crate it lives (`otlp` here, `llm_proxy` / `ollama` / `gpu` in `llmtel-instrument`, `debug` in
+//! crate it lives (`otlp` here, `llm_proxy` / `ollama` / `gpu` / `host` in `llmtel-instrument`, `debug` in
 //! `llmtel-pipelines`). The pipeline graph (`llmtel_pipelines::Topology`) calls it while it starts; it is the one
 //! place that knows every crate's components.
 
@@ -116,6 +116,11 @@ impl Factory for CollectorFactory {
                 )
                 .with_ledger(self.energy.clone()),
             )),
+            ReceiverConfig::Host(c) => Ok(Box::new(llmtel_instrument::host::HostReceiver::new(
+                id.as_str(),
+                c,
+                self.sdk_resource(),
+            ))),
             ReceiverConfig::Ollama(c) => Ok(Box::new(llmtel_instrument::OllamaReceiver::new(
                 id.as_str(),
                 c,

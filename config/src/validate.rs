@@ -301,6 +301,7 @@ fn check_endpoints(cfg: &Config, ctx: &mut Ctx) {
             }
             ReceiverConfig::Ollama(_) | ReceiverConfig::Gpu(_) => {}
             ReceiverConfig::Prometheus(_) => {}
+            ReceiverConfig::Host(_) => {}
         }
     }
     let used_exporters: BTreeSet<&str> = cfg

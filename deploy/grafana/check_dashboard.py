@@ -23,7 +23,7 @@ import tempfile
 
 ALLOWED_MACROS = {"model", "__rate_interval", "__range"}
 DS = {"type": "prometheus", "uid": "${datasource}"}
-UNITS = {"s", "reqps", "percentunit", "bytes", "watt", "joule", "celsius", "short", "suffix:×"}
+UNITS = {"s", "reqps", "percentunit", "percent", "bytes", "watt", "joule", "celsius", "short", "suffix:×"}
 MACRO = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|(\w+))")
 
 

@@ -1,7 +1,7 @@
 //! llmtel's instrumentation of LLM servers: the sidecar proxy ([`proxy`]), the response stream parsers
 //! ([`stream`]), the think/answer phase tracker ([`phase`]), the GPU and model-server samplers ([`gpu`],
-//! [`ollama`]), which model server the sidecar fronts and whether it is up ([`upstream`]), and the bridge that
-//! turns the OpenTelemetry SDK's live metrics into pipeline batches ([`sdk`]).
+//! [`ollama`]), this machine's CPU, memory, disks and network ([`host`]), which model server the sidecar fronts
+//! and whether it is up ([`upstream`]), and the bridge that turns the OpenTelemetry SDK's live metrics into pipeline batches ([`sdk`]).
 //!
 //! Data flow: client → [`proxy`] → model server; the response is forwarded chunk by chunk and a copy of each
 //! chunk goes to a per-request task that frames and decodes it ([`stream`]), tracks phases ([`phase`]) and, at the
@@ -11,6 +11,7 @@
 
 pub mod energy;
 pub mod gpu;
+pub mod host;
 pub mod ollama;
 pub mod phase;
 pub mod proxy;

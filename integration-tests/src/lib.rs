@@ -11,6 +11,7 @@ pub mod compliance;
 pub mod emulator;
 pub mod exposer;
 pub mod gpu;
+pub mod node_exporter;
 pub mod prom;
 pub mod py;
 pub mod sink;

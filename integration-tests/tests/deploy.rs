@@ -129,6 +129,7 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
                 "  genai_metrics: {flush_interval: 1s}\n",
             ),
             ("  gpu:\n", "  gpu: {interval: 1s}\n"),
+            ("interval: 15s", "interval: 1s"),
             ("  ollama:\n", "  ollama:\n    interval: 1s\n"),
         ],
         "config/examples/compat.yaml",
@@ -203,6 +204,8 @@ async fn dashboard_compat_names_rules_and_report_work_against_a_real_prometheus(
         "DCGM_FI_DEV_MEM_COPY_UTIL{gpu=\"0\"}",
         "DCGM_FI_DEV_FB_USED{gpu=\"0\"}",
         "DCGM_FI_DEV_FB_FREE{gpu=\"0\"}",
+        "100 - (avg by(instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) * 100)",
+        "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
     ] {
         queries.push(("compat".to_owned(), q.to_owned()));
     }

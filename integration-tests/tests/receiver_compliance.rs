@@ -17,6 +17,7 @@ use integration_tests::{http_request, trace_request};
 use llmtel_collector::Listeners;
 use llmtel_config::{ComponentId, ReceiverConfig};
 use llmtel_instrument::gpu::{Backend, GpuReceiver};
+use llmtel_instrument::host::HostReceiver;
 use llmtel_pipelines::{BuildError, Receiver, Signal};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
@@ -343,6 +344,62 @@ async fn prometheus_is_compliant() {
         .and_then(|l| l.local_addr())
         .expect("a free port");
     run_receiver_compliance(Scrape { url, dead }).await;
+}
+
+// === host ===
+
+/// The `host` receiver reading this machine's `/proc`; absent, a `/proc` that is not there.
+struct Host;
+
+impl Subject for Host {
+    fn kind(&self) -> &'static str {
+        "host"
+    }
+    fn signal(&self) -> Signal {
+        Signal::Metrics
+    }
+    fn needs(&self) -> Needs {
+        Needs::Source {
+            warning: "cannot read host /proc metrics",
+        }
+    }
+    fn settings(&self, _setup: Setup) -> String {
+        format!("{{interval: {INTERVAL}}}")
+    }
+    fn build(
+        &self,
+        setup: Setup,
+        id: &ComponentId,
+        cfg: &ReceiverConfig,
+        _listeners: &Listeners,
+    ) -> Result<Box<dyn Receiver>, BuildError> {
+        let ReceiverConfig::Host(c) = cfg else {
+            panic!("{id} is not a host receiver: {cfg:?}");
+        };
+        let proc = match setup {
+            Setup::Absent => std::path::PathBuf::from("/nonexistent/llmtel-test/proc"),
+            Setup::Normal | Setup::Taken(_) => std::path::PathBuf::from("/proc"),
+        };
+        let receiver = HostReceiver::new(
+            id.as_str(),
+            c,
+            opentelemetry_sdk::Resource::builder().build(),
+        )
+        .with_reader(Box::new(move || {
+            llmtel_instrument::host::read::read(&proc, 100, &mut |_| None)
+        }));
+        Ok(Box::new(receiver))
+    }
+    async fn emit(&mut self, _receiver: Running<'_>) -> Answer {
+        // A sampler emits on its own interval: let one pass.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Answer::Unheard
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_is_compliant() {
+    run_receiver_compliance(Host).await;
 }
 
 // === the harness itself ===

@@ -7,6 +7,7 @@
 pub mod common;
 pub mod connectors;
 pub mod exporters;
+pub mod host;
 pub mod processors;
 pub mod receivers;
 pub mod scrape;
@@ -15,6 +16,7 @@ pub mod signal;
 pub use common::*;
 pub use connectors::*;
 pub use exporters::*;
+pub use host::*;
 pub use processors::*;
 pub use receivers::*;
 pub use scrape::*;

@@ -22,10 +22,12 @@ pub enum ReceiverConfig {
     Gpu(GpuReceiverConfig),
     /// `prometheus`: scrapes Prometheus and OpenMetrics endpoints into OTLP metrics.
     Prometheus(super::PrometheusReceiverConfig),
+    /// `host`: this machine's CPU, memory, load, filesystems, disks and network (`super::host`).
+    Host(super::HostReceiverConfig),
 }
 
 /// Receiver types this build knows.
-pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu", "prometheus"];
+pub const RECEIVER_TYPES: &[&str] = &["otlp", "llm_proxy", "ollama", "gpu", "prometheus", "host"];
 
 impl ReceiverConfig {
     /// Decodes the settings of a receiver of type `kind`.
@@ -38,6 +40,7 @@ impl ReceiverConfig {
             "prometheus" => {
                 super::PrometheusReceiverConfig::decode(value, path, ctx).map(Self::Prometheus)
             }
+            "host" => super::HostReceiverConfig::decode(value, path, ctx).map(Self::Host),
             _ => None,
         }
     }
@@ -49,6 +52,7 @@ impl ReceiverConfig {
             Self::LlmProxy(_) => &[Signal::Traces, Signal::Metrics],
             Self::Ollama(_) | Self::Gpu(_) => &[Signal::Metrics],
             Self::Prometheus(_) => &[Signal::Metrics],
+            Self::Host(_) => &[Signal::Metrics],
         }
     }
 }
