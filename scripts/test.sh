@@ -1,32 +1,28 @@
 #!/usr/bin/env bash
 # Runs llmtel's whole test suite. Installs the third-party programs the end-to-end tests run against when they are
-# missing (Prometheus and promtool, from Debian's packages; the ollama, openai and anthropic Python clients and the
-# OpenTelemetry Python SDK, from PyPI; TypeScript and Grafana's schema types, from npm, into a cache outside the
-# clone), then runs cargo test over the workspace.
+# missing (from Debian's packages: Prometheus and promtool, Chromium, Node Exporter, Node.js; from PyPI: the ollama,
+# openai and anthropic Python clients and the OpenTelemetry Python SDK; from npm: TypeScript and Grafana's schema
+# types, into a cache outside the clone), then runs cargo test over the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-  echo "installing Prometheus (Debian package) for the end-to-end tests" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+APT_UPDATED=""
+# apt_install COMMAND PACKAGE WHY: installs the Debian PACKAGE (no recommends) when COMMAND is missing.
+apt_install() {
+  if command -v "$1" >/dev/null; then return; fi
+  echo "installing $2 (Debian package) for $3" >&2
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
 
-# Headless Chromium for the request explorer's page test (integration-tests/tests/explorer_browser.rs).
-if ! command -v chromium >/dev/null; then
-  echo "installing Chromium (Debian package) for the request explorer's page test" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
-# The real Node Exporter the prometheus receiver's end-to-end test scrapes (integration-tests/tests/prometheus_receiver.rs).
-if ! command -v prometheus-node-exporter >/dev/null; then
-  echo "installing prometheus-node-exporter (Debian package) for the end-to-end tests" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
-fi
+apt_install prometheus prometheus "the end-to-end tests"
+apt_install promtool prometheus "the alert-rule tests"
+# Headless Chromium: the request explorer's page test (integration-tests/tests/explorer_browser.rs) and the load
+# chart's rendering (integration-tests/tests/load.rs).
+apt_install chromium chromium "the page and chart tests"
+# The real Node Exporter: scraped by the prometheus receiver's test, compared with the host receiver's figures.
+apt_install prometheus-node-exporter prometheus-node-exporter "the scrape and host receiver tests"
 
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.
@@ -40,12 +36,8 @@ fi
 NPM_CACHE="${LLMTEL_NPM_CACHE:-$HOME/.cache/llmtel-npm}"
 NPM_PINS="typescript@5.9.3 @grafana/schema@13.2.3"
 if [ "$(cat "$NPM_CACHE/.llmtel-pins" 2>/dev/null)" != "$NPM_PINS" ]; then
-  if ! command -v npm >/dev/null; then
-    echo "installing Node.js and npm (Debian packages) for the dashboard schema check" >&2
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  fi
+  apt_install node nodejs "the dashboard schema check"
+  apt_install npm npm "the dashboard schema check"
   echo "installing $NPM_PINS into $NPM_CACHE for the dashboard schema check" >&2
   mkdir -p "$NPM_CACHE"
   # shellcheck disable=SC2086 # the pins are separate words
