@@ -124,6 +124,9 @@ impl Factory for CollectorFactory {
             ExporterConfig::Prometheus(c) => Ok(Box::new(
                 exporters::prometheus::PrometheusExporter::new(id, c, &self.listeners)?,
             )),
+            ExporterConfig::PrometheusRemoteWrite(c) => Ok(Box::new(
+                exporters::remote_write::RemoteWriteExporter::new(id, c)?,
+            )),
             other => llmtel_pipelines::builtin_exporter(id, other),
         }
     }

@@ -59,7 +59,10 @@ pub fn builtin_exporter(
 ) -> Result<Box<dyn Exporter>, BuildError> {
     match cfg {
         ExporterConfig::Debug(c) => Ok(Box::new(DebugExporter::new(id.as_str(), c))),
-        ExporterConfig::Otlp(_) | ExporterConfig::OtlpHttp(_) | ExporterConfig::Prometheus(_) => {
+        ExporterConfig::Otlp(_)
+        | ExporterConfig::OtlpHttp(_)
+        | ExporterConfig::Prometheus(_)
+        | ExporterConfig::PrometheusRemoteWrite(_) => {
             Err(BuildError::Component {
                 component: format!("exporters.{id}"),
                 message: "a network exporter: built by the collector's factory".to_owned(),
