@@ -1,0 +1,484 @@
+//! Prometheus remote write for real: llmtel takes known metrics over OTLP and remote-writes them to a real
+//! Prometheus 2.42 (`--web.enable-remote-write-receiver`) and a real VictoriaMetrics, while a third, real Prometheus
+//! scrapes llmtel's `prometheus` exporters: every series (OpenTelemetry names and the guide's compat names) and the
+//! guide's queries answer the same in all three. A 30 s outage of the store loses nothing (series and sample counts
+//! in the store equal what was sent); a 400 is not retried, and the one request it answered has the protocol's
+//! headers, auth and a snappy-compressed, sorted `WriteRequest`.
+
+// The helpers below are test code too (clippy's allow-*-in-tests covers only the #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use integration_tests::prom::{Prometheus, first_value, require};
+use integration_tests::victoria::Victoria;
+use integration_tests::{LlmtelProcess, scrape_value_or_zero, wait_until_async, write_temp};
+use llmtel_collector::exporters::remote_write::proto::WriteRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", "chat-app"),
+                    kv("service.instance.id", "gpu-box-1"),
+                    kv("host.name", "gpu-box-1.example"),
+                ],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// A cumulative histogram point: `n` observations spread 1 : 2 : 1 over the buckets (0.5, 1, 2, +Inf).
+fn hist_point(attrs: Vec<KeyValue>, n: u64, start: u64) -> HistogramDataPoint {
+    HistogramDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: start,
+        time_unix_nano: now_ns(),
+        count: 4 * n,
+        sum: Some(3.0 * n as f64),
+        bucket_counts: vec![n, 2 * n, n, 0],
+        explicit_bounds: vec![0.5, 1.0, 2.0],
+        ..Default::default()
+    }
+}
+
+fn histogram(name: &str, unit: &str, points: Vec<HistogramDataPoint>) -> Metric {
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        description: format!("{name} for the remote write test."),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
+/// Round `i` of the known metrics: the two GenAI histograms (which the compat transforms rename), a counter and a
+/// gauge, all growing with `i`.
+fn round(i: u64, start: u64) -> ExportMetricsServiceRequest {
+    let model = |m: &str| kv("gen_ai.request.model", m);
+    let duration = histogram(
+        "gen_ai.client.operation.duration",
+        "s",
+        vec![
+            hist_point(vec![model("llama3"), kv("gen_ai.operation.name", "chat")], i, start),
+            hist_point(vec![model("qwen3"), kv("gen_ai.operation.name", "chat")], 2 * i, start),
+        ],
+    );
+    let tokens = histogram(
+        "gen_ai.client.token.usage",
+        "{token}",
+        vec![
+            hist_point(vec![model("llama3"), kv("gen_ai.token.type", "input")], 10 * i, start),
+            hist_point(vec![model("llama3"), kv("gen_ai.token.type", "output")], 20 * i, start),
+        ],
+    );
+    let number = |v: f64| NumberDataPoint {
+        start_time_unix_nano: start,
+        time_unix_nano: now_ns(),
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    let requests = Metric {
+        name: "llm.requests".into(),
+        unit: "{request}".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![number(5.0 * i as f64)],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let memory = Metric {
+        name: "llm.kv_cache.usage".into(),
+        unit: "By".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![number(1024.0 * i as f64)],
+        })),
+        ..Default::default()
+    };
+    request(vec![duration, tokens, requests, memory])
+}
+
+const COMPAT: &str = r#"
+  metric_transform/compat:
+    transforms:
+      - include: gen_ai.client.operation.duration
+        new_name: ollama_generate_duration_seconds
+        rename_labels: {gen_ai.request.model: model}
+        keep_labels: [model]
+      - include: gen_ai.client.token.usage
+        new_name: ollama_token_count
+        match_labels: {gen_ai.token.type: [input, output]}
+        extract: sum
+        rename_labels: {gen_ai.token.type: direction, gen_ai.request.model: model}
+        keep_labels: [direction, model]
+"#;
+
+/// Every series of `job="chat-app"` an instant query returns, as sorted labels → value. `_created` series are left
+/// out: Prometheus 2.42 stores OpenMetrics `_created` lines as series of their own when it scrapes, and remote
+/// write has no such sample.
+fn by_labels(result: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in result.as_array().cloned().unwrap_or_default() {
+        let metric: BTreeMap<String, String> = r["metric"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if metric.get("__name__").is_some_and(|n| n.ends_with("_created")) {
+            continue;
+        }
+        let value = r["value"][1].as_str().unwrap_or_default().to_owned();
+        out.insert(format!("{metric:?}"), value);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_to_prometheus_and_victoriametrics_answers_like_a_scraping_prometheus() {
+    require("prometheus");
+    let receiver = Prometheus::start_remote_write_receiver();
+    let vm = Victoria::start();
+    receiver.ready().await;
+    vm.ready().await;
+    let prom_url = format!("http://{}/api/v1/write", receiver.addr);
+    let vm_url = vm.write_url();
+    let cfg = format!(
+        r#"
+receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:0"}}}}}}}}
+processors:{COMPAT}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:0"}}
+  prometheus/compat: {{endpoint: "127.0.0.1:0", add_metric_suffixes: false}}
+  prometheusremotewrite/prom: {{endpoint: "{prom_url}"}}
+  prometheusremotewrite/vm: {{endpoint: "{vm_url}"}}
+  prometheusremotewrite/prom_compat: {{endpoint: "{prom_url}", add_metric_suffixes: false}}
+  prometheusremotewrite/vm_compat: {{endpoint: "{vm_url}", add_metric_suffixes: false}}
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheus, prometheusremotewrite/prom, prometheusremotewrite/vm]
+    metrics/compat:
+      receivers: [otlp]
+      processors: [metric_transform/compat]
+      exporters: [prometheus/compat, prometheusremotewrite/prom_compat, prometheusremotewrite/vm_compat]
+  telemetry: {{admin: {{endpoint: "127.0.0.1:0"}}}}
+"#
+    );
+    let file = write_temp(&cfg);
+    let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
+    let grpc = llmtel.endpoint("otlp grpc receiver listening");
+    let otel = llmtel.endpoint("exporter=prometheus endpoint");
+    let compat = llmtel.endpoint("exporter=prometheus/compat");
+    let scraper = Prometheus::start_with(
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: llmtel\n    honor_labels: true\n    static_configs:\n      - targets: ['{otel}', '{compat}']\n"
+        ),
+        &[],
+    );
+    scraper.ready().await;
+
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+    let start = now_ns();
+    // Enough rounds, 1 s apart, for rate() over the last minute to have several samples everywhere.
+    for i in 1..=12 {
+        client.export(round(i, start)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Every series and its last value: the same in the scraping Prometheus, the remote-written one and VictoriaMetrics.
+    let everything = r#"{job="chat-app"}"#;
+    let mut last = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut agreed = false;
+    for _ in 0..60 {
+        last = (
+            by_labels(&scraper.query(everything).await),
+            by_labels(&receiver.query(everything).await),
+            by_labels(&vm.query(everything).await),
+        );
+        if !last.0.is_empty() && last.0 == last.1 && last.0 == last.2 {
+            agreed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        agreed,
+        "series differ\nscraped:      {:#?}\nremote write: {:#?}\nvictoria:     {:#?}\nllmtel log:\n{}",
+        last.0,
+        last.1,
+        last.2,
+        llmtel.log()
+    );
+    let names: Vec<String> = last.0.keys().cloned().collect();
+    for expected in [
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_token_usage_bucket",
+        "llm_requests_total",
+        "llm_kv_cache_usage_bytes",
+        "ollama_generate_duration_seconds_bucket",
+        "ollama_token_count",
+        "target_info",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(&format!("\"{expected}\""))),
+            "{expected} missing from {names:#?}"
+        );
+    }
+
+    // The guide's queries. The quantile depends only on the proportions of the increases, so it is the same
+    // everywhere; rate and increase extrapolate from sample times (scrape times vs. point times), so they are
+    // compared within 25 %.
+    let guide = [
+        (
+            "histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m])) by (le))",
+            0.01,
+        ),
+        ("sum(rate(ollama_token_count{direction=\"output\"}[1m]))", 0.25),
+        ("sum(increase(ollama_generate_duration_seconds_count[1m]))", 0.25),
+        (
+            "histogram_quantile(0.5, sum(rate(gen_ai_client_operation_duration_seconds_bucket[1m])) by (le))",
+            0.01,
+        ),
+        ("sum(rate(llm_requests_total[1m]))", 0.25),
+    ];
+    for (query, tolerance) in guide {
+        let scraped = first_value(&scraper.query(query).await);
+        let written = first_value(&receiver.query(query).await);
+        let victoria = first_value(&vm.query(query).await);
+        let (Some(s), Some(w), Some(v)) = (scraped, written, victoria) else {
+            panic!("{query}: scraped {scraped:?}, remote write {written:?}, victoria {victoria:?}");
+        };
+        assert!(s > 0.0, "{query}: {s}");
+        for (what, x) in [("remote write", w), ("victoria", v)] {
+            assert!(
+                (x - s).abs() <= tolerance * s.abs(),
+                "{query}: scraped {s}, {what} {x} (tolerance {tolerance})"
+            );
+        }
+    }
+    let _ = llmtel.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_30_second_outage_of_the_store_loses_nothing_within_queue_capacity() {
+    let mut vm = Victoria::start();
+    vm.ready().await;
+    let cfg = format!(
+        r#"
+receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:0"}}}}}}}}
+exporters:
+  prometheusremotewrite:
+    endpoint: "{}"
+    timeout: 2s
+    retry_on_failure: {{initial_interval: 500ms, max_interval: 2s, max_elapsed_time: 0s}}
+    sending_queue: {{queue_size: 1000}}
+service:
+  pipelines: {{metrics: {{receivers: [otlp], exporters: [prometheusremotewrite]}}}}
+  telemetry: {{admin: {{endpoint: "127.0.0.1:0"}}}}
+"#,
+        vm.write_url()
+    );
+    let file = write_temp(&cfg);
+    let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
+    let grpc = llmtel.endpoint("otlp grpc receiver listening");
+    let admin = format!("http://{}/metrics", llmtel.endpoint("admin endpoint listening"));
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+
+    const SERIES: usize = 20;
+    const ROUNDS: usize = 45;
+    let gauge = |round: usize| {
+        let t = now_ns();
+        request(vec![Metric {
+            name: "outage.probe".into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: (0..SERIES)
+                    .map(|i| NumberDataPoint {
+                        attributes: vec![kv("probe", &i.to_string())],
+                        time_unix_nano: t,
+                        value: Some(number_data_point::Value::AsDouble((round * 100 + i) as f64)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+            ..Default::default()
+        }])
+    };
+    let outage = Duration::from_secs(30);
+    let mut down_since = None;
+    for round in 0..ROUNDS {
+        if round == 5 {
+            vm.stop();
+            down_since = Some(std::time::Instant::now());
+        }
+        if let Some(since) = down_since
+            && since.elapsed() >= outage
+        {
+            vm.restart();
+            down_since = None;
+        }
+        client.export(gauge(round)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(down_since.is_none(), "the store came back during the rounds");
+    vm.ready().await;
+    let retried = scrape_value_or_zero(
+        &admin,
+        "llmtel_events_total",
+        &["event=\"export_retried\""],
+    )
+    .await;
+    assert!(retried > 0.0, "the outage was seen (retries counted)");
+
+    let expected = (SERIES, SERIES * ROUNDS);
+    let mut got = (0, 0);
+    for _ in 0..120 {
+        got = vm.export_counts(r#"{__name__="outage_probe"}"#).await;
+        if got == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        got,
+        expected,
+        "(series, samples) in the store vs sent; llmtel log:\n{}",
+        llmtel.log()
+    );
+    let failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &[]).await;
+    assert_eq!(failed, 0.0, "nothing given up on");
+    let _ = llmtel.terminate();
+}
+
+/// One request a test server took: its headers and decoded body.
+#[derive(Debug, Clone)]
+struct Taken {
+    headers: http::HeaderMap,
+    request: Option<WriteRequest>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_is_not_retried_and_the_request_is_remote_write_1_0() {
+    let taken: Arc<Mutex<Vec<Taken>>> = Arc::default();
+    let sink = taken.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/write",
+        axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let request = snap::raw::Decoder::new()
+                    .decompress_vec(&body)
+                    .ok()
+                    .and_then(|raw| WriteRequest::decode(raw.as_slice()).ok());
+                sink.lock().unwrap().push(Taken { headers, request });
+                (http::StatusCode::BAD_REQUEST, "out of bounds sample")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let cfg = format!(
+        r#"
+receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:0"}}}}}}}}
+exporters:
+  prometheusremotewrite:
+    endpoint: "http://{addr}/api/v1/write"
+    headers: {{X-Scope-OrgID: tenant-7}}
+    bearer_token: s3cret-token
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 200ms}}
+service:
+  pipelines: {{metrics: {{receivers: [otlp], exporters: [prometheusremotewrite]}}}}
+  telemetry: {{admin: {{endpoint: "127.0.0.1:0"}}}}
+"#
+    );
+    let file = write_temp(&cfg);
+    let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
+    let grpc = llmtel.endpoint("otlp grpc receiver listening");
+    let admin = format!("http://{}/metrics", llmtel.endpoint("admin endpoint listening"));
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+    client.export(round(1, now_ns())).await.unwrap();
+
+    wait_until_async("the exporter gives up on the batch", Duration::from_secs(30), || {
+        let admin = admin.clone();
+        async move {
+            scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &[]).await > 0.0
+        }
+    })
+    .await;
+    // Retries would come 100-200 ms apart: a second is many retry intervals.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let taken = taken.lock().unwrap().clone();
+    assert_eq!(taken.len(), 1, "a 400 is answered once, never retried");
+
+    let t = &taken[0];
+    let header = |name: &str| {
+        t.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-encoding"), "snappy");
+    assert_eq!(header("content-type"), "application/x-protobuf");
+    assert_eq!(header("x-prometheus-remote-write-version"), "0.1.0");
+    assert!(header("user-agent").starts_with("llmtel/"), "{}", header("user-agent"));
+    assert_eq!(header("x-scope-orgid"), "tenant-7");
+    assert_eq!(header("authorization"), "Bearer s3cret-token");
+    let req = t.request.clone().expect("a snappy block-compressed WriteRequest");
+    assert!(!req.timeseries.is_empty());
+    for ts in &req.timeseries {
+        let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted, unique: {names:?}");
+        assert!(names.contains(&"__name__"), "{names:?}");
+        assert!(ts.labels.iter().all(|l| !l.value.is_empty()), "{:?}", ts.labels);
+        assert!(ts.samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+    }
+    let log = llmtel.log();
+    assert!(!log.contains("s3cret-token"), "the token is never logged:\n{log}");
+    let _ = llmtel.terminate();
+    server.abort();
+}
