@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use integration_tests::prom::{Prometheus, first_value, require};
 use integration_tests::victoria::Victoria;
-use integration_tests::{LlmtelProcess, scrape_value_or_zero, wait_until_async, write_temp};
+use integration_tests::{LlmtelProcess, scrape_value_or_zero, write_temp};
 use llmtel_collector::exporters::remote_write::proto::WriteRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -387,7 +387,7 @@ service:
         "(series, samples) in the store vs sent; llmtel log:\n{}",
         llmtel.log()
     );
-    let failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &[]).await;
+    let failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &["signal=\"metrics\""]).await;
     assert_eq!(failed, 0.0, "nothing given up on");
     let _ = llmtel.terminate();
 }
@@ -442,13 +442,21 @@ service:
     let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
     client.export(round(1, now_ns())).await.unwrap();
 
-    wait_until_async("the exporter gives up on the batch", Duration::from_secs(30), || {
-        let admin = admin.clone();
-        async move {
-            scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &[]).await > 0.0
+    let mut failed = 0.0;
+    for _ in 0..100 {
+        failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &["signal=\"metrics\""]).await;
+        if failed > 0.0 {
+            break;
         }
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = integration_tests::http_request("GET", &admin, &[], Vec::new()).await.body;
+    assert!(
+        failed > 0.0,
+        "the exporter gave up on the batch (counted as failed); admin metrics:\n{}\nllmtel log:\n{}",
+        String::from_utf8_lossy(&metrics),
+        llmtel.log()
+    );
     // Retries would come 100-200 ms apart: a second is many retry intervals.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let taken = taken.lock().unwrap().clone();
