@@ -38,4 +38,19 @@ if [ "$(cat "$NPM_CACHE/.llmtel-pins" 2>/dev/null)" != "$NPM_PINS" ]; then
   echo "$NPM_PINS" > "$NPM_CACHE/.llmtel-pins"
 fi
 
+# Remote write (integration-tests/tests/remote_write.rs): a real VictoriaMetrics (Debian package) beside the real
+# Prometheus above.
+if ! command -v victoria-metrics >/dev/null; then
+  echo "installing VictoriaMetrics (Debian package) for the remote write tests" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends victoria-metrics >/dev/null
+fi
+
+# The Kubernetes manifests' offline check (integration-tests/tests/fleet.rs): kubernetes-validate, pinned.
+if ! command -v kubernetes-validate >/dev/null || ! python3 -c "import yaml" 2>/dev/null; then
+  echo "installing kubernetes-validate (PyPI) for the Kubernetes manifest check" >&2
+  python3 -m pip install -q kubernetes-validate==1.37.0
+fi
+
 cargo test --workspace "$@"
