@@ -77,6 +77,19 @@ impl SeriesStore {
         }
     }
 
+    /// Adds a batch like [`SeriesStore::ingest`] and returns every sample it made, as series for remote write
+    /// (`remote.rs`). `now_ms` stamps points that carry no time of their own.
+    pub fn ingest_for_remote_write(
+        &mut self,
+        resources: &[ResourceMetrics],
+        now_ms: i64,
+    ) -> (Ingested, Vec<RemoteSeries>) {
+        self.store.journal = Some(Vec::new());
+        let ingested = self.ingest(resources);
+        let journal = self.store.journal.take().unwrap_or_default();
+        (ingested, remote::flatten(&self.store, journal, now_ms))
+    }
+
     /// Removes series not updated within `metric_expiration` before `now`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
         self.store.expire(now)

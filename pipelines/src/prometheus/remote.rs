@@ -1,4 +1,4 @@
-//! The Prometheus bridge for remote write: the same translation as the scrape endpoint (names, suffixes, labels,
+//! The Prometheus bridge for remote write (`SeriesStore::ingest_for_remote_write` calls [`flatten`]): the same translation as the scrape endpoint (names, suffixes, labels,
 //! `job` / `instance`, delta → cumulative, cardinality cap), but instead of rendering text, every point a batch
 //! brings becomes a sample of a flat series, as Prometheus would have stored it after scraping the endpoint:
 //! counters under their text 0.0.4 sample name, histograms as `_bucket{le}` (cumulative, `+Inf` = count), `_sum` and
@@ -8,13 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
-
 use super::labels::Labels;
 use super::render::fmt_f64;
 use super::store::{Store, Touched};
 use super::value::{Exemplar, Hist, Value};
-use super::{Ingested, SeriesStore};
 
 /// One series of a remote-write request.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,21 +30,6 @@ pub struct RemoteExemplar {
     pub labels: Vec<(String, String)>,
     pub value: f64,
     pub timestamp_ms: i64,
-}
-
-impl SeriesStore {
-    /// Adds a batch like [`SeriesStore::ingest`] and returns every sample it made, as series for remote write.
-    /// `now_ms` stamps points that carry no time of their own.
-    pub fn ingest_for_remote_write(
-        &mut self,
-        resources: &[ResourceMetrics],
-        now_ms: i64,
-    ) -> (Ingested, Vec<RemoteSeries>) {
-        self.store.journal = Some(Vec::new());
-        let ingested = self.ingest(resources);
-        let journal = self.store.journal.take().unwrap_or_default();
-        (ingested, flatten(&self.store, journal, now_ms))
-    }
 }
 
 /// Accumulates the samples of each flat series.
@@ -121,7 +103,9 @@ fn ns_to_ms(ns: u64) -> Option<i64> {
     (ns > 0).then(|| i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX))
 }
 
-fn flatten(store: &Store, journal: Vec<Touched>, now_ms: i64) -> Vec<RemoteSeries> {
+/// The samples of the points in `journal` (in the order the store took them) as flat series; `now_ms` stamps points
+/// without a time of their own.
+pub(crate) fn flatten(store: &Store, journal: Vec<Touched>, now_ms: i64) -> Vec<RemoteSeries> {
     let mut b = Builder::default();
     // job/instance of each touched target, with the newest time seen for it.
     let mut targets: BTreeMap<Labels, i64> = BTreeMap::new();
