@@ -22,7 +22,8 @@ impl Victoria {
     /// Starts it on a free loopback port with an empty data folder.
     pub fn start() -> Self {
         crate::prom::require("victoria-metrics");
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a folder for VictoriaMetrics: {e}"));
+        let dir =
+            tempfile::tempdir().unwrap_or_else(|e| panic!("a folder for VictoriaMetrics: {e}"));
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap_or_else(|e| panic!("a free port for VictoriaMetrics: {e}"));
@@ -118,8 +119,8 @@ impl Victoria {
         let mut series = 0;
         let mut samples = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("export line {line:?}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("export line {line:?}: {e}"));
             series += 1;
             samples += v["values"].as_array().map_or(0, Vec::len);
         }

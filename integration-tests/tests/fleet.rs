@@ -11,7 +11,9 @@ use std::process::Command;
 use integration_tests::llmtel_binary;
 
 fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 fn manifests() -> Vec<PathBuf> {
@@ -21,7 +23,10 @@ fn manifests() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 2, "manifests in deploy/kubernetes: {files:?}");
+    assert!(
+        files.len() >= 2,
+        "manifests in deploy/kubernetes: {files:?}"
+    );
     files
 }
 
@@ -97,7 +102,11 @@ fn sidecars_have_probes_limits_and_configs_llmtel_accepts() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(configs.len(), 2, "one llmtel config per manifest: {configs:?}");
+    assert_eq!(
+        configs.len(),
+        2,
+        "one llmtel config per manifest: {configs:?}"
+    );
     configs.push(repo("deploy/fleet/sidecar.yaml"));
     configs.push(repo("deploy/fleet/gateway.yaml"));
     for c in &configs {
@@ -116,7 +125,8 @@ fn sidecars_have_probes_limits_and_configs_llmtel_accepts() {
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("exporters.prometheusremotewrite.endpoint")
-            || String::from_utf8_lossy(&out.stdout).contains("exporters.prometheusremotewrite.endpoint"),
+            || String::from_utf8_lossy(&out.stdout)
+                .contains("exporters.prometheusremotewrite.endpoint"),
         "{out:?}"
     );
 }

@@ -98,16 +98,32 @@ fn round(i: u64, start: u64) -> ExportMetricsServiceRequest {
         "gen_ai.client.operation.duration",
         "s",
         vec![
-            hist_point(vec![model("llama3"), kv("gen_ai.operation.name", "chat")], i, start),
-            hist_point(vec![model("qwen3"), kv("gen_ai.operation.name", "chat")], 2 * i, start),
+            hist_point(
+                vec![model("llama3"), kv("gen_ai.operation.name", "chat")],
+                i,
+                start,
+            ),
+            hist_point(
+                vec![model("qwen3"), kv("gen_ai.operation.name", "chat")],
+                2 * i,
+                start,
+            ),
         ],
     );
     let tokens = histogram(
         "gen_ai.client.token.usage",
         "{token}",
         vec![
-            hist_point(vec![model("llama3"), kv("gen_ai.token.type", "input")], 10 * i, start),
-            hist_point(vec![model("llama3"), kv("gen_ai.token.type", "output")], 20 * i, start),
+            hist_point(
+                vec![model("llama3"), kv("gen_ai.token.type", "input")],
+                10 * i,
+                start,
+            ),
+            hist_point(
+                vec![model("llama3"), kv("gen_ai.token.type", "output")],
+                20 * i,
+                start,
+            ),
         ],
     );
     let number = |v: f64| NumberDataPoint {
@@ -166,7 +182,10 @@ fn by_labels(result: &serde_json::Value) -> BTreeMap<String, String> {
                     .collect()
             })
             .unwrap_or_default();
-        if metric.get("__name__").is_some_and(|n| n.ends_with("_created")) {
+        if metric
+            .get("__name__")
+            .is_some_and(|n| n.ends_with("_created"))
+        {
             continue;
         }
         let value = r["value"][1].as_str().unwrap_or_default().to_owned();
@@ -220,7 +239,9 @@ service:
     );
     scraper.ready().await;
 
-    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
     let start = now_ns();
     // The load runs, one round a second, while the guide's queries are evaluated: a scrape samples the last value
     // for as long as llmtel serves it, remote write only when points come, so rates agree only while points come.
@@ -255,8 +276,14 @@ service:
             "histogram_quantile(0.95, sum(rate(ollama_generate_duration_seconds_bucket[5m] @ AT)) by (le))",
             0.01,
         ),
-        ("sum(rate(ollama_token_count{direction=\"output\"}[1m] @ AT))", 0.1),
-        ("sum(increase(ollama_generate_duration_seconds_count[1m] @ AT))", 0.1),
+        (
+            "sum(rate(ollama_token_count{direction=\"output\"}[1m] @ AT))",
+            0.1,
+        ),
+        (
+            "sum(increase(ollama_generate_duration_seconds_count[1m] @ AT))",
+            0.1,
+        ),
         (
             "histogram_quantile(0.5, sum(rate(gen_ai_client_operation_duration_seconds_bucket[1m] @ AT)) by (le))",
             0.01,
@@ -348,8 +375,13 @@ service:
     let file = write_temp(&cfg);
     let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
     let grpc = llmtel.endpoint("otlp grpc receiver listening");
-    let admin = format!("http://{}/metrics", llmtel.endpoint("admin endpoint listening"));
-    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+    let admin = format!(
+        "http://{}/metrics",
+        llmtel.endpoint("admin endpoint listening")
+    );
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
 
     const SERIES: usize = 20;
     const ROUNDS: usize = 45;
@@ -386,14 +418,13 @@ service:
         client.export(gauge(round)).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert!(down_since.is_none(), "the store came back during the rounds");
+    assert!(
+        down_since.is_none(),
+        "the store came back during the rounds"
+    );
     vm.ready().await;
-    let retried = scrape_value_or_zero(
-        &admin,
-        "llmtel_events_total",
-        &["event=\"export_retried\""],
-    )
-    .await;
+    let retried =
+        scrape_value_or_zero(&admin, "llmtel_events_total", &["event=\"export_retried\""]).await;
     assert!(retried > 0.0, "the outage was seen (retries counted)");
 
     let expected = (SERIES, SERIES * ROUNDS);
@@ -411,7 +442,12 @@ service:
         "(series, samples) in the store vs sent; llmtel log:\n{}",
         llmtel.log()
     );
-    let failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &["signal=\"metrics\""]).await;
+    let failed = scrape_value_or_zero(
+        &admin,
+        "llmtel_exporter_failed_items_total",
+        &["signal=\"metrics\""],
+    )
+    .await;
     assert_eq!(failed, 0.0, "nothing given up on");
     let _ = llmtel.terminate();
 }
@@ -462,19 +498,31 @@ service:
     let file = write_temp(&cfg);
     let llmtel = LlmtelProcess::spawn(&["--config", file.path().to_str().unwrap()]);
     let grpc = llmtel.endpoint("otlp grpc receiver listening");
-    let admin = format!("http://{}/metrics", llmtel.endpoint("admin endpoint listening"));
-    let mut client = MetricsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
+    let admin = format!(
+        "http://{}/metrics",
+        llmtel.endpoint("admin endpoint listening")
+    );
+    let mut client = MetricsServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
     client.export(round(1, now_ns())).await.unwrap();
 
     let mut failed = 0.0;
     for _ in 0..100 {
-        failed = scrape_value_or_zero(&admin, "llmtel_exporter_failed_items_total", &["signal=\"metrics\""]).await;
+        failed = scrape_value_or_zero(
+            &admin,
+            "llmtel_exporter_failed_items_total",
+            &["signal=\"metrics\""],
+        )
+        .await;
         if failed > 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let metrics = integration_tests::http_request("GET", &admin, &[], Vec::new()).await.body;
+    let metrics = integration_tests::http_request("GET", &admin, &[], Vec::new())
+        .await
+        .body;
     assert!(
         failed > 0.0,
         "the exporter gave up on the batch (counted as failed); admin metrics:\n{}\nllmtel log:\n{}",
@@ -497,20 +545,41 @@ service:
     assert_eq!(header("content-encoding"), "snappy");
     assert_eq!(header("content-type"), "application/x-protobuf");
     assert_eq!(header("x-prometheus-remote-write-version"), "0.1.0");
-    assert!(header("user-agent").starts_with("llmtel/"), "{}", header("user-agent"));
+    assert!(
+        header("user-agent").starts_with("llmtel/"),
+        "{}",
+        header("user-agent")
+    );
     assert_eq!(header("x-scope-orgid"), "tenant-7");
     assert_eq!(header("authorization"), "Bearer s3cret-token");
-    let req = t.request.clone().expect("a snappy block-compressed WriteRequest");
+    let req = t
+        .request
+        .clone()
+        .expect("a snappy block-compressed WriteRequest");
     assert!(!req.timeseries.is_empty());
     for ts in &req.timeseries {
         let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
-        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted, unique: {names:?}");
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "sorted, unique: {names:?}"
+        );
         assert!(names.contains(&"__name__"), "{names:?}");
-        assert!(ts.labels.iter().all(|l| !l.value.is_empty()), "{:?}", ts.labels);
-        assert!(ts.samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        assert!(
+            ts.labels.iter().all(|l| !l.value.is_empty()),
+            "{:?}",
+            ts.labels
+        );
+        assert!(
+            ts.samples
+                .windows(2)
+                .all(|w| w[0].timestamp < w[1].timestamp)
+        );
     }
     let log = llmtel.log();
-    assert!(!log.contains("s3cret-token"), "the token is never logged:\n{log}");
+    assert!(
+        !log.contains("s3cret-token"),
+        "the token is never logged:\n{log}"
+    );
     let _ = llmtel.terminate();
     server.abort();
 }

@@ -62,12 +62,10 @@ pub fn builtin_exporter(
         ExporterConfig::Otlp(_)
         | ExporterConfig::OtlpHttp(_)
         | ExporterConfig::Prometheus(_)
-        | ExporterConfig::PrometheusRemoteWrite(_) => {
-            Err(BuildError::Component {
-                component: format!("exporters.{id}"),
-                message: "a network exporter: built by the collector's factory".to_owned(),
-            })
-        }
+        | ExporterConfig::PrometheusRemoteWrite(_) => Err(BuildError::Component {
+            component: format!("exporters.{id}"),
+            message: "a network exporter: built by the collector's factory".to_owned(),
+        }),
     }
 }
 

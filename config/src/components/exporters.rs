@@ -242,7 +242,10 @@ impl Check for PrometheusRemoteWriteConfig {
             );
         }
         if self.timeout.get().is_zero() {
-            ctx.error(&child(path, "timeout"), "0s: expected a time limit above zero");
+            ctx.error(
+                &child(path, "timeout"),
+                "0s: expected a time limit above zero",
+            );
         }
         if self.metric_expiration.get().is_zero() {
             ctx.error(
@@ -280,7 +283,10 @@ impl Check for PrometheusRemoteWriteConfig {
         let mut sub = Ctx::default();
         prom.check(path, &mut sub);
         for e in sub.into_errors() {
-            ctx.error(&e.path.replace(".const_labels", ".external_labels"), e.message);
+            ctx.error(
+                &e.path.replace(".const_labels", ".external_labels"),
+                e.message,
+            );
         }
     }
 }
@@ -327,9 +333,15 @@ mod remote_write_tests {
         let Some(ExporterConfig::PrometheusRemoteWrite(c)) = cfg.exporters.values().next() else {
             panic!("a prometheusremotewrite exporter");
         };
-        assert_eq!(c.sending_queue.num_consumers, 1, "one consumer keeps samples in order");
+        assert_eq!(
+            c.sending_queue.num_consumers, 1,
+            "one consumer keeps samples in order"
+        );
         let t = c.translation();
-        assert_eq!(t.const_labels.get("cluster").map(String::as_str), Some("eu"));
+        assert_eq!(
+            t.const_labels.get("cluster").map(String::as_str),
+            Some("eu")
+        );
         assert!(t.add_metric_suffixes);
         assert!(!cfg.to_yaml().contains("p4ss"), "the password is redacted");
 
@@ -349,7 +361,10 @@ mod remote_write_tests {
                 r#"{endpoint: "http://h/w", external_labels: {"bad-name": x}}"#,
                 format!("{p}.external_labels.bad-name"),
             ),
-            (r#"{endpoint: "http://h/w", timeout: 0s}"#, format!("{p}.timeout")),
+            (
+                r#"{endpoint: "http://h/w", timeout: 0s}"#,
+                format!("{p}.timeout"),
+            ),
         ] {
             let errs = errors(&with(settings));
             assert!(

@@ -32,10 +32,13 @@ pub struct RemoteExemplar {
     pub timestamp_ms: i64,
 }
 
+/// The samples and exemplars gathered for one flat series.
+type Gathered = (Vec<(f64, i64)>, Vec<RemoteExemplar>);
+
 /// Accumulates the samples of each flat series.
 #[derive(Default)]
 struct Builder {
-    series: BTreeMap<Labels, (Vec<(f64, i64)>, Vec<RemoteExemplar>)>,
+    series: BTreeMap<Labels, Gathered>,
 }
 
 impl Builder {
@@ -158,7 +161,14 @@ pub(crate) fn flatten(store: &Store, journal: Vec<Touched>, now_ms: i64) -> Vec<
                 count,
             } => {
                 for (q, v) in quantiles {
-                    b.add(name, &t.labels, Some(("quantile", fmt_f64(*q))), *v, ts, None);
+                    b.add(
+                        name,
+                        &t.labels,
+                        Some(("quantile", fmt_f64(*q))),
+                        *v,
+                        ts,
+                        None,
+                    );
                 }
                 b.add(&format!("{name}_sum"), &t.labels, None, *sum, ts, None);
                 b.add(
@@ -197,7 +207,21 @@ fn histogram(b: &mut Builder, name: &str, labels: &Labels, h: &Hist, ts: i64) {
     }
     let total = h.count.max(cumulative) as f64;
     let ex = h.exemplars.get(h.bounds.len()).and_then(Option::as_ref);
-    b.add(&bucket, labels, Some(("le", "+Inf".to_owned())), total, ts, ex);
+    b.add(
+        &bucket,
+        labels,
+        Some(("le", "+Inf".to_owned())),
+        total,
+        ts,
+        ex,
+    );
     b.add(&format!("{name}_sum"), labels, None, h.sum, ts, None);
-    b.add(&format!("{name}_count"), labels, None, h.count as f64, ts, None);
+    b.add(
+        &format!("{name}_count"),
+        labels,
+        None,
+        h.count as f64,
+        ts,
+        None,
+    );
 }

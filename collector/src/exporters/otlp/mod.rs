@@ -21,8 +21,8 @@ use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, P
 
 use crate::tls;
 
-use response::Accepted;
 use super::retry::{Backoff, Failure, RetryPolicy};
+use response::Accepted;
 
 /// The wire under an OTLP exporter.
 #[derive(Debug)]

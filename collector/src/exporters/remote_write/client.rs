@@ -49,8 +49,11 @@ impl RemoteWriteClient {
             headers.insert(name, secret_value(v.expose(), &format!("headers.{k}"))?);
         }
         if let Some(basic) = &cfg.basic_auth {
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", basic.username, basic.password.expose()));
+            let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                basic.username,
+                basic.password.expose()
+            ));
             headers.insert(
                 http::header::AUTHORIZATION,
                 secret_value(&format!("Basic {token}"), "basic_auth")?,

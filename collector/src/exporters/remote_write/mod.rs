@@ -46,7 +46,9 @@ impl RemoteWriteExporter {
         };
         let retry = RetryPolicy::try_new(&cfg.retry_on_failure).map_err(|e| err(e.to_string()))?;
         if cfg.timeout.get().is_zero() {
-            return Err(err("timeout: 0s: expected a time limit above zero".to_owned()));
+            return Err(err(
+                "timeout: 0s: expected a time limit above zero".to_owned()
+            ));
         }
         let tls = tls::client_config(cfg.tls.ca_file.as_deref()).map_err(err)?;
         let client = client::RemoteWriteClient::new(cfg, tls).map_err(err)?;

@@ -1,7 +1,7 @@
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, Sum, metric, number_data_point,
+    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -73,8 +73,11 @@ fn cfg() -> PrometheusRemoteWriteConfig {
     }
 }
 
+/// One decoded series: its labels and samples.
+type Decoded = (Vec<(String, String)>, Vec<(f64, i64)>);
+
 /// Decompresses and decodes what the exporter would send, as `name{labels}` → samples.
-fn decode(e: &RemoteWriteExporter, b: &[ResourceMetrics]) -> Vec<(Vec<(String, String)>, Vec<(f64, i64)>)> {
+fn decode(e: &RemoteWriteExporter, b: &[ResourceMetrics]) -> Vec<Decoded> {
     let (body, _) = e.encode(b).unwrap();
     let raw = snap::raw::Decoder::new()
         .decompress_vec(&body.expect("a request"))
@@ -85,7 +88,10 @@ fn decode(e: &RemoteWriteExporter, b: &[ResourceMetrics]) -> Vec<(Vec<(String, S
         .map(|ts| {
             (
                 ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-                ts.samples.into_iter().map(|s| (s.value, s.timestamp)).collect(),
+                ts.samples
+                    .into_iter()
+                    .map(|s| (s.value, s.timestamp))
+                    .collect(),
             )
         })
         .collect()
@@ -97,7 +103,10 @@ fn name_of(labels: &[(String, String)]) -> &str {
 
 #[test]
 fn series_carry_sorted_labels_job_instance_and_ordered_samples() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _g = rt.enter();
     let e = exporter(cfg());
     // Two points of one series, out of order within the batch.
@@ -107,7 +116,10 @@ fn series_carry_sorted_labels_job_instance_and_ordered_samples() {
             "gen_ai.client.token.usage",
             "{token}",
             false,
-            vec![number(20, 7.0, vec![kv("Zeta", "z")]), number(10, 3.0, vec![kv("Zeta", "z")])],
+            vec![
+                number(20, 7.0, vec![kv("Zeta", "z")]),
+                number(10, 3.0, vec![kv("Zeta", "z")]),
+            ],
         )]),
     );
     let counter = series
@@ -135,7 +147,10 @@ fn series_carry_sorted_labels_job_instance_and_ordered_samples() {
 
 #[test]
 fn deltas_become_cumulative_and_histograms_become_bucket_sum_count() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _g = rt.enter();
     let e = exporter(PrometheusRemoteWriteConfig {
         add_metric_suffixes: false,
@@ -144,11 +159,17 @@ fn deltas_become_cumulative_and_histograms_become_bucket_sum_count() {
     let delta = |t, v| batch(vec![sum("requests", "1", true, vec![number(t, v, vec![])])]);
     let first = decode(&e, &delta(10, 2.0));
     let second = decode(&e, &delta(20, 5.0));
-    let value = |s: &[(Vec<(String, String)>, Vec<(f64, i64)>)]| {
-        s.iter().find(|(l, _)| name_of(l) == "requests").map(|(_, v)| v.clone())
+    let value = |s: &[Decoded]| {
+        s.iter()
+            .find(|(l, _)| name_of(l) == "requests")
+            .map(|(_, v)| v.clone())
     };
     assert_eq!(value(&first), Some(vec![(2.0, 10_000)]));
-    assert_eq!(value(&second), Some(vec![(7.0, 20_000)]), "delta accumulated");
+    assert_eq!(
+        value(&second),
+        Some(vec![(7.0, 20_000)]),
+        "delta accumulated"
+    );
 
     let h = Metric {
         name: "latency".into(),
@@ -184,15 +205,23 @@ fn deltas_become_cumulative_and_histograms_become_bucket_sum_count() {
 
 #[test]
 fn debug_output_never_shows_secrets() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _g = rt.enter();
     let mut c = cfg();
     c.headers.insert(
         "X-Scope-OrgID".into(),
         llmtel_config::otlp_exporters::Secret("t3nant-secret".into()),
     );
-    c.bearer_token = Some(llmtel_config::otlp_exporters::Secret("b3arer-secret".into()));
+    c.bearer_token = Some(llmtel_config::otlp_exporters::Secret(
+        "b3arer-secret".into(),
+    ));
     let shown = format!("{:?}", exporter(c));
     assert!(!shown.contains("secret"), "{shown}");
-    assert!(shown.to_ascii_lowercase().contains("x-scope-orgid"), "{shown}");
+    assert!(
+        shown.to_ascii_lowercase().contains("x-scope-orgid"),
+        "{shown}"
+    );
 }
