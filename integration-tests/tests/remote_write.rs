@@ -143,6 +143,25 @@ service:
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     feeder.await.unwrap();
 
+    // No exporter gave up on anything (a 400 from a store, say for a duplicate exemplar, would show here).
+    let admin = format!(
+        "http://{}/metrics",
+        llmtel.endpoint("admin endpoint listening")
+    );
+    let text = integration_tests::http_request("GET", &admin, &[], Vec::new())
+        .await
+        .body;
+    let text = String::from_utf8_lossy(&text);
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("llmtel_exporter_failed_items_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed exports: {failed:?}\n{}",
+        llmtel.log()
+    );
+
     // Every series and its last value: the same in the scraping Prometheus, the remote-written one and VictoriaMetrics.
     let everything = r#"{job="chat-app"}"#;
     let mut last = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
