@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs llmtel's whole test suite. Installs the third-party programs the end-to-end tests run against when they are
-# missing (from Debian's packages: Prometheus and promtool, Chromium, Node Exporter, Node.js; from PyPI: the ollama,
-# openai and anthropic Python clients and the OpenTelemetry Python SDK; from npm: TypeScript and Grafana's schema
+# missing (from Debian's packages: Prometheus and promtool, Chromium, Node Exporter, VictoriaMetrics, Node.js; from
+# PyPI: the ollama, openai and anthropic Python clients, the OpenTelemetry Python SDK and kubernetes-validate; from npm: TypeScript and Grafana's schema
 # types, into a cache outside the clone), then runs cargo test over the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ apt_install promtool prometheus "the alert-rule tests"
 apt_install chromium chromium "the page and chart tests"
 # The real Node Exporter: scraped by the prometheus receiver's test, compared with the host receiver's figures.
 apt_install prometheus-node-exporter prometheus-node-exporter "the scrape and host receiver tests"
+# A real VictoriaMetrics beside the real Prometheus: the remote write tests (integration-tests/tests/remote_write.rs).
+apt_install victoria-metrics victoria-metrics "the remote write tests"
 
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.
@@ -43,6 +45,12 @@ if [ "$(cat "$NPM_CACHE/.llmtel-pins" 2>/dev/null)" != "$NPM_PINS" ]; then
   # shellcheck disable=SC2086 # the pins are separate words
   npm install --prefix "$NPM_CACHE" --no-audit --no-fund --ignore-scripts --silent $NPM_PINS
   echo "$NPM_PINS" > "$NPM_CACHE/.llmtel-pins"
+fi
+
+# The Kubernetes manifests' offline check (integration-tests/tests/fleet.rs): kubernetes-validate, pinned.
+if ! command -v kubernetes-validate >/dev/null || ! python3 -c "import yaml" 2>/dev/null; then
+  echo "installing kubernetes-validate (PyPI) for the Kubernetes manifest check" >&2
+  python3 -m pip install -q kubernetes-validate==1.37.0
 fi
 
 cargo test --workspace "$@"

@@ -177,6 +177,9 @@ impl Factory for CollectorFactory {
                     self.explorer.store_for(id.as_str(), c),
                 ),
             )),
+            ExporterConfig::PrometheusRemoteWrite(c) => Ok(Box::new(
+                exporters::remote_write::RemoteWriteExporter::new(id, c)?,
+            )),
             other => llmtel_pipelines::builtin_exporter(id, other),
         }
     }

@@ -240,4 +240,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod remote_write_tests;
+#[cfg(test)]
 mod tests;

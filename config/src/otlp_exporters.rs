@@ -244,7 +244,7 @@ impl OtlpExporterConfig {
 }
 
 /// An endpoint URL: `http://` or `https://`, a host, an optional port and path.
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

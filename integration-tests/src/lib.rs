@@ -16,6 +16,7 @@ pub mod prom;
 pub mod py;
 pub mod sink;
 pub mod traces;
+pub mod victoria;
 
 // The fixtures behind the re-exports below, each used through its item at the crate root.
 mod capture;

@@ -45,6 +45,21 @@ impl Prometheus {
     /// Starts Prometheus with `config` as `prometheus.yml`, in a temporary folder that also holds `files`
     /// (relative path, contents), e.g. the rule files the config names.
     pub fn start_with(config: &str, files: &[(&str, &str)]) -> Prometheus {
+        Self::start_with_args(config, files, &[])
+    }
+
+    /// A Prometheus that scrapes nothing and takes remote write on `POST /api/v1/write`
+    /// (`--web.enable-remote-write-receiver`).
+    pub fn start_remote_write_receiver() -> Prometheus {
+        Self::start_with_args(
+            "global:\n  evaluation_interval: 1s\n",
+            &[],
+            &["--web.enable-remote-write-receiver"],
+        )
+    }
+
+    /// [`Prometheus::start_with`] with extra command-line flags.
+    pub fn start_with_args(config: &str, files: &[(&str, &str)], args: &[&str]) -> Prometheus {
         require("prometheus");
         let dir = tempfile::tempdir()
             .unwrap_or_else(|e| panic!("a temporary folder for Prometheus: {e}"));
@@ -72,6 +87,7 @@ impl Prometheus {
                 dir.path().join("data").display()
             ))
             .arg("--enable-feature=exemplar-storage")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -173,7 +189,8 @@ impl Drop for Prometheus {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes `s` for a query string.
+pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -65,12 +65,13 @@ pub fn builtin_exporter(
                 crate::explorer::RequestStore::new(crate::explorer::Limits::new(c)),
             )),
         )),
-        ExporterConfig::Otlp(_) | ExporterConfig::OtlpHttp(_) | ExporterConfig::Prometheus(_) => {
-            Err(BuildError::Component {
-                component: format!("exporters.{id}"),
-                message: "a network exporter: built by the collector's factory".to_owned(),
-            })
-        }
+        ExporterConfig::Otlp(_)
+        | ExporterConfig::OtlpHttp(_)
+        | ExporterConfig::Prometheus(_)
+        | ExporterConfig::PrometheusRemoteWrite(_) => Err(BuildError::Component {
+            component: format!("exporters.{id}"),
+            message: "a network exporter: built by the collector's factory".to_owned(),
+        }),
     }
 }
 

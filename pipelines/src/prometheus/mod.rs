@@ -15,6 +15,9 @@
 //! Memory is bounded by `max_series_per_metric` per family (further label sets go to one
 //! `otel_metric_overflow="true"` series) and by expiry ([`SeriesStore::expire`]).
 //!
+//! The same translation feeds the `prometheusremotewrite` exporter: [`SeriesStore::ingest_for_remote_write`]
+//! (`remote.rs`) returns every sample a batch made as flat series instead of rendering text.
+//!
 //! This module is plain data and pure functions: no lock, no timer, no socket. Its user is the `prometheus`
 //! exporter in `llmtel-collector`, which holds a [`SeriesStore`] behind a mutex, ingests every batch that reaches it,
 //! runs expiry on a timer whether or not anyone scrapes, and serves [`SeriesStore::render`] on `GET /metrics`.
@@ -22,6 +25,7 @@
 pub(crate) mod expo;
 mod labels;
 pub(crate) mod naming;
+mod remote;
 mod render;
 mod store;
 mod value;
@@ -31,6 +35,7 @@ use std::time::{Duration, Instant};
 use llmtel_config::PrometheusExporterConfig;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
+pub use remote::{RemoteExemplar, RemoteSeries};
 pub use render::Format;
 use store::Store;
 
@@ -70,6 +75,19 @@ impl SeriesStore {
             rejected: o.rejected,
             overflowed: o.overflowed,
         }
+    }
+
+    /// Adds a batch like [`SeriesStore::ingest`] and returns every sample it made, as series for remote write
+    /// (`remote.rs`). `now_ms` stamps points that carry no time of their own.
+    pub fn ingest_for_remote_write(
+        &mut self,
+        resources: &[ResourceMetrics],
+        now_ms: i64,
+    ) -> (Ingested, Vec<RemoteSeries>) {
+        self.store.journal = Some(Vec::new());
+        let ingested = self.ingest(resources);
+        let journal = self.store.journal.take().unwrap_or_default();
+        (ingested, remote::flatten(&self.store, journal, now_ms))
     }
 
     /// Removes series not updated within `metric_expiration` before `now`; returns how many.

@@ -66,6 +66,17 @@ pub(crate) struct Store {
     cfg: PrometheusExporterConfig,
     pub(crate) families: HashMap<String, Family>,
     pub(crate) targets: HashMap<Labels, Target>,
+    /// When on, every series a point updates, with its value right after the update (remote write sends each).
+    pub(crate) journal: Option<Vec<Touched>>,
+}
+
+/// One update of one series, as the journal records it.
+#[derive(Debug, Clone)]
+pub(crate) struct Touched {
+    pub(crate) family: String,
+    pub(crate) labels: Labels,
+    pub(crate) value: Value,
+    pub(crate) time_ns: u64,
 }
 
 impl Store {
@@ -74,6 +85,7 @@ impl Store {
             cfg,
             families: HashMap::new(),
             targets: HashMap::new(),
+            journal: None,
         }
     }
 
@@ -233,6 +245,7 @@ impl Store {
             self.cfg.add_metric_suffixes,
         );
         let cap = self.cfg.max_series_per_metric;
+        let family_name = naming.family.clone();
         let family = self
             .families
             .entry(naming.family)
@@ -306,8 +319,13 @@ impl Store {
             if over_cap {
                 outcome.overflowed += 1;
                 family.add_overflow(&labels, value, delta, start_ns, time_ns, now, cap);
+                if let Some(journal) = &mut self.journal {
+                    let key = vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
+                    note(journal, &family_name, family, key);
+                }
                 continue;
             }
+            let journal_key = self.journal.is_some().then(|| labels.clone());
             match family.series.get_mut(&labels) {
                 Some(s) if delta => {
                     s.value = accumulate(&s.value, &value);
@@ -337,6 +355,9 @@ impl Store {
                     );
                 }
             }
+            if let (Some(journal), Some(key)) = (&mut self.journal, journal_key) {
+                note(journal, &family_name, family, key);
+            }
         }
     }
 
@@ -362,6 +383,18 @@ impl Store {
     pub(crate) fn expiry_interval(&self) -> Duration {
         (self.cfg.metric_expiration.get() / 10)
             .clamp(Duration::from_millis(100), Duration::from_secs(30))
+    }
+}
+
+/// Records the value series `key` of `family` holds now.
+fn note(journal: &mut Vec<Touched>, name: &str, family: &Family, key: Labels) {
+    if let Some(s) = family.series.get(&key) {
+        journal.push(Touched {
+            family: name.to_owned(),
+            value: s.value.clone(),
+            time_ns: s.time_ns,
+            labels: key,
+        });
     }
 }
 

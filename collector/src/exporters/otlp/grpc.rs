@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
 use super::response::{Accepted, ExportResponse};
-use super::retry::{self, Failure};
+use crate::exporters::retry::{self, Failure};
 
 pub(super) struct GrpcTransport {
     channel: Channel,

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 
 use super::response::{Accepted, ExportResponse};
-use super::retry::{self, Failure};
+use crate::exporters::retry::{self, Failure};
 
 /// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
 const MAX_RESPONSE: usize = 4 << 20;

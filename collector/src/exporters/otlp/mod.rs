@@ -2,14 +2,13 @@
 //! OpenTelemetry Collector, Tempo, Jaeger, Mimir or vendor backend.
 //!
 //! Each batch is encoded (and compressed) once; every attempt sends the same bytes. Failures are classified by the
-//! OTLP spec's rules (`retry.rs`) and retried with backoff; permanent failures give up at once with the server's
+//! OTLP spec's rules (`../retry.rs`) and retried with backoff; permanent failures give up at once with the server's
 //! message. Partial successes (`response.rs`) count the rejected items and are not retried. Headers (API keys) are
 //! sent, never logged. The queue in front, its concurrency and its persistence are the engine's (`sending_queue`).
 
 mod grpc;
 mod http;
 mod response;
-pub(crate) mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +21,8 @@ use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, P
 
 use crate::tls;
 
+use super::retry::{Backoff, Failure, RetryPolicy};
 use response::Accepted;
-use retry::{Backoff, Failure, RetryPolicy};
 
 /// The wire under an OTLP exporter.
 #[derive(Debug)]

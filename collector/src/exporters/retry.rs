@@ -1,4 +1,6 @@
-//! Which failures are worth retrying, and how long to wait: the OTLP specification's rules, exactly.
+//! Which failures are worth retrying, and how long to wait: the OTLP specification's rules, exactly, and remote
+//! write 1.0's ([`remote_write_http`]); one backoff for every pushing exporter (`otlp`, `otlp_http`,
+//! `prometheusremotewrite`).
 //!
 //! gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retryable;
 //! RESOURCE_EXHAUSTED only when the server attached RetryInfo; every other code is permanent. HTTP: 429, 502, 503
@@ -49,6 +51,20 @@ pub(crate) fn http(status: u16, message: &str, retry_after: Option<&str>) -> Fai
             after: retry_after.and_then(parse_retry_after),
         },
         _ => Failure::Permanent(text),
+    }
+}
+
+/// Classifies an HTTP status by the remote write 1.0 rules: every 5xx and 429 are retryable (with `Retry-After`),
+/// every other status (a 400 means invalid samples) is permanent.
+pub(crate) fn remote_write_http(status: u16, message: &str, retry_after: Option<&str>) -> Failure {
+    let text = format!("http {status}: {message}");
+    if status == 429 || (500..600).contains(&status) {
+        Failure::Retryable {
+            message: text,
+            after: retry_after.and_then(parse_retry_after),
+        }
+    } else {
+        Failure::Permanent(text)
     }
 }
 
@@ -215,6 +231,29 @@ mod tests {
             Failure::Retryable {
                 message: "http 503: x".into(),
                 after: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn remote_write_retries_every_5xx_and_429_and_nothing_else() {
+        for s in [429, 500, 502, 503, 504, 599] {
+            assert!(
+                matches!(remote_write_http(s, "", None), Failure::Retryable { .. }),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 409, 413, 415] {
+            assert!(
+                matches!(remote_write_http(s, "", None), Failure::Permanent(_)),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            remote_write_http(429, "slow", Some("2")),
+            Failure::Retryable {
+                message: "http 429: slow".into(),
+                after: Some(Duration::from_secs(2))
             }
         );
     }
