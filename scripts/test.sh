@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs llmtel's whole test suite. Installs the third-party programs the end-to-end tests run against when they are
 # missing (from Debian's packages: Prometheus and promtool, Chromium, Node Exporter, VictoriaMetrics, Node.js; from
-# PyPI: the ollama, openai and anthropic Python clients, the OpenTelemetry Python SDK and kubernetes-validate; from npm: TypeScript and Grafana's schema
-# types, into a cache outside the clone), then runs cargo test over the workspace.
+# PyPI: the ollama, openai and anthropic Python clients, the OpenTelemetry Python SDK and kubernetes-validate; from
+# npm: TypeScript and Grafana's schema types, into a cache outside the clone), then runs cargo test over the
+# workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
