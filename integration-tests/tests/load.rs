@@ -350,3 +350,74 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
     assert!(line.trim_end().ends_with(" 512"), "{line}");
     let _ = sidecar.terminate();
 }
+
+/// Ctrl-C (SIGINT) in the middle of a level: `llmtel load` stops at once, cancels what is in flight, still prints
+/// its table and writes its files with the requests that finished, the level marked interrupted, and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_and_still_reports_what_it_measured() {
+    // Each request takes about 1.2 s: the interrupt lands while some are in flight.
+    let emu = Emulator::start(Script {
+        first_delay: Duration::from_millis(100),
+        answer_delay: Duration::from_millis(120),
+        ..paced()
+    })
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(llmtel_binary())
+        .args(["load", "--target", &emu.url(), "--model", "qwen3:14b"])
+        .args(["--concurrency", "2", "--requests", "40", "--warmup", "0"])
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let a few requests finish, then interrupt.
+    integration_tests::wait_until(
+        "three finished load requests",
+        Duration::from_secs(20),
+        || emu.requests().iter().filter(|r| r.completed).count() >= 3,
+    )
+    .await;
+    let sent_before = emu.requests().len();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let interrupted_at = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = interrupted_at.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        took < Duration::from_secs(5),
+        "it took {took:?} to stop after the interrupt"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.contains("*: interrupted"), "{stdout}");
+    // Nothing more was sent after the interrupt than what was already on its way, and it did not run to 40.
+    let sent = emu.requests().len();
+    assert!(
+        sent <= sent_before + 2 && sent < 40,
+        "{sent_before} then {sent}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("levels.json")).unwrap())
+            .unwrap();
+    let level = &report["levels"][0];
+    assert_eq!(level["interrupted"], true, "{level}");
+    let ok = level["ok"].as_u64().unwrap();
+    assert!(ok >= 3 && ok < 40, "{level}");
+    assert!(
+        std::fs::read_to_string(out.path().join("levels.csv"))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.contains("true"))
+    );
+}
