@@ -173,6 +173,36 @@ impl Backoff {
     }
 }
 
+/// Sends one batch with `attempt` until it succeeds, fails permanently, or `policy`'s backoff gives up; each retry
+/// is counted (and warned about, rate-limited) in `retried`. The one retry loop of every exporter that retries.
+pub(crate) async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    retried: &llmtel_pipelines::events::EventCounter,
+    mut attempt: F,
+) -> Result<T, llmtel_pipelines::ExportError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    use llmtel_pipelines::ExportError;
+    let mut backoff = Backoff::new(policy);
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(Failure::Permanent(message)) => {
+                return Err(ExportError(format!("{message} (not retryable)")));
+            }
+            Err(Failure::Retryable { message, after }) => match backoff.next_wait(after) {
+                Some(wait) => {
+                    retried.emit(1, &format_args!("{message}; retry in {wait:?}"));
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(ExportError(format!("{message} (gave up after retries)"))),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

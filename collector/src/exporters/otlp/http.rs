@@ -4,9 +4,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use llmtel_config::otlp_exporters::{Compression, Encoding, OtlpExporterConfig};
 use llmtel_pipelines::{Payload, Signal};
@@ -16,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 
 use super::response::{Accepted, ExportResponse};
+use crate::exporters::post::{HttpsClient, post};
 use crate::exporters::retry::{self, Failure};
 
 /// Responses are read up to this size (the OTLP spec bounds them at 4 MiB).
@@ -24,7 +24,7 @@ const MAX_RESPONSE: usize = 4 << 20;
 /// Debug output shows header names only: their values are marked sensitive and print as `Sensitive`.
 #[derive(Debug)]
 pub(super) struct HttpTransport {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     urls: [http::Uri; 3],
     headers: http::HeaderMap,
     json: bool,
@@ -96,30 +96,12 @@ impl HttpTransport {
             .body(Full::new(body))
             .map_err(|e| Failure::Permanent(format!("build request to {url}: {e}")))?;
         req.headers_mut().extend(self.headers.clone());
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| Failure::Retryable {
-                message: format!("POST {url}: {}", llmtel_pipelines::error_chain(&e)),
-                after: None,
-            })?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let is_json = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let answer = post(&self.client, req, &url.to_string(), MAX_RESPONSE).await?;
+        let (status, body) = (answer.status, answer.body);
+        let retry_after = answer.retry_after;
+        let is_json = answer
+            .content_type
             .is_some_and(|v| v.starts_with("application/json"));
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
         if (200..300).contains(&status) {
             return Ok(partial_success(signal, &body, is_json));
         }

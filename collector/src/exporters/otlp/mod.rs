@@ -21,7 +21,7 @@ use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, P
 
 use crate::tls;
 
-use super::retry::{Backoff, Failure, RetryPolicy};
+use super::retry::{Failure, RetryPolicy, with_retries};
 use response::Accepted;
 
 /// The wire under an OTLP exporter.
@@ -102,39 +102,18 @@ impl Exporter for OtlpExporter {
                 Transport::Grpc(_) => Bytes::from(batch.into_request_bytes()),
                 Transport::Http(t) => t.encode(batch).map_err(ExportError)?,
             };
-            let mut backoff = Backoff::new(&self.retry);
-            loop {
-                match self.attempt(signal, &body).await {
-                    Ok(accepted) => {
-                        if accepted.rejected > 0 || !accepted.message.is_empty() {
-                            self.partial.emit(
-                                accepted.rejected,
-                                &format_args!(
-                                    "{} rejected: {}",
-                                    accepted.rejected, accepted.message
-                                ),
-                            );
-                        }
-                        return Ok(Exported {
-                            rejected: usize::try_from(accepted.rejected).unwrap_or(usize::MAX),
-                            overflowed: 0,
-                        });
-                    }
-                    Err(Failure::Permanent(message)) => {
-                        return Err(ExportError(format!("{message} (not retryable)")));
-                    }
-                    Err(Failure::Retryable { message, after }) => match backoff.next_wait(after) {
-                        Some(wait) => {
-                            self.retried
-                                .emit(1, &format_args!("{message}; retry in {wait:?}"));
-                            tokio::time::sleep(wait).await;
-                        }
-                        None => {
-                            return Err(ExportError(format!("{message} (gave up after retries)")));
-                        }
-                    },
-                }
+            let accepted =
+                with_retries(&self.retry, &self.retried, || self.attempt(signal, &body)).await?;
+            if accepted.rejected > 0 || !accepted.message.is_empty() {
+                self.partial.emit(
+                    accepted.rejected,
+                    &format_args!("{} rejected: {}", accepted.rejected, accepted.message),
+                );
             }
+            Ok(Exported {
+                rejected: usize::try_from(accepted.rejected).unwrap_or(usize::MAX),
+                overflowed: 0,
+            })
         })
     }
 }

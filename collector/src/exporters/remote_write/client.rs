@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use llmtel_config::PrometheusRemoteWriteConfig;
 
+use crate::exporters::post::{HttpsClient, post};
 use crate::exporters::retry::{self, Failure};
 
 /// Error bodies are read up to this size (only their start is shown).
@@ -21,7 +21,7 @@ const MAX_RESPONSE: usize = 64 << 10;
 /// Debug output shows header names only: values print as `Sensitive`.
 #[derive(Debug)]
 pub(super) struct RemoteWriteClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     url: http::Uri,
     headers: http::HeaderMap,
 }
@@ -94,25 +94,8 @@ impl RemoteWriteClient {
             .body(Full::new(body))
             .map_err(|e| Failure::Permanent(format!("build request to {url}: {e}")))?;
         req.headers_mut().extend(self.headers.clone());
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| Failure::Retryable {
-                message: format!("POST {url}: {}", llmtel_pipelines::error_chain(&e)),
-                after: None,
-            })?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let answer = post(&self.client, req, &url.to_string(), MAX_RESPONSE).await?;
+        let (status, body, retry_after) = (answer.status, answer.body, answer.retry_after);
         if (200..300).contains(&status) {
             return Ok(());
         }

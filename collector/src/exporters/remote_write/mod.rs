@@ -23,7 +23,7 @@ use llmtel_pipelines::prometheus::{RemoteSeries, SeriesStore};
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload};
 use prost::Message;
 
-use super::retry::{Backoff, Failure, RetryPolicy};
+use super::retry::{Failure, RetryPolicy, with_retries};
 use crate::tls;
 
 /// The `prometheusremotewrite` exporter.
@@ -148,25 +148,8 @@ impl Exporter for RemoteWriteExporter {
                 overflowed: 0,
             };
             let Some(body) = body else { return Ok(done) };
-            let mut backoff = Backoff::new(&self.retry);
-            loop {
-                match self.attempt(&body).await {
-                    Ok(()) => return Ok(done),
-                    Err(Failure::Permanent(message)) => {
-                        return Err(ExportError(format!("{message} (not retryable)")));
-                    }
-                    Err(Failure::Retryable { message, after }) => match backoff.next_wait(after) {
-                        Some(wait) => {
-                            self.retried
-                                .emit(1, &format_args!("{message}; retry in {wait:?}"));
-                            tokio::time::sleep(wait).await;
-                        }
-                        None => {
-                            return Err(ExportError(format!("{message} (gave up after retries)")));
-                        }
-                    },
-                }
-            }
+            with_retries(&self.retry, &self.retried, || self.attempt(&body)).await?;
+            Ok(done)
         })
     }
 }
