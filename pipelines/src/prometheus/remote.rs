@@ -138,21 +138,7 @@ pub(crate) fn flatten(store: &Store, journal: Vec<Touched>, now_ms: i64) -> Vec<
             ),
             Value::Histogram(h) => histogram(&mut b, name, &t.labels, h, ts),
             Value::Expo(e) => {
-                let buckets = e.classic();
-                let inside = buckets
-                    .iter()
-                    .fold(0u64, |acc, (_, c)| acc.saturating_add(*c));
-                let h = Hist {
-                    bounds: buckets.iter().map(|(bound, _)| *bound).collect(),
-                    counts: buckets
-                        .iter()
-                        .map(|(_, c)| *c)
-                        .chain([e.count.saturating_sub(inside)])
-                        .collect(),
-                    sum: e.sum,
-                    count: e.count,
-                    exemplars: Vec::new(),
-                };
+                let h = Hist::from_expo(e);
                 histogram(&mut b, name, &t.labels, &h, ts);
             }
             Value::Summary {

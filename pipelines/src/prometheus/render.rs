@@ -150,21 +150,7 @@ fn render_series(out: &mut String, names: &Names, s: &Series, format: Format) {
         }
         Value::Histogram(h) => histogram(out, names, labels, h, created, om),
         Value::Expo(e) => {
-            let buckets = e.classic();
-            let inside = buckets
-                .iter()
-                .fold(0u64, |acc, (_, c)| acc.saturating_add(*c));
-            let h = Hist {
-                bounds: buckets.iter().map(|(b, _)| *b).collect(),
-                counts: buckets
-                    .iter()
-                    .map(|(_, c)| *c)
-                    .chain([e.count.saturating_sub(inside)])
-                    .collect(),
-                sum: e.sum,
-                count: e.count,
-                exemplars: Vec::new(),
-            };
+            let h = Hist::from_expo(e);
             histogram(out, names, labels, &h, created, om);
         }
         Value::Summary {

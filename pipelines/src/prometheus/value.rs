@@ -48,6 +48,27 @@ pub(crate) struct Hist {
     pub(crate) exemplars: Vec<Option<Exemplar>>,
 }
 
+impl Hist {
+    /// The classic buckets of an exponential histogram (see `expo.rs`), the count above the last bound in `+Inf`.
+    pub(crate) fn from_expo(e: &Expo) -> Self {
+        let buckets = e.classic();
+        let inside = buckets
+            .iter()
+            .fold(0u64, |acc, (_, c)| acc.saturating_add(*c));
+        Self {
+            bounds: buckets.iter().map(|(bound, _)| *bound).collect(),
+            counts: buckets
+                .iter()
+                .map(|(_, c)| *c)
+                .chain([e.count.saturating_sub(inside)])
+                .collect(),
+            sum: e.sum,
+            count: e.count,
+            exemplars: Vec::new(),
+        }
+    }
+}
+
 /// A series' value.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
