@@ -74,6 +74,20 @@ impl ServerTimings {
         }
     }
 
+    /// The time the server says it worked on the request: load + prefill + decode, or its `total` when it gave
+    /// neither prefill nor decode (Ollama's `/api/embed`). Saturating: the durations come from the server, and no
+    /// sum of them may panic. What the sidecar and `llmtel load` subtract from the wall time for the queue wait.
+    pub fn busy(&self) -> Duration {
+        if self.prefill.is_some() || self.decode.is_some() {
+            [self.load, self.prefill, self.decode]
+                .into_iter()
+                .flatten()
+                .fold(Duration::ZERO, Duration::saturating_add)
+        } else {
+            self.total.or(self.load).unwrap_or(Duration::ZERO)
+        }
+    }
+
     /// Whether any duration is known: only then are these timings.
     pub fn has_durations(&self) -> bool {
         self.total.is_some()

@@ -240,17 +240,15 @@ impl Reader {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let queue_wait = self.timings.map(|(at, t)| {
-            let busy = t.load.unwrap_or_default()
-                + t.prefill.unwrap_or_default()
-                + t.decode.unwrap_or_default();
-            since(at).saturating_sub(busy)
-        });
+        let queue_wait = self
+            .timings
+            .map(|(at, t)| since(at).saturating_sub(t.busy()));
         let server = self.timings.map(|(_, t)| t);
         let server_first_token = server.and_then(|t| {
             let n = u32::try_from(t.decode_tokens?).ok().filter(|n| *n > 0)?;
             let first = t.decode.unwrap_or_default() / n;
-            Some(queue_wait? + t.load.unwrap_or_default() + t.prefill? + first)
+            let before = queue_wait?.saturating_add(t.load.unwrap_or_default());
+            Some(before.saturating_add(t.prefill?).saturating_add(first))
         });
         Ok(Outcome {
             end: End::Ok,

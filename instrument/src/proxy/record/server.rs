@@ -120,16 +120,7 @@ pub(super) fn view(
     th: Thresholds,
     new_load: &mut dyn FnMut(Instant) -> bool,
 ) -> ServerView {
-    let zero = Duration::ZERO;
-    let busy = if t.prefill.is_some() || t.decode.is_some() {
-        // Saturating: the durations come from the server, and no sum of them may panic.
-        [t.load, t.prefill, t.decode]
-            .into_iter()
-            .flatten()
-            .fold(zero, Duration::saturating_add)
-    } else {
-        t.total.or(t.load).unwrap_or(zero)
-    };
+    let busy = t.busy();
     let wall = at.saturating_duration_since(start);
     let queue_wait = wall.saturating_sub(busy);
     let queued = queue_wait > th.queued;
