@@ -294,6 +294,11 @@ config_struct! {
         enabled: bool = true,
         /// Address to listen on.
         endpoint: Endpoint = Endpoint("127.0.0.1:8888".into()),
+        /// Server TLS; see `docs/security.md`.
+        tls: crate::components::ServerTlsConfig = crate::components::ServerTlsConfig::default(),
+        /// Bearer-token auth on `/metrics` and the request explorer; `/healthz` and `/readyz` stay open for
+        /// probes (they say nothing but up or ready).
+        auth: crate::components::BearerAuthConfig = crate::components::BearerAuthConfig::default(),
     }
 }
 

@@ -29,6 +29,18 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `candidate` is this secret, in time that does not depend on where they differ (only on the
+    /// candidate's length), so that a client cannot guess a token byte by byte.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let secret = self.0.as_bytes();
+        let mut diff = u8::from(secret.len() != candidate.len());
+        for (i, c) in candidate.iter().enumerate() {
+            // Compares every byte of the candidate even past the secret's end, against 0.
+            diff |= c ^ secret.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -105,6 +105,10 @@ config_struct! {
         enable_open_metrics: bool = true,
         /// The queue in front of the exporter.
         sending_queue: QueueConfig = QueueConfig::default(),
+        /// Server TLS for scrapers (`scheme: https` in Prometheus); see `docs/security.md`.
+        tls: super::ServerTlsConfig = super::ServerTlsConfig::default(),
+        /// Bearer-token auth (Prometheus' `authorization: {credentials: …}`); refused with 401.
+        auth: super::BearerAuthConfig = super::BearerAuthConfig::default(),
     }
 }
 

@@ -166,6 +166,10 @@ config_struct! {
         /// The GPUs that serve this upstream, by NVML index (`"0"`) or UUID (`"GPU-5e4c…"`), for the energy each
         /// request is given (`llmtel.gpu.energy`). Empty: every GPU of the host. Needs a `gpu` receiver.
         gpus: Vec<String> = Vec::new(),
+        /// Server TLS for clients (HTTP/1.1 and HTTP/2 by ALPN); see `docs/security.md`.
+        tls: super::ServerTlsConfig = super::ServerTlsConfig::default(),
+        /// API keys clients must send (`Authorization: Bearer`, `x-api-key` or `api-key`); off by default.
+        api_keys: super::ApiKeysConfig = super::ApiKeysConfig::default(),
     }
 }
 
@@ -299,6 +303,10 @@ config_struct! {
         /// Largest request accepted, in MiB, after decompression. Larger requests are refused with
         /// RESOURCE_EXHAUSTED and a message naming the limit.
         max_recv_msg_size_mib: u64 = 4,
+        /// Server TLS (ALPN `h2`); see `docs/security.md`.
+        tls: super::ServerTlsConfig = super::ServerTlsConfig::default(),
+        /// Bearer-token auth (`authorization: Bearer T` metadata); refused with UNAUTHENTICATED.
+        auth: super::BearerAuthConfig = super::BearerAuthConfig::default(),
     }
 }
 
@@ -319,6 +327,10 @@ config_struct! {
         endpoint: Endpoint = Endpoint("127.0.0.1:4318".into()),
         /// Largest request body accepted, in MiB, after decompression. Larger bodies get HTTP 413.
         max_request_body_size_mib: u64 = 4,
+        /// Server TLS (ALPN `h2` and `http/1.1`); see `docs/security.md`.
+        tls: super::ServerTlsConfig = super::ServerTlsConfig::default(),
+        /// Bearer-token auth (`Authorization: Bearer T`); refused with 401.
+        auth: super::BearerAuthConfig = super::BearerAuthConfig::default(),
     }
 }
 
