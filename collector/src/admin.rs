@@ -1,7 +1,9 @@
 //! The admin endpoint (default `127.0.0.1:8888`): `/healthz` (the process is up), `/readyz` (every receiver is
 //! listening, llmtel is not shutting down and no exporter is wedged: a full queue and no successful export for a
 //! minute) and `/metrics` (llmtel's own metrics, Prometheus text format); beside them, on the same bind, the
-//! request explorer's page and JSON ([`crate::explorer`]).
+//! request explorer's page and JSON ([`crate::explorer`]). With `tls:` it serves HTTPS; with `auth:` the metrics
+//! and the explorer need the bearer token, while `/healthz` and `/readyz` stay open for probes (they tell nothing
+//! but up and ready).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ struct AdminState {
 
 /// Binds the admin endpoint; returns its address and the future serving it until `shutdown`.
 pub async fn start(
-    endpoint: &str,
+    cfg: &llmtel_config::AdminConfig,
     ready: Arc<AtomicBool>,
     telemetry: SharedTelemetry,
     explorer: ExplorerHub,
@@ -36,19 +38,31 @@ pub async fn start(
         component: "service.telemetry.admin".to_owned(),
         message,
     };
+    const SETTINGS: &str = "service.telemetry.admin";
+    let endpoint = cfg.endpoint.as_str();
+    let guard = crate::listen::Guard::build(
+        SETTINGS,
+        SETTINGS,
+        &cfg.tls,
+        Some(&cfg.auth),
+        crate::tls::ALPN_H2_HTTP1,
+    )
+    .map_err(err)?;
     let listener = tokio::net::TcpListener::bind(endpoint)
         .await
         .map_err(|e| err(format!("bind {endpoint}: {e}")))?;
     let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
     tracing::info!(endpoint = %local, "admin endpoint listening (/healthz, /readyz, /metrics)");
-    tracing::info!(url = %format!("http://{local}/"), "request explorer page");
+    tracing::info!(url = %format!("{}://{local}/", guard.scheme()), "request explorer page");
     let explorer = crate::explorer::routes(explorer, telemetry.stats().clone());
-    let app = Router::new()
+    let guarded = Router::new()
+        .route("/metrics", get(metrics))
+        .merge(explorer);
+    let app = crate::listen::bearer::layer(guarded, guard.bearer())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(explorer)
         .with_state(AdminState { ready, telemetry });
+    let listener = guard.incoming("admin endpoint", listener, local);
     Ok((
         local,
         Box::pin(async move {

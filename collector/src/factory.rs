@@ -139,6 +139,17 @@ impl Factory for CollectorFactory {
                     Box::new(move |addr| listeners.record(&name, addr)),
                 )
                 .with_energy(self.energy.clone());
+                let settings = format!("receivers.{id}");
+                let proxy = match tls::server_config(&c.tls, &settings, tls::ALPN_H2_HTTP1) {
+                    Ok(Some(server)) => proxy.with_tls(server),
+                    Ok(None) => proxy,
+                    Err(message) => {
+                        return Err(BuildError::Component {
+                            component: id.to_string(),
+                            message,
+                        });
+                    }
+                };
                 let proxy = if self.live {
                     proxy.with_live(self.explorer.live())
                 } else {

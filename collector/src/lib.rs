@@ -9,8 +9,10 @@
 pub mod receivers;
 // Stage 4: exporters with a socket (`otlp`, `otlp_http`, `prometheus`).
 pub mod exporters;
-// Client TLS for the servers llmtel dials, used by receivers and exporters alike.
+// Client TLS for the servers llmtel dials, used by receivers and exporters alike, and server TLS for listeners.
 mod tls;
+// What every listener shares: TLS-terminated connections and bearer auth.
+mod listen;
 // Every component, built from its config.
 pub mod factory;
 // The admin endpoint: health, readiness, llmtel's own metrics.
@@ -111,7 +113,7 @@ pub async fn start_with_explorer(
     let admin_cfg = &cfg.service.telemetry.admin;
     let admin = if admin_cfg.enabled {
         let (addr, serve) = admin::start(
-            admin_cfg.endpoint.as_str(),
+            admin_cfg,
             ready.clone(),
             telemetry.clone(),
             explorer,

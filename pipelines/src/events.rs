@@ -32,17 +32,24 @@ pub enum Event {
     MetricPointsRejected,
     /// Attribute sets beyond a cardinality cap, folded into the `otel.metric.overflow` series.
     CardinalityOverflow,
+    /// A client's TLS handshake failed or did not finish within the listener's `tls.handshake_timeout` (no
+    /// certificate for mTLS, one from another CA, plain HTTP on a TLS port); its connection was closed.
+    TlsHandshakeFailed,
+    /// A request without a valid bearer token or API key was refused (401 / UNAUTHENTICATED).
+    AuthRefused,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::TelemetryRefused,
         Self::UpstreamUnavailable,
         Self::ExportRetried,
         Self::ExportPartiallyRejected,
         Self::MetricPointsRejected,
         Self::CardinalityOverflow,
+        Self::TlsHandshakeFailed,
+        Self::AuthRefused,
     ];
 
     /// The value of the `event` label.
@@ -54,6 +61,8 @@ impl Event {
             Self::ExportPartiallyRejected => "export_partially_rejected",
             Self::MetricPointsRejected => "metric_points_rejected",
             Self::CardinalityOverflow => "cardinality_overflow",
+            Self::TlsHandshakeFailed => "tls_handshake_failed",
+            Self::AuthRefused => "auth_refused",
         }
     }
 
@@ -74,6 +83,8 @@ impl Event {
             Self::CardinalityOverflow => {
                 "more attribute sets than the cap; the rest are counted in the otel.metric.overflow series"
             }
+            Self::TlsHandshakeFailed => "TLS handshake failed or timed out; connection closed",
+            Self::AuthRefused => "request refused: missing or unknown bearer token or API key",
         }
     }
 }

@@ -56,6 +56,11 @@ pub enum ProxyError {
         /// The limit that passed.
         timeout: Duration,
     },
+    /// `api_keys` is on and the request carried no known key.
+    #[error(
+        "llmtel: missing or unknown API key (send it as Authorization: Bearer KEY, x-api-key or api-key)"
+    )]
+    Unauthorized,
 }
 
 impl ProxyError {
@@ -67,6 +72,7 @@ impl ProxyError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -78,6 +84,7 @@ impl ProxyError {
                 "invalid_request_error"
             }
             Self::UpstreamUnavailable { .. } | Self::UpstreamTimeout { .. } => "api_error",
+            Self::Unauthorized => "authentication_error",
         }
     }
 
@@ -89,6 +96,7 @@ impl ProxyError {
             Self::RequestTimeout(_) | Self::UpstreamTimeout { .. } => "timeout",
             Self::BadUpstreamUrl { .. } => "bad_request",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
+            Self::Unauthorized => "unauthorized",
         }
     }
 
@@ -114,6 +122,10 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         resp
     }
 }

@@ -26,6 +26,8 @@ pub(super) struct State {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub include_usage: bool,
+    /// The API keys clients must send (`api_keys:`), when on.
+    pub api_keys: Option<super::auth::ApiKeys>,
 }
 
 /// Serves one request.
@@ -33,11 +35,17 @@ pub(super) async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     state
         .shared
         .events
         .record_event(llmtel_pipelines::stats::ReceiverEvent::ProxyRequest);
+    // Before anything is recorded: a refused request makes no span, and the key's header is gone from here on.
+    if let Some(keys) = &state.api_keys
+        && !keys.admit(&mut parts.headers)
+    {
+        return Ok(ProxyError::Unauthorized.response(Dialect::of_path(parts.uri.path())));
+    }
     let parent = headers::extract_context(&parts.headers);
     let load_tags = super::baggage::load_tags(&parts.headers);
     // The span opens now, so that upload time counts; it is named once the body says what the request is.

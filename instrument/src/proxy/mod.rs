@@ -11,8 +11,11 @@
 //! [`UpstreamWatch`] learns which server the upstream is (for `gen_ai.provider.name`, unless the config names
 //! it) and checks its health (`llmtel.upstream.up`), and a [`ContextWatch`] learns its models' context windows.
 //!
+//! With `tls:` clients speak HTTPS ([`serve`]); with `api_keys:` they must send a key ([`auth`]).
+//!
 //! This file wires the parts: config in, a bound listener and a running accept loop out.
 
+mod auth;
 mod baggage;
 pub mod body;
 mod concurrency;
@@ -59,6 +62,7 @@ pub struct LlmProxyReceiver {
     on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
     energy: Option<Arc<crate::energy::Ledger>>,
     live: Option<Arc<live::LiveRequests>>,
+    server_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for LlmProxyReceiver {
@@ -88,6 +92,7 @@ impl LlmProxyReceiver {
             on_bound,
             energy: None,
             live: None,
+            server_tls: None,
         }
     }
 
@@ -107,6 +112,15 @@ impl LlmProxyReceiver {
     }
 }
 
+impl LlmProxyReceiver {
+    /// Serves clients over TLS with `config` (built from the `tls:` settings by the caller, with ALPN `h2` and
+    /// `http/1.1`), each handshake under `tls.handshake_timeout`.
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.server_tls = Some(config);
+        self
+    }
+}
+
 impl Receiver for LlmProxyReceiver {
     fn start(
         self: Box<Self>,
@@ -119,6 +133,11 @@ impl Receiver for LlmProxyReceiver {
                 message,
             };
             let upstream = Upstream::parse(&self.cfg.upstream).map_err(fail)?;
+            let settings = format!("receivers.{}", self.id);
+            let api_keys = auth::ApiKeys::load(&self.id, &settings, &self.cfg.api_keys, |name| {
+                std::env::var(name).ok()
+            })
+            .map_err(fail)?;
             let listen = self.cfg.listen.as_str();
             let listener = TcpListener::bind(listen)
                 .await
@@ -127,6 +146,20 @@ impl Receiver for LlmProxyReceiver {
                 .local_addr()
                 .map_err(|e| fail(format!("bind {listen}: {e}")))?;
             (self.on_bound)(addr);
+            if let Some(w) = llmtel_config::exposure_warning(
+                "llm_proxy",
+                addr.ip(),
+                self.server_tls.is_some(),
+                api_keys.is_some(),
+                &settings,
+                "api_keys (file or env)",
+            ) {
+                tracing::warn!(component = %self.id, endpoint = %addr, "{w}");
+            }
+            let tls = self.server_tls.clone().map(|config| serve::Tls {
+                acceptor: tokio_rustls::TlsAcceptor::from(config),
+                handshake_timeout: self.cfg.tls.handshake_timeout.get(),
+            });
             let watch = UpstreamWatch::new(
                 &self.id,
                 &self.cfg.upstream,
@@ -202,11 +235,13 @@ impl Receiver for LlmProxyReceiver {
                     .unwrap_or(usize::MAX),
                 read_timeout: self.cfg.read_timeout.get(),
                 include_usage: self.cfg.include_usage,
+                api_keys,
             });
             tracing::info!(component = %self.id, endpoint = %addr, upstream = %self.cfg.upstream,
-                "llm_proxy listening");
+                tls = tls.is_some(), api_keys = state.api_keys.is_some(), "llm_proxy listening");
+            let id = self.id.clone();
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
-                serve::serve(listener, state, shutdown).await;
+                serve::serve(&id, listener, tls, state, shutdown).await;
                 // A check under way has nothing to finish.
                 drop((watching, learning));
                 tasks.close();

@@ -45,14 +45,25 @@ impl PrometheusExporter {
             component: format!("exporters.{id}"),
             message,
         };
+        let settings = format!("exporters.{id}");
+        let guard = crate::listen::Guard::build(
+            id.as_str(),
+            &settings,
+            &cfg.tls,
+            Some(&cfg.auth),
+            crate::tls::ALPN_H2_HTTP1,
+        )
+        .map_err(err)?;
         let listener = server::bind(cfg.endpoint.as_str()).map_err(err)?;
         let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
-        tracing::info!(exporter = %id, endpoint = %local, "prometheus exporter listening on /metrics");
+        tracing::info!(exporter = %id, endpoint = %local, scheme = guard.scheme(),
+            "prometheus exporter listening on /metrics");
         listeners.record(&format!("{id} prometheus"), local);
 
         let store = Shared::new(SeriesStore::new(cfg));
         let stop = CancellationToken::new();
-        server::spawn(id.to_string(), listener, store.clone(), stop.clone());
+        let incoming = guard.incoming("prometheus endpoint", listener, local);
+        server::spawn(id.to_string(), incoming, guard.bearer(), store.clone(), stop.clone());
         spawn_expiry(store.clone(), stop.clone());
         Ok(Self {
             store,

@@ -1,11 +1,13 @@
 //! The HTTP side of the `prometheus` exporter: `GET /metrics` on its endpoint (default `127.0.0.1:9464`), in text
 //! format 0.0.4, or OpenMetrics 1.0 when the scraper's `Accept` asks for it (real Prometheus does), gzip-compressed
-//! when the scraper accepts gzip. It reads the exporter's store ([`Shared`]) and answers the scraper.
+//! when the scraper accepts gzip. It reads the exporter's store ([`Shared`]) and answers the scraper. Over TLS and
+//! behind a bearer token when the exporter's `tls:` and `auth:` say so (`crate::listen`).
 //!
 //! Negotiation and rendering run on a blocking thread under one short hold of the store's lock and produce a
 //! string; compression and sending happen after the lock is released, so a slow scraper never holds the store.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::shared::Shared;
+use crate::listen::bearer::Bearer;
+use crate::listen::incoming::Incoming;
 
 /// Binds `endpoint`; a taken address is an error naming it.
 pub(super) fn bind(endpoint: &str) -> Result<TcpListener, String> {
@@ -28,11 +32,17 @@ pub(super) fn bind(endpoint: &str) -> Result<TcpListener, String> {
     TcpListener::from_std(std_listener).map_err(|e| format!("{endpoint}: {e}"))
 }
 
-/// Serves `/metrics` from `store` on `listener` until `stop`.
-pub(super) fn spawn(id: String, listener: TcpListener, store: Shared, stop: CancellationToken) {
-    let app = Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(store);
+/// Serves `/metrics` from `store` on the connections of `listener` until `stop`; with `bearer`, only to scrapers
+/// that send its token.
+pub(super) fn spawn(
+    id: String,
+    listener: Incoming,
+    bearer: Option<Arc<Bearer>>,
+    store: Shared,
+    stop: CancellationToken,
+) {
+    let app = Router::new().route("/metrics", get(scrape));
+    let app = crate::listen::bearer::layer(app, bearer).with_state(store);
     tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {

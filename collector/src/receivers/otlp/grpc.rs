@@ -1,4 +1,9 @@
-//! OTLP/gRPC: the three collector services on one tonic server.
+//! OTLP/gRPC: the three collector services on one tonic server, over TLS and behind a bearer token when
+//! configured (UNAUTHENTICATED without it). Two answers of tonic are corrected to what the OTLP spec asks: a body
+//! that is not valid protobuf gets INVALID_ARGUMENT (tonic says INTERNAL, which clients retry), and an oversized
+//! request RESOURCE_EXHAUSTED.
+
+use std::sync::Arc;
 
 use llmtel_config::GrpcServerConfig;
 use llmtel_pipelines::{BoxFuture, Output, Payload};
@@ -20,14 +25,14 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
+use crate::listen::bearer::Bearer;
+use crate::listen::incoming::Incoming;
 
 /// The gRPC side of one `otlp` receiver: one handler shared by the three services.
 #[derive(Debug, Clone)]
@@ -93,7 +98,8 @@ impl LogsService for Handler {
 pub(super) fn serve(
     id: &str,
     cfg: &GrpcServerConfig,
-    listener: TcpListener,
+    incoming: Incoming,
+    bearer: Option<Arc<Bearer>>,
     output: Output,
     shutdown: CancellationToken,
 ) -> BoxFuture<'static, ()> {
@@ -102,9 +108,15 @@ pub(super) fn serve(
         .saturating_mul(1 << 20);
     let handler = Handler { output };
     let mib = cfg.max_recv_msg_size_mib;
+    let check = move |req: Request<()>| match &bearer {
+        Some(b) => crate::listen::bearer::grpc_check(b, req),
+        None => Ok(req),
+    };
+    // The check is the outer layer: a refused request never reaches a service.
     let router = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(check))
         .layer(tower::util::MapResponseLayer::new(move |resp| {
-            too_large_is_not_retryable(resp, mib)
+            invalid_protobuf_is_invalid_argument(too_large_is_not_retryable(resp, mib))
         }))
         .add_service(
             TraceServiceServer::new(handler.clone())
@@ -126,9 +138,8 @@ pub(super) fn serve(
         );
     let id = id.to_owned();
     Box::pin(async move {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         if let Err(e) = router
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(incoming.into_stream(), shutdown.cancelled_owned())
             .await
         {
             tracing::error!(receiver = %id, error = %e, "otlp grpc server stopped with an error");
@@ -156,6 +167,24 @@ fn too_large_is_not_retryable(
         if let Ok(v) = http::HeaderValue::from_str(&percent_encode(&message)) {
             headers.insert("grpc-message", v);
         }
+    }
+    resp
+}
+
+/// tonic's protobuf codec answers a body it cannot decode with INTERNAL (its message starts with prost's "failed
+/// to decode Protobuf message"), which OTLP clients may retry; the OTLP spec asks for INVALID_ARGUMENT, which they
+/// never retry: the same bytes would fail again. Our handlers never answer INTERNAL, so only the codec's is changed.
+fn invalid_protobuf_is_invalid_argument(
+    mut resp: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = resp.headers_mut();
+    let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
+    let decode = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode"));
+    if internal && decode {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
     }
     resp
 }

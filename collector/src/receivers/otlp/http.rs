@@ -1,6 +1,7 @@
 //! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with `application/x-protobuf` or `application/json`
 //! bodies, plain or gzip. Answers follow the OTLP spec: 200 with an (empty) export response in the request's
-//! format; errors carry a `google.rpc.Status` body; refusals are 503 with `Retry-After`.
+//! format; errors carry a `google.rpc.Status` body; refusals are 503 with `Retry-After`. With `auth:`, a request
+//! without the bearer token gets 401 with `WWW-Authenticate: Bearer`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -25,10 +26,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
+use crate::listen::bearer::Bearer;
+use crate::listen::incoming::Incoming;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -98,7 +100,8 @@ impl Failure {
 pub(super) fn serve(
     id: &str,
     cfg: &HttpServerConfig,
-    listener: TcpListener,
+    listener: Incoming,
+    bearer: Option<Arc<Bearer>>,
     output: Output,
     shutdown: CancellationToken,
 ) -> BoxFuture<'static, ()> {
@@ -115,8 +118,8 @@ pub(super) fn serve(
             "/v1/metrics",
             post(|s, h, b| handle(s, h, b, Signal::Metrics)),
         )
-        .route("/v1/logs", post(|s, h, b| handle(s, h, b, Signal::Logs)))
-        .with_state(shared);
+        .route("/v1/logs", post(|s, h, b| handle(s, h, b, Signal::Logs)));
+    let app = crate::listen::bearer::layer(app, bearer).with_state(shared);
     let id = id.to_owned();
     Box::pin(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());

@@ -2,18 +2,23 @@
 //! (`/v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON, optionally gzip). What arrives is handed to the
 //! pipelines through an [`Output`] (`accept.rs`); when their queues are full the client is refused with a retryable
 //! answer (gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After) and the refusal is counted. Nothing is
-//! dropped silently and no client waits for queue space. This file binds both listeners; `grpc.rs` and `http.rs`
+//! dropped silently and no client waits for queue space. Each server may have TLS and bearer auth
+//! (`crate::listen`). This file binds both listeners; `grpc.rs` and `http.rs`
 //! serve them.
 
 mod accept;
 mod grpc;
 mod http;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use llmtel_config::{ComponentId, OtlpReceiverConfig};
+use llmtel_config::{BearerAuthConfig, ComponentId, OtlpReceiverConfig, ServerTlsConfig};
 
 use crate::Listeners;
+use crate::listen::Guard;
+use crate::listen::bearer::Bearer;
+use crate::listen::incoming::Incoming;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,22 +46,29 @@ impl OtlpReceiver {
     }
 }
 
-/// Binds `endpoint`, naming it in the error, logs the bound address and records it as `"{id} {what}"`.
+/// Binds `endpoint` for the server whose settings are at `settings` (`tls`, `auth`), naming it in the error, logs
+/// the bound address, records it as `"{id} {what}"`, and returns its connections (TLS-terminated when configured)
+/// and its bearer check.
 async fn bind(
     id: &str,
     what: &str,
+    settings: &str,
     endpoint: &str,
+    tls: (&ServerTlsConfig, &[&[u8]]),
+    auth: &BearerAuthConfig,
     listeners: &Listeners,
-) -> Result<TcpListener, StartError> {
-    let err = |e: std::io::Error| StartError {
+) -> Result<(Incoming, Option<Arc<Bearer>>), StartError> {
+    let fail = |message: String| StartError {
         component: id.to_owned(),
-        message: format!("{what}: bind {endpoint}: {e}"),
+        message: format!("{what}: {message}"),
     };
+    let guard = Guard::build(id, settings, tls.0, Some(auth), tls.1).map_err(fail)?;
+    let err = |e: std::io::Error| fail(format!("bind {endpoint}: {e}"));
     let listener = TcpListener::bind(endpoint).await.map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
-    tracing::info!(receiver = id, endpoint = %local, "{what} receiver listening");
+    tracing::info!(receiver = id, endpoint = %local, scheme = guard.scheme(), "{what} receiver listening");
     listeners.record(&format!("{id} {what}"), local);
-    Ok(listener)
+    Ok((guard.incoming(what, listener, local), guard.bearer()))
 }
 
 impl Receiver for OtlpReceiver {
@@ -68,23 +80,41 @@ impl Receiver for OtlpReceiver {
         Box::pin(async move {
             let mut servers: Vec<BoxFuture<'static, ()>> = Vec::new();
             if let Some(g) = &self.cfg.protocols.grpc {
-                let listener =
-                    bind(&self.id, "otlp grpc", g.endpoint.as_str(), &self.listeners).await?;
+                let (incoming, bearer) = bind(
+                    &self.id,
+                    "otlp grpc",
+                    &format!("receivers.{}.protocols.grpc", self.id),
+                    g.endpoint.as_str(),
+                    (&g.tls, crate::tls::ALPN_H2),
+                    &g.auth,
+                    &self.listeners,
+                )
+                .await?;
                 servers.push(grpc::serve(
                     &self.id,
                     g,
-                    listener,
+                    incoming,
+                    bearer,
                     output.clone(),
                     shutdown.clone(),
                 ));
             }
             if let Some(h) = &self.cfg.protocols.http {
-                let listener =
-                    bind(&self.id, "otlp http", h.endpoint.as_str(), &self.listeners).await?;
+                let (incoming, bearer) = bind(
+                    &self.id,
+                    "otlp http",
+                    &format!("receivers.{}.protocols.http", self.id),
+                    h.endpoint.as_str(),
+                    (&h.tls, crate::tls::ALPN_H2_HTTP1),
+                    &h.auth,
+                    &self.listeners,
+                )
+                .await?;
                 servers.push(http::serve(
                     &self.id,
                     h,
-                    listener,
+                    incoming,
+                    bearer,
                     output.clone(),
                     shutdown.clone(),
                 ));
