@@ -53,8 +53,9 @@ impl LlmtelProcess {
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(llmtel_binary())
             .args(args)
-            .envs(env.iter().copied())
+            // Before `env`, so that a test may ask for another level.
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -12,6 +12,8 @@ pub const OPENAI_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/openai_clie
 
 /// `py/responses_client.py BASE_URL MODEL MODE` (the `openai` client's Responses API).
 pub const RESPONSES_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/responses_client.py");
+/// OpenTelemetry SDK (OTLP/gRPC) and `openai` clients over TLS with a private CA (`py/tls_clients.py`).
+pub const TLS_CLIENTS_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/tls_clients.py");
 /// `py/anthropic_client.py BASE_URL MODEL MODE` (the `anthropic` client's Messages API).
 pub const ANTHROPIC_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/anthropic_client.py");
 
