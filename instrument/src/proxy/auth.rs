@@ -13,8 +13,8 @@ use llmtel_config::ApiKeysConfig;
 use llmtel_config::otlp_exporters::Secret;
 use llmtel_pipelines::events::{self, Event, EventCounter};
 
-/// The headers a client may carry its key in (a `const`: each use is a fresh array of static names).
-const KEY_HEADERS: [HeaderName; 3] = [
+/// The headers a client may carry its key in.
+static KEY_HEADERS: [HeaderName; 3] = [
     header::AUTHORIZATION,
     HeaderName::from_static("x-api-key"),
     HeaderName::from_static("api-key"),
@@ -88,9 +88,9 @@ impl ApiKeys {
     /// Whether `headers` carry a known key. Removes the header that carried it unless keys are forwarded;
     /// counts a refusal.
     pub(super) fn admit(&self, headers: &mut HeaderMap) -> bool {
-        let carrier = KEY_HEADERS.into_iter().find(|name| {
-            headers.get_all(name).iter().any(|v| {
-                let given = if *name == header::AUTHORIZATION {
+        let carrier = KEY_HEADERS.iter().find(|name| {
+            headers.get_all(*name).iter().any(|v| {
+                let given = if **name == header::AUTHORIZATION {
                     bearer_of(v.as_bytes())
                 } else {
                     Some(v.as_bytes().trim_ascii())
