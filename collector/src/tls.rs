@@ -81,10 +81,12 @@ pub(crate) fn server_config(
                     .add(cert)
                     .map_err(|e| format!("{path}.tls.client_ca_file {ca_file}: {e}"))?;
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| format!("{path}.tls.client_ca_file {ca_file}: {e}"))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("{path}.tls.client_ca_file {ca_file}: {e}"))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

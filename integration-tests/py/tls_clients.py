@@ -29,25 +29,15 @@ def otlp_grpc(endpoint, ca, token, cert=None, key=None):
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=private, certificate_chain=chain)
     headers = None if token == "-" else (("authorization", "Bearer " + token),)
     exporter = OTLPSpanExporter(endpoint=endpoint, credentials=creds, headers=headers, timeout=3)
-    spans = []
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    class Keep:
-        def on_start(self, span, parent_context=None):
-            pass
-
-        def on_end(self, span):
-            spans.append(span)
-
-        def shutdown(self):
-            pass
-
-        def force_flush(self, timeout_millis=0):
-            return True
-
+    memory = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(Keep())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
     with provider.get_tracer("tls-test").start_as_current_span("over tls"):
         pass
+    spans = memory.get_finished_spans()
     result = exporter.export(spans)
     print(json.dumps({"result": "SUCCESS" if result == SpanExportResult.SUCCESS else "FAILURE"}))
 

@@ -168,21 +168,52 @@ service:
     // gRPC with a body that is not protobuf: INVALID_ARGUMENT (3), not INTERNAL.
     let garbage = dir.path().join("garbage.bin");
     std::fs::write(&garbage, [0u8, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]).unwrap();
-    let grpc_url = format!("https://{grpc}/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    let grpc_url =
+        format!("https://{grpc}/opentelemetry.proto.collector.trace.v1.TraceService/Export");
     let grpc_auth = format!("authorization: Bearer {GRPC_TOKEN}");
     let (code, answer) = curl(&[
-        "--http2", "--cacert", &ca, "--cert", &client_cert, "--key", &client_key,
-        "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", &grpc_auth,
-        "--data-binary", &format!("@{}", garbage.display()), &grpc_url,
+        "--http2",
+        "--cacert",
+        &ca,
+        "--cert",
+        &client_cert,
+        "--key",
+        &client_key,
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "-H",
+        &grpc_auth,
+        "--data-binary",
+        &format!("@{}", garbage.display()),
+        &grpc_url,
     ]);
     assert_eq!(code, 0, "{answer}");
-    assert!(answer.contains("grpc-status: 3"), "expected INVALID_ARGUMENT:\n{answer}");
+    assert!(
+        answer.contains("grpc-status: 3"),
+        "expected INVALID_ARGUMENT:\n{answer}"
+    );
     let (_, answer) = curl(&[
-        "--http2", "--cacert", &ca, "--cert", &client_cert, "--key", &client_key,
-        "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "--data-binary", &format!("@{}", garbage.display()), &grpc_url,
+        "--http2",
+        "--cacert",
+        &ca,
+        "--cert",
+        &client_cert,
+        "--key",
+        &client_key,
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "--data-binary",
+        &format!("@{}", garbage.display()),
+        &grpc_url,
     ]);
-    assert!(answer.contains("grpc-status: 16"), "expected UNAUTHENTICATED:\n{answer}");
+    assert!(
+        answer.contains("grpc-status: 16"),
+        "expected UNAUTHENTICATED:\n{answer}"
+    );
 
     // OTLP/HTTP with curl: 401 with WWW-Authenticate without the token, 200 with it, nothing over plain HTTP.
     let body = dir.path().join("traces.pb");
@@ -190,9 +221,13 @@ service:
     let http_url = format!("https://{http}/v1/traces");
     let post = |auth: Option<String>| {
         let mut args = vec![
-            "--cacert".to_owned(), ca.clone(), "-H".to_owned(),
+            "--cacert".to_owned(),
+            ca.clone(),
+            "-H".to_owned(),
             "content-type: application/x-protobuf".to_owned(),
-            "--data-binary".to_owned(), format!("@{}", body.display()), http_url.clone(),
+            "--data-binary".to_owned(),
+            format!("@{}", body.display()),
+            http_url.clone(),
         ];
         if let Some(a) = auth {
             args.extend(["-H".to_owned(), a]);
@@ -202,11 +237,19 @@ service:
     };
     let (_, answer) = post(None);
     assert_eq!(status_of(&answer), Some(401), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("www-authenticate: bearer"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{answer}"
+    );
     let (_, answer) = post(Some(format!("Authorization: Bearer {HTTP_TOKEN}")));
     assert_eq!(status_of(&answer), Some(200), "{answer}");
     let (code, answer) = curl(&[&format!("http://{http}/v1/traces"), "-d", "x"]);
-    assert!(code != 0 || status_of(&answer) != Some(200), "plain HTTP to a TLS port: {answer}");
+    assert!(
+        code != 0 || status_of(&answer) != Some(200),
+        "plain HTTP to a TLS port: {answer}"
+    );
 
     // Admin: mTLS; /healthz open to probes, /metrics behind the token.
     let admin_get = |path: &str, auth: Option<&str>, with_cert: bool| {
@@ -228,21 +271,42 @@ service:
     let (_, answer) = admin_get("/metrics", None, true);
     assert_eq!(status_of(&answer), Some(401), "{answer}");
     let (code, answer) = admin_get("/metrics", Some(ADMIN_TOKEN), false);
-    assert!(code != 0 && status_of(&answer).is_none(), "no client certificate must fail the handshake: {answer}");
+    assert!(
+        code != 0 && status_of(&answer).is_none(),
+        "no client certificate must fail the handshake: {answer}"
+    );
 
     // The sidecar with the openai client over TLS: the key is required, then removed before the upstream.
     let base = format!("https://{proxy}/v1");
-    let chat = |k: &str| python(TLS_CLIENTS_PY, &["openai".into(), base.clone(), ca.clone(), k.into()]);
+    let chat = |k: &str| {
+        python(
+            TLS_CLIENTS_PY,
+            &["openai".into(), base.clone(), ca.clone(), k.into()],
+        )
+    };
     let refused = chat("sk-wrong");
-    assert_eq!((refused["ok"].clone(), refused["status"].clone()), (false.into(), 401.into()), "{refused}");
+    assert_eq!(
+        (refused["ok"].clone(), refused["status"].clone()),
+        (false.into(), 401.into()),
+        "{refused}"
+    );
     assert_eq!(refused["error"], "AuthenticationError");
     let served = chat(API_KEY);
     assert_eq!(served["ok"], true, "{served}");
     let seen = emulator.requests();
-    assert_eq!(seen.iter().filter(|r| r.path == "/v1/chat/completions").count(), 1, "only the admitted request went upstream");
+    assert_eq!(
+        seen.iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .count(),
+        1,
+        "only the admitted request went upstream"
+    );
     for r in &seen {
         for (name, value) in &r.headers {
-            assert!(!String::from_utf8_lossy(value.as_bytes()).contains(API_KEY), "the key reached the upstream in {name}");
+            assert!(
+                !String::from_utf8_lossy(value.as_bytes()).contains(API_KEY),
+                "the key reached the upstream in {name}"
+            );
         }
     }
 
@@ -256,9 +320,11 @@ service:
         let prometheus = &prometheus;
         async move {
             let r = prometheus
-                .wait_for(&format!("up{{job=\"{job}\"}}"), Duration::from_secs(20), |r| {
-                    integration_tests::prom::first_value(r) == Some(want)
-                })
+                .wait_for(
+                    &format!("up{{job=\"{job}\"}}"),
+                    Duration::from_secs(20),
+                    |r| integration_tests::prom::first_value(r) == Some(want),
+                )
                 .await;
             integration_tests::prom::first_value(&r)
         }
@@ -277,12 +343,18 @@ service:
             "no auth_refused count for {component}:\n{answer}"
         );
     }
-    assert!(answer.contains("event=\"tls_handshake_failed\""), "{answer}");
+    assert!(
+        answer.contains("event=\"tls_handshake_failed\""),
+        "{answer}"
+    );
 
     // The spans were printed in full at debug level, and no secret is in any line.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let log = llmtel.log();
-    assert!(log.contains("over tls") && log.contains("chat qwen3:14b"), "the debug exporter printed the spans:\n{log}");
+    assert!(
+        log.contains("over tls") && log.contains("chat qwen3:14b"),
+        "the debug exporter printed the spans:\n{log}"
+    );
     for secret in [GRPC_TOKEN, HTTP_TOKEN, SCRAPE_TOKEN, ADMIN_TOKEN, API_KEY] {
         assert!(!log.contains(secret), "{secret} is in llmtel's log:\n{log}");
     }
@@ -310,9 +382,19 @@ service:
     let log = llmtel.log();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("non-loopback")).collect();
     assert_eq!(warnings.len(), 2, "{log}");
-    assert!(warnings.iter().any(|w| w.contains("otlp http listens on 0.0.0.0")
-        && w.contains("receivers.otlp.protocols.http.tls")
-        && w.contains("auth.bearer_token")), "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("llm_proxy listens on 0.0.0.0")
-        && w.contains("receivers.llm_proxy.api_keys")), "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("otlp http listens on 0.0.0.0")
+                && w.contains("receivers.otlp.protocols.http.tls")
+                && w.contains("auth.bearer_token")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("llm_proxy listens on 0.0.0.0")
+                && w.contains("receivers.llm_proxy.api_keys")),
+        "{warnings:?}"
+    );
 }

@@ -33,7 +33,9 @@ impl Bearer {
                     .map_err(|e| format!("{path}.bearer_token_file {file}: {e}"))?;
                 let t = text.trim();
                 if t.is_empty() {
-                    return Err(format!("{path}.bearer_token_file {file}: the file is empty"));
+                    return Err(format!(
+                        "{path}.bearer_token_file {file}: the file is empty"
+                    ));
                 }
                 Secret(t.to_owned())
             }
@@ -52,8 +54,10 @@ impl Bearer {
             .iter()
             .any(|v| bearer_of(v.as_bytes()).is_some_and(|t| self.token.matches(t)));
         if !ok {
-            self.refused
-                .emit(1, &"no Authorization: Bearer header with the configured token");
+            self.refused.emit(
+                1,
+                &"no Authorization: Bearer header with the configured token",
+            );
         }
         ok
     }
@@ -161,7 +165,10 @@ mod tests {
         let e = Bearer::build("bearer-file-test", "x.auth", &cfg(&file))
             .err()
             .unwrap();
-        assert!(e.starts_with("x.auth.bearer_token_file ") && e.ends_with("the file is empty"), "{e}");
+        assert!(
+            e.starts_with("x.auth.bearer_token_file ") && e.ends_with("the file is empty"),
+            "{e}"
+        );
         let e = Bearer::build("bearer-file-test", "x.auth", &cfg(&dir.path().join("none")))
             .err()
             .unwrap();

@@ -78,7 +78,12 @@ impl Guard {
 
     /// The accepted connections of `listener` (TLS-terminated when TLS is on), for `what` (the listener's name
     /// in logs); logs the one warning if `local` is open to the network.
-    pub(crate) fn incoming(&self, what: &str, listener: TcpListener, local: SocketAddr) -> Incoming {
+    pub(crate) fn incoming(
+        &self,
+        what: &str,
+        listener: TcpListener,
+        local: SocketAddr,
+    ) -> Incoming {
         if let Some(w) = llmtel_config::exposure_warning(
             what,
             local.ip(),

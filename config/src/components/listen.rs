@@ -209,7 +209,10 @@ mod tests {
         );
         let e = errors::<ServerTlsConfig>(serde_json::json!({"client_ca_file": "/ca.pem"}));
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("x.client_ca_file: needs cert_file"), "{e:?}");
+        assert!(
+            e[0].starts_with("x.client_ca_file: needs cert_file"),
+            "{e:?}"
+        );
         assert!(
             errors::<ServerTlsConfig>(serde_json::json!({
                 "cert_file": "/c", "key_file": "/k", "client_ca_file": "/ca"
@@ -217,7 +220,9 @@ mod tests {
             .is_empty()
         );
         assert_eq!(
-            errors::<ServerTlsConfig>(serde_json::json!({"cert_file": "/c", "key_file": "/k", "handshake_timeout": "0s"})),
+            errors::<ServerTlsConfig>(
+                serde_json::json!({"cert_file": "/c", "key_file": "/k", "handshake_timeout": "0s"})
+            ),
             ["x.handshake_timeout: 0s: expected a duration above zero"]
         );
     }
@@ -233,8 +238,12 @@ mod tests {
         let e = errors::<BearerAuthConfig>(serde_json::json!({"bearer_token": " "}));
         assert!(e[0].starts_with("x.bearer_token: empty"), "{e:?}");
         let mut ctx = Ctx::default();
-        let c = BearerAuthConfig::decode(&serde_json::json!({"bearer_token": "s3cret"}), "x", &mut ctx)
-            .unwrap();
+        let c = BearerAuthConfig::decode(
+            &serde_json::json!({"bearer_token": "s3cret"}),
+            "x",
+            &mut ctx,
+        )
+        .unwrap();
         assert!(c.enabled());
         let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
         assert!(!shown.contains("s3cret"), "{shown}");
@@ -263,11 +272,23 @@ mod tests {
     fn only_an_open_non_loopback_bind_is_warned_about() {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let any: IpAddr = "0.0.0.0".parse().unwrap();
-        let w = |ip, tls, auth| exposure_warning("otlp grpc", ip, tls, auth, "receivers.otlp.protocols.grpc", "auth");
+        let w = |ip, tls, auth| {
+            exposure_warning(
+                "otlp grpc",
+                ip,
+                tls,
+                auth,
+                "receivers.otlp.protocols.grpc",
+                "auth",
+            )
+        };
         assert_eq!(w(lo, false, false), None);
         assert_eq!(w(any, true, true), None);
         let open = w(any, false, false).unwrap();
-        assert!(open.contains("0.0.0.0") && open.contains("receivers.otlp.protocols.grpc.tls"), "{open}");
+        assert!(
+            open.contains("0.0.0.0") && open.contains("receivers.otlp.protocols.grpc.tls"),
+            "{open}"
+        );
         assert!(w(any, false, true).unwrap().contains("without TLS"));
         assert!(w(any, true, false).unwrap().contains("without auth"));
     }

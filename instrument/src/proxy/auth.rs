@@ -147,7 +147,12 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap()))
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_static(k),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -165,7 +170,10 @@ mod tests {
             assert!(h.get("content-type").is_some());
         }
         // The upstream's own Authorization beside the sidecar's x-api-key goes on.
-        let mut h = headers(&[("authorization", "Bearer upstream-token"), ("x-api-key", "k-one")]);
+        let mut h = headers(&[
+            ("authorization", "Bearer upstream-token"),
+            ("x-api-key", "k-one"),
+        ]);
         assert!(k.admit(&mut h));
         assert_eq!(h["authorization"], "Bearer upstream-token");
         assert!(h.get("x-api-key").is_none());
@@ -205,7 +213,9 @@ mod tests {
             env: None,
             forward_upstream: false,
         };
-        let k = ApiKeys::load("auth-file-test", "p", &cfg, |_| None).unwrap().unwrap();
+        let k = ApiKeys::load("auth-file-test", "p", &cfg, |_| None)
+            .unwrap()
+            .unwrap();
         assert_eq!(k.keys.len(), 2);
         assert!(k.admit(&mut headers(&[("x-api-key", "key-a")])));
         std::fs::remove_file(&dir).unwrap();

@@ -92,8 +92,12 @@ pub(super) async fn serve(
 }
 
 /// Serves the requests of one client connection (plain or TLS-terminated) until it closes.
-async fn connection<IO>(io: IO, state: Arc<State>, builder: &Builder<TokioExecutor>, watcher: Watcher)
-where
+async fn connection<IO>(
+    io: IO,
+    state: Arc<State>,
+    builder: &Builder<TokioExecutor>,
+    watcher: Watcher,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));

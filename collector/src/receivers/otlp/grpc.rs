@@ -182,7 +182,9 @@ fn invalid_protobuf_is_invalid_argument(
     let decode = headers
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode"));
+        .is_some_and(|m| {
+            m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
+        });
     if internal && decode {
         headers.insert("grpc-status", http::HeaderValue::from_static("3"));
     }
