@@ -101,14 +101,19 @@ async fn every_listener_serves_tls_and_auth_and_no_secret_leaks() {
     let emulator = Emulator::start(Script::default()).await;
     let (ca, cert, key) = (p.ca.display(), p.cert.display(), p.key.display());
     let tls = format!("{{cert_file: \"{cert}\", key_file: \"{key}\"}}");
+    let tls_1s = format!("{{cert_file: \"{cert}\", key_file: \"{key}\", handshake_timeout: 1s}}");
     let mtls = format!("{{cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: \"{ca}\"}}");
+    // Longer than curl's --max-time (10 s): a handshake awaited in the accept loop would fail the admin checks.
+    let mtls_30s = format!(
+        "{{cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: \"{ca}\", handshake_timeout: 30s}}"
+    );
     let cfg = format!(
         r#"
 receivers:
   otlp:
     protocols:
       grpc: {{endpoint: "127.0.0.1:0", tls: {mtls}, auth: {{bearer_token: "${{TEST_GRPC_TOKEN}}"}}}}
-      http: {{endpoint: "127.0.0.1:0", tls: {tls}, auth: {{bearer_token_file: "{tf}"}}}}
+      http: {{endpoint: "127.0.0.1:0", tls: {tls_1s}, auth: {{bearer_token_file: "{tf}"}}}}
   llm_proxy:
     listen: "127.0.0.1:0"
     upstream: "{up}"
@@ -122,7 +127,7 @@ service:
     traces: {{receivers: [otlp, llm_proxy], exporters: [debug]}}
     metrics: {{receivers: [otlp], exporters: [prometheus]}}
   telemetry:
-    admin: {{endpoint: "127.0.0.1:0", tls: {mtls}, auth: {{bearer_token: "{ADMIN_TOKEN}"}}}}
+    admin: {{endpoint: "127.0.0.1:0", tls: {mtls_30s}, auth: {{bearer_token: "{ADMIN_TOKEN}"}}}}
 "#,
         tf = token_file.display(),
         up = emulator.url(),
@@ -235,6 +240,8 @@ service:
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         curl(&refs)
     };
+    // A client that connects and never starts its handshake holds up no one, and is closed after 1 s.
+    let mut stalled = tokio::net::TcpStream::connect(http).await.unwrap();
     let (_, answer) = post(None);
     assert_eq!(status_of(&answer), Some(401), "{answer}");
     assert!(
@@ -245,6 +252,16 @@ service:
     );
     let (_, answer) = post(Some(format!("Authorization: Bearer {HTTP_TOKEN}")));
     assert_eq!(status_of(&answer), Some(200), "{answer}");
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio::io::AsyncReadExt::read(&mut stalled, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0) | Err(_))),
+        "a stalled handshake must be closed (handshake_timeout: 1s): {closed:?}"
+    );
     let (code, answer) = curl(&[&format!("http://{http}/v1/traces"), "-d", "x"]);
     assert!(
         code != 0 || status_of(&answer) != Some(200),
@@ -266,10 +283,18 @@ service:
         args.push(&url);
         curl(&args)
     };
+    // A connection that never starts its handshake is open the whole time.
+    let _stalled_admin = tokio::net::TcpStream::connect(admin).await.unwrap();
     let (_, answer) = admin_get("/healthz", None, true);
     assert_eq!(status_of(&answer), Some(200), "{answer}");
     let (_, answer) = admin_get("/metrics", None, true);
     assert_eq!(status_of(&answer), Some(401), "{answer}");
+    let (_, answer) = admin_get("/api/requests", None, true);
+    assert_eq!(
+        status_of(&answer),
+        Some(401),
+        "the request explorer follows the admin's auth: {answer}"
+    );
     let (code, answer) = admin_get("/metrics", Some(ADMIN_TOKEN), false);
     assert!(
         code != 0 && status_of(&answer).is_none(),
@@ -293,6 +318,24 @@ service:
     assert_eq!(refused["error"], "AuthenticationError");
     let served = chat(API_KEY);
     assert_eq!(served["ok"], true, "{served}");
+    // HTTP/2 by ALPN, with the key in Anthropic's header.
+    let key_header = format!("x-api-key: {API_KEY}");
+    let (_, answer) = curl(&[
+        "--http2",
+        "--cacert",
+        &ca,
+        "-H",
+        &key_header,
+        &format!("https://{proxy}/api/tags"),
+    ]);
+    assert!(answer.starts_with("HTTP/2 200"), "{answer}");
+    let (_, answer) = curl(&[
+        "--http2",
+        "--cacert",
+        &ca,
+        &format!("https://{proxy}/api/tags"),
+    ]);
+    assert!(answer.starts_with("HTTP/2 401"), "{answer}");
     let seen = emulator.requests();
     assert_eq!(
         seen.iter()
@@ -359,6 +402,29 @@ service:
         assert!(!log.contains(secret), "{secret} is in llmtel's log:\n{log}");
     }
     drop(llmtel);
+}
+
+#[test]
+fn a_missing_certificate_file_stops_the_start_naming_it() {
+    let cfg = r#"
+receivers: {otlp: {protocols: {grpc: {endpoint: "127.0.0.1:0", tls: {cert_file: /nonexistent/llmtel-server.pem, key_file: /nonexistent/llmtel-server.key}}}}}
+exporters: {debug: {}}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+  telemetry: {admin: {enabled: false}}
+"#;
+    let file = write_temp(cfg);
+    let out = Command::new(integration_tests::llmtel_binary())
+        .args(["--config", &file.path().display().to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("receivers.otlp.protocols.grpc.tls.cert_file /nonexistent/llmtel-server.pem"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
