@@ -6,6 +6,8 @@
   tls_clients.py openai BASE_URL CA_FILE API_KEY
       one chat completion with the openai client on an httpx client trusting CA_FILE:
       {"ok": true, "content": ...} or {"ok": false, "status": 401, "error": "AuthenticationError"}
+  tls_clients.py anthropic BASE_URL CA_FILE API_KEY
+      one message with the anthropic client (its key goes in x-api-key), the same output
 """
 
 import json
@@ -55,11 +57,30 @@ def openai_chat(base_url, ca, api_key):
         print(json.dumps({"ok": False, "status": e.status_code, "error": type(e).__name__}))
 
 
+def anthropic_message(base_url, ca, api_key):
+    import anthropic
+
+    try:  # this client's newer releases ship their own fork of httpx
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+    client = anthropic.Anthropic(base_url=base_url, api_key=api_key, max_retries=0,
+                                 http_client=httpx.Client(verify=ca, trust_env=False))
+    try:
+        r = client.messages.create(model="qwen3:14b", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+        text = "".join(b.text for b in r.content if b.type == "text")
+        print(json.dumps({"ok": True, "content": text}))
+    except anthropic.APIStatusError as e:
+        print(json.dumps({"ok": False, "status": e.status_code, "error": type(e).__name__}))
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "otlp-grpc":
         otlp_grpc(*args)
     elif mode == "openai":
         openai_chat(*args)
+    elif mode == "anthropic":
+        anthropic_message(*args)
     else:
         sys.exit("unknown mode " + mode)

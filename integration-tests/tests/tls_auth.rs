@@ -318,6 +318,22 @@ service:
     assert_eq!(refused["error"], "AuthenticationError");
     let served = chat(API_KEY);
     assert_eq!(served["ok"], true, "{served}");
+    // The anthropic client sends its key as x-api-key; refused in Anthropic's dialect without a known one.
+    let message = |k: &str| {
+        python(
+            TLS_CLIENTS_PY,
+            &[
+                "anthropic".into(),
+                format!("https://{proxy}"),
+                ca.clone(),
+                k.into(),
+            ],
+        )
+    };
+    let refused = message("sk-ant-wrong");
+    assert_eq!(refused["error"], "AuthenticationError", "{refused}");
+    let served = message(API_KEY);
+    assert_eq!(served["ok"], true, "{served}");
     // HTTP/2 by ALPN, with the key in Anthropic's header.
     let key_header = format!("x-api-key: {API_KEY}");
     let (_, answer) = curl(&[
@@ -337,13 +353,13 @@ service:
     ]);
     assert!(answer.starts_with("HTTP/2 401"), "{answer}");
     let seen = emulator.requests();
-    assert_eq!(
-        seen.iter()
-            .filter(|r| r.path == "/v1/chat/completions")
-            .count(),
-        1,
-        "only the admitted request went upstream"
-    );
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        assert_eq!(
+            seen.iter().filter(|r| r.path == path).count(),
+            1,
+            "{path}: only the admitted request went upstream"
+        );
+    }
     for r in &seen {
         for (name, value) in &r.headers {
             assert!(

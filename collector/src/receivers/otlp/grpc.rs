@@ -203,3 +203,33 @@ fn percent_encode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: &'static str, message: &'static str) -> http::Response<tonic::body::Body> {
+        let mut resp = http::Response::new(tonic::body::Body::default());
+        resp.headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static(status));
+        resp.headers_mut()
+            .insert("grpc-message", http::HeaderValue::from_static(message));
+        resp
+    }
+
+    #[test]
+    fn only_the_codecs_decode_error_becomes_invalid_argument() {
+        let fixed = invalid_protobuf_is_invalid_argument(answer(
+            "13",
+            "failed%20to%20decode%20Protobuf%20message:%20invalid%20varint",
+        ));
+        assert_eq!(fixed.headers()["grpc-status"], "3");
+        let other = invalid_protobuf_is_invalid_argument(answer("13", "something%20else"));
+        assert_eq!(other.headers()["grpc-status"], "13");
+        let unavailable = invalid_protobuf_is_invalid_argument(answer(
+            "14",
+            "failed%20to%20decode%20Protobuf%20message",
+        ));
+        assert_eq!(unavailable.headers()["grpc-status"], "14");
+    }
+}
