@@ -47,7 +47,10 @@ pub(crate) fn spawn(
     tls: Option<Tls>,
 ) -> Incoming {
     let (tx, rx) = mpsc::channel(BACKLOG);
-    let failed = events::counter(component, Event::TlsHandshakeFailed);
+    // Counted only where there are handshakes, so that plain listeners add no series.
+    let failed = tls
+        .is_some()
+        .then(|| events::counter(component, Event::TlsHandshakeFailed));
     let what = what.to_owned();
     tokio::spawn(async move {
         loop {
@@ -64,7 +67,7 @@ pub(crate) fn spawn(
                 },
             };
             let _ = tcp.set_nodelay(true);
-            let Some(tls) = &tls else {
+            let (Some(tls), Some(failed)) = (&tls, &failed) else {
                 if tx.send((Conn::Plain(tcp), peer)).await.is_err() {
                     break;
                 }

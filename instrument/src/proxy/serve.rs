@@ -3,7 +3,7 @@
 //! lets requests in flight finish (up to 10 s) before closing what is left.
 //!
 //! A TLS handshake runs in its connection's task under `tls.handshake_timeout`, so a client that stalls it never
-//! holds up the loop; failed handshakes are counted (`tls_handshake_failed`).
+//! holds up the loop; failed handshakes are counted (`tls_tls_counted`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +43,10 @@ pub(super) async fn serve(
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    let handshake_failed = events::counter(id, Event::TlsHandshakeFailed);
+    // Counted only where there are handshakes, so that a plain listener adds no series.
+    let tls_counted = tls
+        .as_ref()
+        .map(|tls| (tls.clone(), events::counter(id, Event::TlsHandshakeFailed)));
     // Connections, so that those still open when the grace period ends can be closed.
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -62,9 +65,9 @@ pub(super) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
-        let (tls, failed) = (tls.clone(), handshake_failed.clone());
+        let tls = tls_counted.clone();
         conns.spawn(async move {
-            let Some(tls) = tls else {
+            let Some((tls, failed)) = tls else {
                 return connection(stream, state, &builder, watcher).await;
             };
             match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
