@@ -143,12 +143,19 @@ impl Check for ApiKeysConfig {
                 "empty: expected the path of a file of keys",
             );
         }
+        let is_name = |n: &str| {
+            n.bytes()
+                .enumerate()
+                .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+                && !n.is_empty()
+        };
         if let Some(name) = &self.env
-            && (name.is_empty() || name.contains(['=', '\0']) || name.contains(char::is_whitespace))
+            && !is_name(name)
         {
+            // Not the value itself: it may be a key someone wrote as `${VAR}`.
             ctx.error(
                 &child(path, "env"),
-                format!("{name:?}: expected the name of an environment variable"),
+                "expected the name of an environment variable (letters, digits, _), such as LLMTEL_API_KEYS, not ${VAR}",
             );
         }
     }
@@ -261,11 +268,18 @@ mod tests {
     #[test]
     fn api_keys_check_the_variable_name() {
         assert!(errors::<ApiKeysConfig>(serde_json::json!({"env": "LLMTEL_KEYS"})).is_empty());
-        let e = errors::<ApiKeysConfig>(serde_json::json!({"env": "A B"}));
-        assert_eq!(
-            e,
-            ["x.env: \"A B\": expected the name of an environment variable"]
-        );
+        for bad in ["A B", "", "1ABC", "sk-live-secret,other"] {
+            let e = errors::<ApiKeysConfig>(serde_json::json!({ "env": bad }));
+            assert_eq!(e.len(), 1, "{bad:?}");
+            assert!(
+                e[0].starts_with("x.env: expected the name of an environment variable"),
+                "{e:?}"
+            );
+            assert!(
+                bad.is_empty() || !e[0].contains(bad),
+                "the value may be a key: {e:?}"
+            );
+        }
     }
 
     #[test]
