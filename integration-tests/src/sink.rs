@@ -64,6 +64,8 @@ pub struct SinkState {
     attempts: Mutex<Vec<(Instant, &'static str)>>,
     script: Mutex<VecDeque<Answer>>,
     span_ids: Mutex<HashSet<SpanKey>>,
+    /// Every span accepted, once per span id (the first copy), for tests that read attributes.
+    spans: Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
 }
 
 impl SinkState {
@@ -107,9 +109,22 @@ impl SinkState {
                 .flat_map(|r| &r.scope_spans)
                 .flat_map(|s| &s.spans)
             {
-                ids.insert((proto, s.trace_id.clone(), s.span_id.clone()));
+                if ids.insert((proto, s.trace_id.clone(), s.span_id.clone())) {
+                    self.spans
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(s.clone());
+                }
             }
         }
+    }
+
+    /// Every distinct span accepted so far, in arrival order.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// When each request arrived, and over which protocol.

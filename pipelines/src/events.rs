@@ -32,17 +32,26 @@ pub enum Event {
     MetricPointsRejected,
     /// Attribute sets beyond a cardinality cap, folded into the `otel.metric.overflow` series.
     CardinalityOverflow,
+    /// The sidecar refused a request: `max_concurrent_requests` were in flight (the client got 503/529).
+    ProxyConcurrencyLimit,
+    /// The sidecar abandoned a response whose client stopped reading for `write_timeout`.
+    ProxyClientStalled,
+    /// The sidecar cancelled a request still running when the shutdown's `drain_timeout` ran out.
+    ProxyShutdownCut,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::TelemetryRefused,
         Self::UpstreamUnavailable,
         Self::ExportRetried,
         Self::ExportPartiallyRejected,
         Self::MetricPointsRejected,
         Self::CardinalityOverflow,
+        Self::ProxyConcurrencyLimit,
+        Self::ProxyClientStalled,
+        Self::ProxyShutdownCut,
     ];
 
     /// The value of the `event` label.
@@ -54,6 +63,9 @@ impl Event {
             Self::ExportPartiallyRejected => "export_partially_rejected",
             Self::MetricPointsRejected => "metric_points_rejected",
             Self::CardinalityOverflow => "cardinality_overflow",
+            Self::ProxyConcurrencyLimit => "proxy_concurrency_limit",
+            Self::ProxyClientStalled => "proxy_client_stalled",
+            Self::ProxyShutdownCut => "proxy_shutdown_cut",
         }
     }
 
@@ -73,6 +85,15 @@ impl Event {
             }
             Self::CardinalityOverflow => {
                 "more attribute sets than the cap; the rest are counted in the otel.metric.overflow series"
+            }
+            Self::ProxyConcurrencyLimit => {
+                "request refused: max_concurrent_requests in flight (the client got 503 with Retry-After)"
+            }
+            Self::ProxyClientStalled => {
+                "client stopped reading for write_timeout; response abandoned, upstream request cancelled"
+            }
+            Self::ProxyShutdownCut => {
+                "request still running when drain_timeout ran out; cancelled upstream"
             }
         }
     }

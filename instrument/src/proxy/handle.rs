@@ -1,7 +1,9 @@
 //! One request's way through the proxy: it arrives (its span opens), its body is read when the API is one the
 //! proxy understands ([`super::request`]), its [`Exchange`] starts, it is forwarded ([`super::forward`]) and the
 //! answer relayed; or, when any of that fails, the proxy answers with the [`ProxyError`] in the client's dialect
-//! and the exchange records it. Requests come from the accept loop ([`super::serve`]).
+//! and the exchange records it. A request beyond `max_concurrent_requests` ([`super::limit`]) is refused at once,
+//! before its body is read. Requests come from the accept loop ([`super::serve`]), each with a token that closes
+//! its client's connection (the write timeout uses it, [`super::stall`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,11 +11,15 @@ use std::time::Duration;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
+use llmtel_pipelines::events::EventCounter;
+use tokio_util::sync::CancellationToken;
 
-use super::body::ProxyBody;
+use super::body::{Hold, ProxyBody};
 use super::error::ProxyError;
 use super::forward::{self, Forwarder, Upload};
 use super::headers;
+use super::limit::Limit;
+use super::stall::WriteWatch;
 use super::record::{Arrival, Exchange, Shared};
 use super::request::{self, RequestFacts};
 use crate::stream::{Api, Dialect};
@@ -26,13 +32,22 @@ pub(super) struct State {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub include_usage: bool,
+    /// `max_concurrent_requests`.
+    pub limit: Arc<Limit>,
+    /// Counts the requests refused by the limit.
+    pub refused: Arc<EventCounter>,
+    /// `write_timeout`, and the count of clients it gave up on.
+    pub write_timeout: Duration,
+    pub stalled: Arc<EventCounter>,
 }
 
-/// Serves one request.
+/// Serves one request that came on the connection `connection` closes.
 pub(super) async fn handle(
     state: Arc<State>,
+    connection: CancellationToken,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let permit = state.limit.try_enter();
     let (parts, body) = req.into_parts();
     state
         .shared
@@ -51,6 +66,23 @@ pub(super) async fn handle(
         .then(|| Api::from_path(&path))
         .flatten();
     let dialect = api.map_or_else(|| Dialect::of_path(&path), Api::dialect);
+    let Some(permit) = permit else {
+        // Refused at once: the body is not read, the upstream never sees the request.
+        let e = ProxyError::Overloaded {
+            max: state.limit.max(),
+        };
+        state.refused.emit(1, &format_args!("{path}"));
+        let exchange = Exchange::start(
+            state.shared.clone(),
+            arrival,
+            api,
+            RequestFacts::default(),
+            parts.method.as_str(),
+            &path,
+        );
+        exchange.fail(&e, dialect);
+        return Ok(e.response(dialect));
+    };
     let mut headers = headers::for_upstream(parts.headers, parts.version);
 
     let (facts, upload) = intake(&state, api, body).await;
@@ -74,9 +106,20 @@ pub(super) async fn handle(
         Err(e) => Err(e),
     };
     Ok(match answer {
-        Ok(answer) => forward::relay(exchange, api, answer, state.read_timeout),
+        Ok(answer) => {
+            let hold = Hold {
+                permit: Some(permit),
+                watch: Some(WriteWatch::spawn(
+                    state.write_timeout,
+                    connection,
+                    state.stalled.clone(),
+                )),
+                cut: state.shared.cut.clone(),
+            };
+            forward::relay(exchange, api, answer, state.read_timeout, hold)
+        }
         Err(e) => {
-            exchange.fail(&e);
+            exchange.fail(&e, dialect);
             e.response(dialect)
         }
     })

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use opentelemetry::KeyValue;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use llmtel_config::semconv::{attr, event};
+use llmtel_config::semconv::{attr, error_type, event};
 
 use self::in_flight::InFlight;
 use self::seen::Seen;
@@ -59,6 +59,8 @@ pub struct Shared {
     pub server_side: ServerSide,
     /// The request explorer's list of requests in flight, when one is kept.
     pub live: Option<super::live::LiveScope>,
+    /// Cancelled when the shutdown's drain time ran out: what is dropped after it was cut by the shutdown.
+    pub cut: tokio_util::sync::CancellationToken,
 }
 
 /// A request as it arrives, before its body is read: the span is open (so upload time counts) but not yet named.
@@ -119,7 +121,13 @@ pub struct Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        if !self.recorded {
+        if !self.recorded && self.shared.cut.is_cancelled() {
+            self.record_failure(
+                None,
+                error_type::SHUTDOWN,
+                "still waiting for the upstream when the shutdown's drain_timeout ran out; the upstream request was cancelled",
+            );
+        } else if !self.recorded {
             // The handler was dropped while waiting for the upstream: hyper does that when the client leaves.
             self.record_failure(
                 None,
@@ -201,10 +209,10 @@ impl Exchange {
 
     /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy) with `error`,
     /// the answer the client got.
-    pub fn fail(mut self, error: &ProxyError) {
+    pub fn fail(mut self, error: &ProxyError, dialect: crate::stream::Dialect) {
         self.recorded = true;
         self.record_failure(
-            Some(error.status().as_u16()),
+            Some(error.status_in(dialect).as_u16()),
             error.error_type(),
             &error.to_string(),
         );
@@ -443,6 +451,14 @@ impl Exchange {
             Ending::ClientGone => Some((
                 "client_disconnected".into(),
                 "the client closed the connection before the response ended; the upstream request was cancelled".into(),
+            )),
+            Ending::ClientStalled => Some((
+                error_type::CLIENT_STALLED.into(),
+                "the client stopped reading the response for write_timeout; the proxy closed its connection and cancelled the upstream request".into(),
+            )),
+            Ending::Shutdown => Some((
+                error_type::SHUTDOWN.into(),
+                "still running when the shutdown's drain_timeout ran out; the upstream request was cancelled".into(),
             )),
             Ending::ReadTimeout => Some(("timeout".into(), "upstream stopped sending (read_timeout)".into())),
             Ending::UpstreamError(e) => Some(("upstream_stream_error".into(), format!("upstream body failed: {e}"))),
