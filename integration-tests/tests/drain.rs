@@ -108,7 +108,11 @@ async fn a_long_drain_lets_every_stream_finish_byte_identical_then_exits_0() {
     draining_is_visible(admin, proxy).await;
     let mut answers = Vec::new();
     for c in clients {
-        answers.push(c.await.unwrap().unwrap_or_else(|e| panic!("a stream was cut: {e}")));
+        answers.push(
+            c.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a stream was cut: {e}")),
+        );
     }
     let (code, log) = stopped.await.unwrap();
     assert_eq!(code, Some(0), "{log}");
@@ -125,8 +129,16 @@ async fn a_long_drain_lets_every_stream_finish_byte_identical_then_exits_0() {
     }
     // Every span was exported before llmtel exited, none with an error.
     let spans = sink.state.spans();
-    let chats: Vec<_> = spans.iter().filter(|s| s.name.starts_with("chat m")).collect();
-    assert_eq!(chats.len(), STREAMS, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let chats: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat m"))
+        .collect();
+    assert_eq!(
+        chats.len(),
+        STREAMS,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     for s in chats {
         assert_eq!(attr_s(s, "error.type"), None, "{}", s.name);
     }
@@ -171,13 +183,28 @@ async fn a_short_drain_cuts_the_rest_cancels_them_upstream_and_says_so_on_their_
     let recorded = forwarded(&emu);
     assert_eq!(recorded.len(), STREAMS);
     for r in &recorded {
-        assert!(r.cancelled && !r.completed, "{} cancelled upstream", r.model);
+        assert!(
+            r.cancelled && !r.completed,
+            "{} cancelled upstream",
+            r.model
+        );
     }
     let spans = sink.state.spans();
-    let chats: Vec<_> = spans.iter().filter(|s| s.name.starts_with("chat m")).collect();
-    assert_eq!(chats.len(), STREAMS, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let chats: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat m"))
+        .collect();
+    assert_eq!(
+        chats.len(),
+        STREAMS,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     for s in chats {
         assert_eq!(attr_s(s, "error.type"), Some("shutdown"), "{}", s.name);
     }
-    assert!(log.contains("proxy_shutdown_cut"), "the cut is logged and counted:\n{log}");
+    assert!(
+        log.contains("proxy_shutdown_cut"),
+        "the cut is logged and counted:\n{log}"
+    );
 }

@@ -96,7 +96,10 @@ async fn over_the_concurrency_limit_the_openai_client_is_refused_waits_and_gets_
     let out = client.await.unwrap();
 
     let answers = out["answers"].as_array().unwrap();
-    let statuses: Vec<u64> = answers.iter().map(|a| a["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = answers
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
     assert!(
         statuses.len() >= 2 && statuses[..statuses.len() - 1].iter().all(|s| *s == 503),
         "refused with 503 until the place was free, then served: {statuses:?}"
@@ -196,7 +199,10 @@ async fn a_client_that_stops_reading_is_cut_and_the_upstream_cancelled() {
         "cut before the end: {} bytes sent",
         rec.sent.len()
     );
-    assert!(cut_after >= Duration::from_secs(1), "not before write_timeout");
+    assert!(
+        cut_after >= Duration::from_secs(1),
+        "not before write_timeout"
+    );
     let (span, _) = sidecar.trace("chat stall").await;
     assert_eq!(attr_s(&span, "error.type"), Some("client_stalled"));
     assert_eq!(event_total(&sidecar, "proxy_client_stalled"), 1.0);

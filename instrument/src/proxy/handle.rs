@@ -19,9 +19,9 @@ use super::error::ProxyError;
 use super::forward::{self, Forwarder, Upload};
 use super::headers;
 use super::limit::Limit;
-use super::stall::WriteWatch;
 use super::record::{Arrival, Exchange, Shared};
 use super::request::{self, RequestFacts};
+use super::stall::WriteWatch;
 use crate::stream::{Api, Dialect};
 
 /// Everything a request handler needs, shared by every request of one receiver.

@@ -125,8 +125,10 @@ impl Receiver for LlmProxyReceiver {
                 message,
             };
             let upstream = Upstream::parse(&self.cfg.upstream).map_err(fail)?;
-            let max_concurrent = NonZeroU64::new(self.cfg.max_concurrent_requests)
-                .ok_or_else(|| fail("max_concurrent_requests: 0: expected at least 1".to_owned()))?;
+            let max_concurrent =
+                NonZeroU64::new(self.cfg.max_concurrent_requests).ok_or_else(|| {
+                    fail("max_concurrent_requests: 0: expected at least 1".to_owned())
+                })?;
             let listen = self.cfg.listen.as_str();
             let listener = TcpListener::bind(listen)
                 .await
