@@ -31,7 +31,8 @@ service:
         grpc = sink.grpc
     );
     let file = write_temp(&cfg);
-    let process = LlmtelProcess::spawn(&["run", "--config", file.path().to_str().unwrap()]);
+    let path = file.path().to_string_lossy().into_owned();
+    let process = LlmtelProcess::spawn(&["run", "--config", &path]);
     (process, file)
 }
 

@@ -15,7 +15,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// The value of `llmtel_events_total{component="llm_proxy", event=EVENT}` in the sidecar's own metrics (0 when
 /// absent).
 fn event_total(sidecar: &Sidecar, event: &str) -> f64 {
-    let text = sidecar.running.render_self_metrics().unwrap();
+    let text = sidecar
+        .running
+        .render_self_metrics()
+        .unwrap_or_else(|e| panic!("render llmtel's own metrics: {e}"));
     let wanted = format!("event=\"{event}\"");
     text.lines()
         .filter(|l| l.starts_with("llmtel_events_total{") && l.contains(&wanted))
@@ -151,17 +154,29 @@ async fn over_the_concurrency_limit_the_openai_client_is_refused_waits_and_gets_
 /// Sends a streaming chat request on a raw socket with a small receive buffer, reads the response head, and
 /// then stops reading; returns the socket (kept open: the client is alive, only not reading).
 async fn stalled_client(addr: &str) -> tokio::net::TcpStream {
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let mut s = sock.connect(addr.parse().unwrap()).await.unwrap();
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| -> ! { panic!("stalled client: {what}: {e}") };
+    let sock = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| fail("socket", &e));
+    sock.set_recv_buffer_size(4096)
+        .unwrap_or_else(|e| fail("SO_RCVBUF", &e));
+    let addr = addr.parse().unwrap_or_else(|e| fail(addr, &e));
+    let mut s = sock
+        .connect(addr)
+        .await
+        .unwrap_or_else(|e| fail("connect", &e));
     let body = json!({"model": "stall", "messages": [], "stream": true}).to_string();
     let req = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(req.as_bytes())
+        .await
+        .unwrap_or_else(|e| fail("send the request", &e));
     let mut head = [0u8; 512];
-    let n = s.read(&mut head).await.unwrap();
+    let n = s
+        .read(&mut head)
+        .await
+        .unwrap_or_else(|e| fail("read the response head", &e));
     assert!(
         head[..n].starts_with(b"HTTP/1.1 200"),
         "{}",

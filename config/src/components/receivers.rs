@@ -11,6 +11,10 @@ use crate::types::{Duration, Endpoint};
 /// A configured receiver.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "decoded once per receiver at start-up; a box would only add noise to every match"
+)]
 pub enum ReceiverConfig {
     /// `otlp`: OTLP over gRPC and HTTP from other programs.
     Otlp(OtlpReceiverConfig),
