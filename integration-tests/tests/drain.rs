@@ -100,6 +100,7 @@ async fn a_long_drain_lets_every_stream_finish_byte_identical_then_exits_0() {
     })
     .await;
     let sink = Sink::start().await;
+    sink.state.keep_spans();
     let (process, _cfg) = llmtel(&emu.url(), "30s", &sink);
     let proxy = process.endpoint("llm_proxy listening");
     let admin = process.endpoint("admin endpoint listening");
@@ -156,6 +157,7 @@ async fn a_short_drain_cuts_the_rest_cancels_them_upstream_and_says_so_on_their_
     })
     .await;
     let sink = Sink::start().await;
+    sink.state.keep_spans();
     let (process, _cfg) = llmtel(&emu.url(), "1s", &sink);
     let proxy = process.endpoint("llm_proxy listening");
     let admin = process.endpoint("admin endpoint listening");
