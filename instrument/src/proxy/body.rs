@@ -48,6 +48,36 @@ pub enum Ending {
     Shutdown,
 }
 
+impl Ending {
+    /// `error.type` and the message of an ending cut short (`None` for a body that completed).
+    pub fn failure(&self) -> Option<(String, String)> {
+        use llmtel_config::semconv::error_type;
+        let (kind, why) = match self {
+            Self::Complete => return None,
+            Self::UpstreamError(e) => {
+                return Some((
+                    "upstream_stream_error".into(),
+                    format!("upstream body failed: {e}"),
+                ));
+            }
+            Self::ClientGone => (
+                "client_disconnected",
+                "the client closed the connection before the response ended; the upstream request was cancelled",
+            ),
+            Self::ClientStalled => (
+                error_type::CLIENT_STALLED,
+                "the client stopped reading the response for write_timeout; the proxy closed its connection and cancelled the upstream request",
+            ),
+            Self::Shutdown => (
+                error_type::SHUTDOWN,
+                "still running when the shutdown's drain_timeout ran out; the upstream request was cancelled",
+            ),
+            Self::ReadTimeout => ("timeout", "upstream stopped sending (read_timeout)"),
+        };
+        Some((kind.to_owned(), why.to_owned()))
+    }
+}
+
 /// What a response holds until its body ends.
 #[derive(Debug, Default)]
 pub struct Hold {
@@ -415,6 +445,30 @@ mod tests {
         let mut out = f.push(&big.as_bytes()[..10]).to_vec();
         out.extend_from_slice(&f.push(&big.as_bytes()[10..]));
         assert_eq!(out, big.as_bytes());
+    }
+
+    #[test]
+    fn each_cut_ending_has_its_own_error_type() {
+        let kinds: Vec<Option<String>> = [
+            Ending::Complete,
+            Ending::ClientGone,
+            Ending::ClientStalled,
+            Ending::Shutdown,
+            Ending::ReadTimeout,
+            Ending::UpstreamError("reset".into()),
+        ]
+        .iter()
+        .map(|e| e.failure().map(|(kind, _)| kind))
+        .collect();
+        let expected = [
+            None,
+            Some("client_disconnected"),
+            Some("client_stalled"),
+            Some("shutdown"),
+            Some("timeout"),
+            Some("upstream_stream_error"),
+        ];
+        assert_eq!(kinds, expected.map(|k| k.map(str::to_owned)));
     }
 
     #[test]

@@ -70,12 +70,21 @@ pub struct Arrival {
     span: Option<RequestSpan>,
     start: Instant,
     start_wall: SystemTime,
+    /// The proxy's cut token: dropped after it, the request was cut by the shutdown.
+    cut: tokio_util::sync::CancellationToken,
 }
 
 impl Drop for Arrival {
     fn drop(&mut self) {
         if let Some(mut span) = self.span.take() {
             span.set_name("request");
+            if self.cut.is_cancelled() {
+                span.set_attribute(attr::ERROR_TYPE, error_type::SHUTDOWN);
+                span.set_error(
+                    "still sending its request when the shutdown's drain_timeout ran out",
+                );
+                return;
+            }
             span.set_attribute(attr::ERROR_TYPE, "client_disconnected");
             span.set_error("the client closed the connection while sending its request");
             // Dropping it ends it and sends it.
@@ -93,6 +102,7 @@ impl Arrival {
             span: Some(span),
             start,
             start_wall,
+            cut: shared.cut.clone(),
         }
     }
 }
@@ -448,23 +458,12 @@ impl Exchange {
         }
         // The first reason wins: the transport, then the server's own error, then the stream's shape.
         let failure: Option<(String, String)> = match &ending {
-            Ending::ClientGone => Some((
-                "client_disconnected".into(),
-                "the client closed the connection before the response ended; the upstream request was cancelled".into(),
-            )),
-            Ending::ClientStalled => Some((
-                error_type::CLIENT_STALLED.into(),
-                "the client stopped reading the response for write_timeout; the proxy closed its connection and cancelled the upstream request".into(),
-            )),
-            Ending::Shutdown => Some((
-                error_type::SHUTDOWN.into(),
-                "still running when the shutdown's drain_timeout ran out; the upstream request was cancelled".into(),
-            )),
-            Ending::ReadTimeout => Some(("timeout".into(), "upstream stopped sending (read_timeout)".into())),
-            Ending::UpstreamError(e) => Some(("upstream_stream_error".into(), format!("upstream body failed: {e}"))),
             Ending::Complete if status >= 400 => Some((
                 status.to_string(),
-                self.server_message(seen.server_error.as_deref(), &format!("upstream answered HTTP {status}")),
+                self.server_message(
+                    seen.server_error.as_deref(),
+                    &format!("upstream answered HTTP {status}"),
+                ),
             )),
             Ending::Complete => match (&seen.server_error, self.api) {
                 (Some(e), _) => Some((
@@ -477,6 +476,7 @@ impl Exchange {
                 )),
                 _ => None,
             },
+            cut => cut.failure(),
         };
         for _ in 0..seen.parse_errors {
             self.shared
