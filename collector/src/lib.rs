@@ -142,7 +142,8 @@ pub async fn start_with_explorer(
         admin,
         telemetry,
         listeners,
-        shutdown_timeout: cfg.service.shutdown_timeout.get(),
+        // The sidecar drains first, while the pipelines still take its spans; then the queues drain.
+        shutdown_timeout: cfg.service.shutdown_timeout.get() + cfg.max_drain(),
     })
 }
 
@@ -162,8 +163,9 @@ impl Running {
         self.telemetry.render()
     }
 
-    /// Graceful stop: receivers stop accepting, queued data drains to exporters within the configured
-    /// `service.shutdown_timeout`, then the admin endpoint closes.
+    /// Graceful stop: `/readyz` turns 503 at once; receivers stop accepting, the sidecar lets requests in flight
+    /// finish within its `drain_timeout` (its spans still flow into the running pipelines), queued data drains to
+    /// exporters; all within `drain_timeout` + `service.shutdown_timeout`; then the admin endpoint closes.
     pub async fn stop(self) -> ShutdownReport {
         self.ready.store(false, Ordering::Relaxed);
         tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: draining queued telemetry");

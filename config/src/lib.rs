@@ -240,6 +240,8 @@ impl Config {
 }
 
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod remote_write_tests;
 #[cfg(test)]
 mod tests;

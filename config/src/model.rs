@@ -28,6 +28,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The longest `drain_timeout` of the `llm_proxy` receivers (zero without one): how much longer than
+    /// `service.shutdown_timeout` a stop may take, since the sidecar drains before the pipelines do.
+    pub fn max_drain(&self) -> std::time::Duration {
+        self.receivers
+            .values()
+            .filter_map(|r| match r {
+                ReceiverConfig::LlmProxy(p) => Some(p.drain_timeout.get()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Sets the listen address and/or upstream of the config's one `llm_proxy` receiver: what `llmtel --listen`
     /// and `--upstream` do. An error names the flag and the problem (no such receiver, several, a bad value).
     pub fn override_llm_proxy(

@@ -184,6 +184,16 @@ pub mod event {
     pub const STREAM_PARSE_ERROR: &str = "llmtel.stream.parse_error";
 }
 
+/// Values of [`attr::ERROR_TYPE`] the sidecar's limits write (dashboards and alerts select on them).
+pub mod error_type {
+    /// Refused because `max_concurrent_requests` were already in flight; the upstream never saw it.
+    pub const CONCURRENCY_LIMIT: &str = "concurrency_limit";
+    /// The client stopped reading for `write_timeout`; the response was abandoned and the upstream cancelled.
+    pub const CLIENT_STALLED: &str = "client_stalled";
+    /// Still running when the shutdown's `drain_timeout` ran out; cancelled upstream.
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
 /// Metric attribute keys that are not span attributes.
 pub mod label {
     /// On `gen_ai.client.token.usage`: `input`, `output`, `reasoning` or `cache_read`.

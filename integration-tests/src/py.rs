@@ -10,6 +10,10 @@ pub const OLLAMA_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/ollama_clie
 /// `py/openai_client.py BASE_URL MODEL MODE`.
 pub const OPENAI_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/openai_client.py");
 
+/// `py/openai_retry.py BASE_URL MODEL MAX_RETRIES`: one chat completion with the client's own retries, and every
+/// HTTP answer it got on the way.
+pub const OPENAI_RETRY_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/openai_retry.py");
+
 /// `py/responses_client.py BASE_URL MODEL MODE` (the `openai` client's Responses API).
 pub const RESPONSES_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/responses_client.py");
 /// OpenTelemetry SDK (OTLP/gRPC) and `openai` clients over TLS with a private CA (`py/tls_clients.py`).

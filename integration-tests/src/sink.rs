@@ -64,6 +64,10 @@ pub struct SinkState {
     attempts: Mutex<Vec<(Instant, &'static str)>>,
     script: Mutex<VecDeque<Answer>>,
     span_ids: Mutex<HashSet<SpanKey>>,
+    /// Every span accepted, once per span id (the first copy), for tests that read attributes; kept only after
+    /// [`SinkState::keep_spans`], so that load tests do not hold every span.
+    spans: Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
+    keep_spans: std::sync::atomic::AtomicBool,
 }
 
 impl SinkState {
@@ -107,9 +111,29 @@ impl SinkState {
                 .flat_map(|r| &r.scope_spans)
                 .flat_map(|s| &s.spans)
             {
-                ids.insert((proto, s.trace_id.clone(), s.span_id.clone()));
+                if ids.insert((proto, s.trace_id.clone(), s.span_id.clone()))
+                    && self.keep_spans.load(Ordering::SeqCst)
+                {
+                    self.spans
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(s.clone());
+                }
             }
         }
+    }
+
+    /// Keeps every distinct span accepted from now on, for [`SinkState::spans`].
+    pub fn keep_spans(&self) {
+        self.keep_spans.store(true, Ordering::SeqCst);
+    }
+
+    /// Every distinct span accepted since [`SinkState::keep_spans`], in arrival order.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// When each request arrived, and over which protocol.

@@ -37,11 +37,17 @@ pub enum Event {
     TlsHandshakeFailed,
     /// A request without a valid bearer token or API key was refused (401 / UNAUTHENTICATED).
     AuthRefused,
+    /// The sidecar refused a request: `max_concurrent_requests` were in flight (the client got 503/529).
+    ProxyConcurrencyLimit,
+    /// The sidecar abandoned a response whose client stopped reading for `write_timeout`.
+    ProxyClientStalled,
+    /// The sidecar cancelled a request still running when the shutdown's `drain_timeout` ran out.
+    ProxyShutdownCut,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::TelemetryRefused,
         Self::UpstreamUnavailable,
         Self::ExportRetried,
@@ -50,6 +56,9 @@ impl Event {
         Self::CardinalityOverflow,
         Self::TlsHandshakeFailed,
         Self::AuthRefused,
+        Self::ProxyConcurrencyLimit,
+        Self::ProxyClientStalled,
+        Self::ProxyShutdownCut,
     ];
 
     /// The value of the `event` label.
@@ -63,6 +72,9 @@ impl Event {
             Self::CardinalityOverflow => "cardinality_overflow",
             Self::TlsHandshakeFailed => "tls_handshake_failed",
             Self::AuthRefused => "auth_refused",
+            Self::ProxyConcurrencyLimit => "proxy_concurrency_limit",
+            Self::ProxyClientStalled => "proxy_client_stalled",
+            Self::ProxyShutdownCut => "proxy_shutdown_cut",
         }
     }
 
@@ -85,6 +97,15 @@ impl Event {
             }
             Self::TlsHandshakeFailed => "TLS handshake failed or timed out; connection closed",
             Self::AuthRefused => "request refused: missing or unknown bearer token or API key",
+            Self::ProxyConcurrencyLimit => {
+                "request refused: max_concurrent_requests in flight (the client got 503 with Retry-After)"
+            }
+            Self::ProxyClientStalled => {
+                "client stopped reading for write_timeout; response abandoned, upstream request cancelled"
+            }
+            Self::ProxyShutdownCut => {
+                "request still running when drain_timeout ran out; cancelled upstream"
+            }
         }
     }
 }

@@ -11,6 +11,10 @@ use crate::types::{Duration, Endpoint};
 /// A configured receiver.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "decoded once per receiver at start-up; a box would only add noise to every match"
+)]
 pub enum ReceiverConfig {
     /// `otlp`: OTLP over gRPC and HTTP from other programs.
     Otlp(OtlpReceiverConfig),
@@ -170,6 +174,24 @@ config_struct! {
         tls: super::ServerTlsConfig = super::ServerTlsConfig::default(),
         /// API keys clients must send (`Authorization: Bearer`, `x-api-key` or `api-key`); off by default.
         api_keys: super::ApiKeysConfig = super::ApiKeysConfig::default(),
+        // === Limits of the sidecar (docs/sidecar.md, "Limits") ===
+        /// Most requests the proxy serves at once (every path, from arrival until the response body ends).
+        /// Beyond it a request is refused at once, before the upstream sees it: HTTP 503 with `Retry-After: 1`
+        /// (529 `overloaded_error` for the Anthropic API), `error.type=concurrency_limit`, counted as
+        /// `llmtel_events_total{event="proxy_concurrency_limit"}`. 512 is Ollama's own default queue
+        /// (`OLLAMA_MAX_QUEUE`), so the sidecar does not refuse before the server would; it bounds the sockets
+        /// and request bodies llmtel holds. At least 1.
+        max_concurrent_requests: u64 = 512,
+        /// Longest time a response may wait for a client that stopped reading (its connection takes no more
+        /// bytes while the next chunk is ready). Past it the response is abandoned, the client's connection
+        /// closed, the upstream request cancelled (so the model stops generating) and the span says
+        /// `error.type=client_stalled`. As nginx's `send_timeout`. Above zero.
+        write_timeout: Duration = Duration::from_secs(60),
+        /// On SIGTERM/SIGINT, how long requests in flight may take to finish (the proxy stops accepting at
+        /// once and `/readyz` answers 503); the rest are then cancelled upstream and their spans say
+        /// `error.type=shutdown`. 25 s fits in Kubernetes' default 30 s grace period. llmtel exits at most
+        /// `drain_timeout` + `service.shutdown_timeout` after the signal. 0 cancels at once.
+        drain_timeout: Duration = Duration::from_secs(25),
     }
 }
 
@@ -184,6 +206,12 @@ impl Check for LlmProxyConfig {
                 "empty: expected auto or a provider name such as ollama or vllm",
             );
         }
+        if self.max_concurrent_requests == 0 {
+            ctx.error(
+                &child(path, "max_concurrent_requests"),
+                "0: expected at least 1 (the most requests served at once)",
+            );
+        }
         check_mib(
             self.max_request_body_size_mib,
             &child(path, "max_request_body_size_mib"),
@@ -193,6 +221,7 @@ impl Check for LlmProxyConfig {
             ("connect_timeout", self.connect_timeout),
             ("response_timeout", self.response_timeout),
             ("read_timeout", self.read_timeout),
+            ("write_timeout", self.write_timeout),
             ("metrics_interval", self.metrics_interval),
             ("health_check_interval", self.health_check_interval),
             ("health_check_timeout", self.health_check_timeout),

@@ -10,7 +10,9 @@
 //! timings are the client's timings; copies are handed over in small groups by a non-blocking channel send (see
 //! [`TappedBody::stamp`]), so parsing never delays a chunk. The body also enforces the read timeout between
 //! chunks and, when the proxy asked the upstream for usage the client did not ask for, removes that one usage
-//! event (see [`UsageFilter`]).
+//! event (see [`UsageFilter`]). While it runs it holds the request's [`Hold`]: its place under
+//! `max_concurrent_requests` and the write watch that notices a client that stopped reading
+//! ([`super::stall`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,6 +24,10 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use super::limit::Permit;
+use super::stall::WriteWatch;
 
 use crate::stream::{Api, Framing, Split, Splitter, decode_frame};
 
@@ -36,6 +42,51 @@ pub enum Ending {
     ReadTimeout,
     /// The client went away before the end (the upstream request is cancelled by dropping it).
     ClientGone,
+    /// The client stopped reading for `write_timeout`: the proxy closed its connection and cancelled the upstream.
+    ClientStalled,
+    /// Still running when the shutdown's `drain_timeout` ran out: cancelled, upstream too.
+    Shutdown,
+}
+
+impl Ending {
+    /// `error.type` and the message of an ending cut short (`None` for a body that completed).
+    pub fn failure(&self) -> Option<(String, String)> {
+        use llmtel_config::semconv::error_type;
+        let (kind, why) = match self {
+            Self::Complete => return None,
+            Self::UpstreamError(e) => {
+                return Some((
+                    "upstream_stream_error".into(),
+                    format!("upstream body failed: {e}"),
+                ));
+            }
+            Self::ClientGone => (
+                "client_disconnected",
+                "the client closed the connection before the response ended; the upstream request was cancelled",
+            ),
+            Self::ClientStalled => (
+                error_type::CLIENT_STALLED,
+                "the client stopped reading the response for write_timeout; the proxy closed its connection and cancelled the upstream request",
+            ),
+            Self::Shutdown => (
+                error_type::SHUTDOWN,
+                "still running when the shutdown's drain_timeout ran out; the upstream request was cancelled",
+            ),
+            Self::ReadTimeout => ("timeout", "upstream stopped sending (read_timeout)"),
+        };
+        Some((kind.to_owned(), why.to_owned()))
+    }
+}
+
+/// What a response holds until its body ends.
+#[derive(Debug, Default)]
+pub struct Hold {
+    /// Its place under `max_concurrent_requests`.
+    pub permit: Option<Permit>,
+    /// The write timeout's watch of the client's connection.
+    pub watch: Option<WriteWatch>,
+    /// Cancelled when the shutdown's drain time ran out (a body dropped after that was cut by the shutdown).
+    pub cut: CancellationToken,
 }
 
 /// What the body tells the tracker.
@@ -76,6 +127,8 @@ pub struct TappedBody {
     filter: Option<UsageFilter>,
     /// What the upstream returned after the data gathered last time (trailers, an error, the end).
     stashed: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+    /// Released when the body ends.
+    hold: Hold,
 }
 
 /// Gathering stops at this many bytes.
@@ -88,12 +141,13 @@ impl std::fmt::Debug for TappedBody {
 }
 
 impl TappedBody {
-    /// Wraps `inner`; `filter` removes the usage event the proxy added.
+    /// Wraps `inner`; `filter` removes the usage event the proxy added; `hold` is kept until the body ends.
     pub fn new(
         inner: Incoming,
         tap: UnboundedSender<TapEvent>,
         read_timeout: Duration,
         filter: Option<UsageFilter>,
+        hold: Hold,
     ) -> Self {
         Self {
             inner,
@@ -104,6 +158,7 @@ impl TappedBody {
             last_chunk: Instant::now(),
             filter,
             stashed: None,
+            hold,
         }
     }
 
@@ -175,6 +230,9 @@ impl TappedBody {
     }
 
     fn end(&mut self, ending: Ending) {
+        // The request no longer counts against the limit, and the client's connection is no longer watched.
+        self.hold.permit = None;
+        self.hold.watch = None;
         if let Some(tap) = self.tap.take() {
             if !self.unsent.is_empty() {
                 let _ = tap.send(TapEvent::Chunks(std::mem::take(&mut self.unsent)));
@@ -194,6 +252,33 @@ impl Body for TappedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(w) = &this.hold.watch {
+            w.polled();
+        }
+        let next = this.poll_next(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some(w)) = (&next, &this.hold.watch) {
+            w.handed();
+        }
+        next
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Always polled to the end, so the tracker learns that the body finished.
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.filter {
+            Some(_) => SizeHint::default(),
+            None => self.inner.size_hint(),
+        }
+    }
+}
+
+impl TappedBody {
+    /// The next frame for the client: the upstream's, stamped for the tracker and filtered.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self;
         loop {
             match this.poll_gathered(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -243,18 +328,6 @@ impl Body for TappedBody {
             }
         }
     }
-
-    fn is_end_stream(&self) -> bool {
-        // Always polled to the end, so the tracker learns that the body finished.
-        false
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.filter {
-            Some(_) => SizeHint::default(),
-            None => self.inner.size_hint(),
-        }
-    }
 }
 
 impl Drop for TappedBody {
@@ -263,6 +336,10 @@ impl Drop for TappedBody {
         // how the model server learns to stop generating.
         let ending = if self.inner.is_end_stream() {
             Ending::Complete
+        } else if self.hold.watch.as_ref().is_some_and(WriteWatch::stalled) {
+            Ending::ClientStalled
+        } else if self.hold.cut.is_cancelled() {
+            Ending::Shutdown
         } else {
             Ending::ClientGone
         };
@@ -368,6 +445,30 @@ mod tests {
         let mut out = f.push(&big.as_bytes()[..10]).to_vec();
         out.extend_from_slice(&f.push(&big.as_bytes()[10..]));
         assert_eq!(out, big.as_bytes());
+    }
+
+    #[test]
+    fn each_cut_ending_has_its_own_error_type() {
+        let kinds: Vec<Option<String>> = [
+            Ending::Complete,
+            Ending::ClientGone,
+            Ending::ClientStalled,
+            Ending::Shutdown,
+            Ending::ReadTimeout,
+            Ending::UpstreamError("reset".into()),
+        ]
+        .iter()
+        .map(|e| e.failure().map(|(kind, _)| kind))
+        .collect();
+        let expected = [
+            None,
+            Some("client_disconnected"),
+            Some("client_stalled"),
+            Some("shutdown"),
+            Some("timeout"),
+            Some("upstream_stream_error"),
+        ];
+        assert_eq!(kinds, expected.map(|k| k.map(str::to_owned)));
     }
 
     #[test]

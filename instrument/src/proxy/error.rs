@@ -61,7 +61,19 @@ pub enum ProxyError {
         "llmtel: missing or unknown API key (send it as Authorization: Bearer KEY, x-api-key or api-key)"
     )]
     Unauthorized,
+    /// `max_concurrent_requests` requests were already in flight; refused before the upstream saw it.
+    #[error(
+        "llmtel: {max} requests already in flight (llm_proxy max_concurrent_requests); retry after {RETRY_AFTER_SECS}s"
+    )]
+    Overloaded {
+        /// The limit.
+        max: u64,
+    },
 }
+
+/// How long a refused client is told to wait (`Retry-After`, seconds): short, because the limit counts requests
+/// in flight and one ends every few seconds under load; the `openai` and `anthropic` clients retry after it.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl ProxyError {
     /// The status the client gets.
@@ -73,6 +85,19 @@ impl ProxyError {
             Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The status in `dialect`: Anthropic's API says 529 `overloaded_error` when it is overloaded, and its clients
+    /// retry that; every other status is the same in every dialect.
+    pub fn status_in(&self, dialect: Dialect) -> StatusCode {
+        match (self, dialect) {
+            (Self::Overloaded { .. }, Dialect::Anthropic) => {
+                // 529 is in range, so this is never the fallback.
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => self.status(),
         }
     }
 
@@ -85,6 +110,7 @@ impl ProxyError {
             }
             Self::UpstreamUnavailable { .. } | Self::UpstreamTimeout { .. } => "api_error",
             Self::Unauthorized => "authentication_error",
+            Self::Overloaded { .. } => "overloaded_error",
         }
     }
 
@@ -97,14 +123,16 @@ impl ProxyError {
             Self::BadUpstreamUrl { .. } => "bad_request",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
             Self::Unauthorized => "unauthorized",
+            Self::Overloaded { .. } => llmtel_config::semconv::error_type::CONCURRENCY_LIMIT,
         }
     }
 
     /// The answer to the client, in its dialect: Ollama `{"error": "..."}`, OpenAI and Responses
     /// `{"error": {"message": ...}}`, Anthropic `{"type": "error", "error": {"type": ..., "message": ...}}` (with
-    /// Anthropic's own error types, which its clients map to their exceptions).
+    /// Anthropic's own error types, which its clients map to their exceptions). A refusal for load carries
+    /// `Retry-After`.
     pub fn response(&self, dialect: Dialect) -> Response<ProxyBody> {
-        let status = self.status();
+        let status = self.status_in(dialect);
         let message = self.to_string();
         let body = match dialect {
             Dialect::OpenAi | Dialect::Responses => {
@@ -125,6 +153,10 @@ impl ProxyError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Overloaded { .. }) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         resp
     }
@@ -204,5 +236,27 @@ mod tests {
             v["error"]["code"], 504,
             "Responses clients read OpenAI errors"
         );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_for_load_says_when_to_retry_in_each_dialect() {
+        let e = ProxyError::Overloaded { max: 8 };
+        assert_eq!(e.error_type(), "concurrency_limit");
+        for (dialect, status) in [
+            (Dialect::OpenAi, 503),
+            (Dialect::Responses, 503),
+            (Dialect::Ollama, 503),
+            (Dialect::Anthropic, 529),
+        ] {
+            let resp = e.response(dialect);
+            assert_eq!(resp.status().as_u16(), status, "{dialect:?}");
+            assert_eq!(resp.headers()[header::RETRY_AFTER], "1", "{dialect:?}");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains("max_concurrent_requests"), "{text}");
+            if dialect == Dialect::Anthropic {
+                assert!(text.contains("overloaded_error"), "{text}");
+            }
+        }
     }
 }

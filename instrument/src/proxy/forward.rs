@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use llmtel_pipelines::events::{self, Event, EventCounter};
 
-use super::body::{BodyError, ProxyBody, TappedBody, UsageFilter, full};
+use super::body::{BodyError, Hold, ProxyBody, TappedBody, UsageFilter, full};
 use super::error::ProxyError;
 use super::headers;
 use super::record::Exchange;
@@ -213,12 +213,13 @@ impl Forwarder {
 }
 
 /// The client's response to `answer`: the upstream's status, headers (less hop-by-hop ones) and body, whose copy
-/// `exchange` follows on a task of its own until the body ends.
+/// `exchange` follows on a task of its own until the body ends; the body keeps `hold` until then.
 pub(super) fn relay(
     exchange: Exchange,
     api: Option<Api>,
     answer: Answer,
     read_timeout: Duration,
+    hold: Hold,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = answer.response.into_parts();
     headers::for_client(&mut parts.headers);
@@ -243,7 +244,7 @@ pub(super) fn relay(
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     exchange.follow(parts.status.as_u16(), framing, encoding, rx);
-    let body = TappedBody::new(body, tx, read_timeout, filter);
+    let body = TappedBody::new(body, tx, read_timeout, filter, hold);
     Response::from_parts(parts, body.boxed_unsync())
 }
 

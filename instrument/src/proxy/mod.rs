@@ -10,6 +10,8 @@
 //! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]). Beside the requests, an
 //! [`UpstreamWatch`] learns which server the upstream is (for `gen_ai.provider.name`, unless the config names
 //! it) and checks its health (`llmtel.upstream.up`), and a [`ContextWatch`] learns its models' context windows.
+//! The sidecar's limits: at most `max_concurrent_requests` at once ([`limit`]), a `write_timeout` for clients that
+//! stop reading ([`stall`]), and at shutdown a `drain_timeout` for requests in flight ([`serve`]).
 //!
 //! With `tls:` clients speak HTTPS ([`serve`]); with `api_keys:` they must send a key ([`auth`]).
 //!
@@ -23,18 +25,22 @@ mod error;
 mod forward;
 mod handle;
 mod headers;
+mod limit;
 pub mod live;
 mod record;
 pub mod request;
 mod serve;
 mod span;
+mod stall;
 mod telemetry;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use llmtel_config::LlmProxyConfig;
+use llmtel_pipelines::events::{self, Event};
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use opentelemetry_sdk::Resource;
 use tokio::net::TcpListener;
@@ -138,6 +144,10 @@ impl Receiver for LlmProxyReceiver {
                 std::env::var(name).ok()
             })
             .map_err(fail)?;
+            let max_concurrent =
+                NonZeroU64::new(self.cfg.max_concurrent_requests).ok_or_else(|| {
+                    fail("max_concurrent_requests: 0: expected at least 1".to_owned())
+                })?;
             let listen = self.cfg.listen.as_str();
             let listener = TcpListener::bind(listen)
                 .await
@@ -224,6 +234,7 @@ impl Receiver for LlmProxyReceiver {
                         registry,
                         receiver: self.id.clone(),
                     }),
+                    cut: CancellationToken::new(),
                 }),
                 forward: Forwarder::new(
                     &self.id,
@@ -236,12 +247,20 @@ impl Receiver for LlmProxyReceiver {
                 read_timeout: self.cfg.read_timeout.get(),
                 include_usage: self.cfg.include_usage,
                 api_keys,
+                limit: limit::Limit::new(max_concurrent),
+                refused: events::counter(&self.id, Event::ProxyConcurrencyLimit),
+                write_timeout: self.cfg.write_timeout.get(),
+                stalled: events::counter(&self.id, Event::ProxyClientStalled),
             });
+            let drain = serve::Drain {
+                timeout: self.cfg.drain_timeout.get(),
+                cut_count: events::counter(&self.id, Event::ProxyShutdownCut),
+            };
             tracing::info!(component = %self.id, endpoint = %addr, upstream = %self.cfg.upstream,
                 tls = tls.is_some(), api_keys = state.api_keys.is_some(), "llm_proxy listening");
             let id = self.id.clone();
             let serve: BoxFuture<'static, ()> = Box::pin(async move {
-                serve::serve(&id, listener, tls, state, shutdown).await;
+                serve::serve(&id, listener, tls, state, shutdown, drain).await;
                 // A check under way has nothing to finish.
                 drop((watching, learning));
                 tasks.close();

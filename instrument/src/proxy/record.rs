@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use opentelemetry::KeyValue;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use llmtel_config::semconv::{attr, event};
+use llmtel_config::semconv::{attr, error_type, event};
 
 use self::in_flight::InFlight;
 use self::seen::Seen;
@@ -59,6 +59,8 @@ pub struct Shared {
     pub server_side: ServerSide,
     /// The request explorer's list of requests in flight, when one is kept.
     pub live: Option<super::live::LiveScope>,
+    /// Cancelled when the shutdown's drain time ran out: what is dropped after it was cut by the shutdown.
+    pub cut: tokio_util::sync::CancellationToken,
 }
 
 /// A request as it arrives, before its body is read: the span is open (so upload time counts) but not yet named.
@@ -68,12 +70,21 @@ pub struct Arrival {
     span: Option<RequestSpan>,
     start: Instant,
     start_wall: SystemTime,
+    /// The proxy's cut token: dropped after it, the request was cut by the shutdown.
+    cut: tokio_util::sync::CancellationToken,
 }
 
 impl Drop for Arrival {
     fn drop(&mut self) {
         if let Some(mut span) = self.span.take() {
             span.set_name("request");
+            if self.cut.is_cancelled() {
+                span.set_attribute(attr::ERROR_TYPE, error_type::SHUTDOWN);
+                span.set_error(
+                    "still sending its request when the shutdown's drain_timeout ran out",
+                );
+                return;
+            }
             span.set_attribute(attr::ERROR_TYPE, "client_disconnected");
             span.set_error("the client closed the connection while sending its request");
             // Dropping it ends it and sends it.
@@ -91,6 +102,7 @@ impl Arrival {
             span: Some(span),
             start,
             start_wall,
+            cut: shared.cut.clone(),
         }
     }
 }
@@ -119,7 +131,13 @@ pub struct Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        if !self.recorded {
+        if !self.recorded && self.shared.cut.is_cancelled() {
+            self.record_failure(
+                None,
+                error_type::SHUTDOWN,
+                "still waiting for the upstream when the shutdown's drain_timeout ran out; the upstream request was cancelled",
+            );
+        } else if !self.recorded {
             // The handler was dropped while waiting for the upstream: hyper does that when the client leaves.
             self.record_failure(
                 None,
@@ -201,10 +219,10 @@ impl Exchange {
 
     /// Ends a request that got no upstream response (unreachable, timed out, refused by the proxy) with `error`,
     /// the answer the client got.
-    pub fn fail(mut self, error: &ProxyError) {
+    pub fn fail(mut self, error: &ProxyError, dialect: crate::stream::Dialect) {
         self.recorded = true;
         self.record_failure(
-            Some(error.status().as_u16()),
+            Some(error.status_in(dialect).as_u16()),
             error.error_type(),
             &error.to_string(),
         );
@@ -440,15 +458,12 @@ impl Exchange {
         }
         // The first reason wins: the transport, then the server's own error, then the stream's shape.
         let failure: Option<(String, String)> = match &ending {
-            Ending::ClientGone => Some((
-                "client_disconnected".into(),
-                "the client closed the connection before the response ended; the upstream request was cancelled".into(),
-            )),
-            Ending::ReadTimeout => Some(("timeout".into(), "upstream stopped sending (read_timeout)".into())),
-            Ending::UpstreamError(e) => Some(("upstream_stream_error".into(), format!("upstream body failed: {e}"))),
             Ending::Complete if status >= 400 => Some((
                 status.to_string(),
-                self.server_message(seen.server_error.as_deref(), &format!("upstream answered HTTP {status}")),
+                self.server_message(
+                    seen.server_error.as_deref(),
+                    &format!("upstream answered HTTP {status}"),
+                ),
             )),
             Ending::Complete => match (&seen.server_error, self.api) {
                 (Some(e), _) => Some((
@@ -461,6 +476,7 @@ impl Exchange {
                 )),
                 _ => None,
             },
+            cut => cut.failure(),
         };
         for _ in 0..seen.parse_errors {
             self.shared

@@ -1,9 +1,14 @@
 //! The accept loop: takes client connections on the listen socket (HTTP/1.1 or h2c; with `tls:`, HTTPS with ALPN
-//! `h2` and `http/1.1`), serves each request with [`super::handle::handle`], and at shutdown stops accepting and
-//! lets requests in flight finish (up to 10 s) before closing what is left.
+//! `h2` and `http/1.1`) and serves each request with [`super::handle::handle`]. Each connection has a token that
+//! closes it (the write timeout closes a client that stopped reading, [`super::stall`]), a child of the proxy's
+//! `cut` token. A TLS handshake runs in its connection's task under `tls.handshake_timeout`, so a client that
+//! stalls it never holds up the loop; failed handshakes are counted (`tls_handshake_failed`).
 //!
-//! A TLS handshake runs in its connection's task under `tls.handshake_timeout`, so a client that stalls it never
-//! holds up the loop; failed handshakes are counted (`tls_tls_counted`).
+//! At shutdown it stops accepting at once (the listener is closed), tells every connection to finish (HTTP/1.1:
+//! no keep-alive after the current response; HTTP/2: GOAWAY), and lets the requests in flight run for
+//! `drain_timeout`. Those still running then are cut: `cut` is cancelled, which closes their connections and so
+//! drops their upstream requests (the model server stops generating); their bodies end as
+//! [`super::body::Ending::Shutdown`] and their spans say `error.type=shutdown`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +16,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::Watcher;
-use llmtel_pipelines::events::{self, Event};
+use llmtel_pipelines::events::{self, Event, EventCounter};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,14 +30,24 @@ pub(super) struct Tls {
     pub handshake_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s). `id` names the
-/// receiver in counts and logs.
+/// How the accept loop ends.
+#[derive(Debug)]
+pub(super) struct Drain {
+    /// How long requests in flight may run after shutdown begins.
+    pub timeout: Duration,
+    /// Counts the requests cut when it runs out.
+    pub cut_count: Arc<EventCounter>,
+}
+
+/// Accepts connections until `shutdown`, then drains (see the module doc). `id` names the receiver in counts and
+/// logs.
 pub(super) async fn serve(
     id: &str,
     listener: TcpListener,
     tls: Option<Tls>,
     state: Arc<State>,
     shutdown: CancellationToken,
+    drain: Drain,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -47,7 +62,8 @@ pub(super) async fn serve(
     let tls_counted = tls
         .as_ref()
         .map(|tls| (tls.clone(), events::counter(id, Event::TlsHandshakeFailed)));
-    // Connections, so that those still open when the grace period ends can be closed.
+    let cut = state.shared.cut.clone();
+    // Connections, so that the loop can forget those that ended.
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -66,44 +82,67 @@ pub(super) async fn serve(
         let _ = stream.set_nodelay(true);
         let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
         let tls = tls_counted.clone();
+        let close = cut.child_token();
         conns.spawn(async move {
-            let Some((tls, failed)) = tls else {
-                return connection(stream, state, &builder, watcher).await;
-            };
-            match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => connection(stream, state, &builder, watcher).await,
-                Ok(Err(e)) => failed.emit(1, &format_args!("llm_proxy: client {peer}: {e}")),
-                Err(_) => failed.emit(
-                    1,
-                    &format_args!(
-                        "llm_proxy: client {peer}: no handshake within {:?} (tls.handshake_timeout)",
-                        tls.handshake_timeout
+            let served = async {
+                let Some((tls, failed)) = tls else {
+                    return connection(stream, state, &builder, watcher, close.clone()).await;
+                };
+                match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await
+                {
+                    Ok(Ok(stream)) => {
+                        connection(stream, state, &builder, watcher, close.clone()).await;
+                    }
+                    Ok(Err(e)) => failed.emit(1, &format_args!("llm_proxy: client {peer}: {e}")),
+                    Err(_) => failed.emit(
+                        1,
+                        &format_args!(
+                            "llm_proxy: client {peer}: no handshake within {:?} (tls.handshake_timeout)",
+                            tls.handshake_timeout
+                        ),
                     ),
-                ),
+                }
+            };
+            tokio::select! {
+                () = served => {}
+                // Dropping the connection drops its requests, their bodies and their upstream requests.
+                () = close.cancelled() => {}
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    let in_flight = state.limit.in_use();
+    if in_flight > 0 {
+        tracing::info!(requests = in_flight, drain_timeout = ?drain.timeout,
+            "llm_proxy: stopped accepting; letting requests in flight finish");
+    }
+    if tokio::time::timeout(drain.timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("llm_proxy: requests still running 10s after shutdown began; closing them");
-        // Their spans end as `client_disconnected` before the providers shut down.
-        conns.abort_all();
+        let left = state.limit.in_use();
+        drain.cut_count.emit(
+            left,
+            &format_args!("{left} requests still running after {:?}", drain.timeout),
+        );
+        // Their spans end as `shutdown` before the providers shut down.
+        cut.cancel();
+        while conns.join_next().await.is_some() {}
     }
 }
 
-/// Serves the requests of one client connection (plain or TLS-terminated) until it closes.
+/// Serves the requests of one client connection (plain or TLS-terminated) until it closes; `close` is handed to
+/// each request, which cancels it to close the connection (a client that stopped reading).
 async fn connection<IO>(
     io: IO,
     state: Arc<State>,
     builder: &Builder<TokioExecutor>,
     watcher: Watcher,
+    close: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+    let svc = hyper::service::service_fn(move |req| handle(state.clone(), close.clone(), req));
     let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "llm_proxy: client connection ended with an error");

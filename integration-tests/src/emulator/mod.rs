@@ -246,6 +246,7 @@ async fn handle(
                 body: body.clone(),
                 sent: Bytes::new(),
                 completed: false,
+                cancelled: false,
                 started,
                 model: model.clone(),
                 phases: Phases::default(),

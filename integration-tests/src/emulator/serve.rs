@@ -420,6 +420,9 @@ impl Drop for Tracked {
             self.shared
                 .cancelled
                 .store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(e) = lock(&self.shared.requests).get_mut(self.index) {
+                e.rec.cancelled = true;
+            }
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct Recorded {
     pub sent: Bytes,
     /// Whether the whole response body was handed over.
     pub completed: bool,
+    /// Whether the client (the sidecar) dropped the response before its end: the request was cancelled, as a
+    /// real server notices and stops generating.
+    pub cancelled: bool,
     /// When the request arrived.
     pub started: Instant,
     /// The model it asked for (its `model`, else the script's).

@@ -58,7 +58,7 @@ impl Seen {
     /// client's connection did after it (clients close as soon as they read the marker).
     pub fn settle(&self, ending: Ending) -> Ending {
         match ending {
-            Ending::ClientGone if self.done => Ending::Complete,
+            Ending::ClientGone | Ending::Shutdown if self.done => Ending::Complete,
             other => other,
         }
     }
