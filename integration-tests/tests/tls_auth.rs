@@ -199,6 +199,13 @@ service:
         answer.contains("grpc-status: 3"),
         "expected INVALID_ARGUMENT:\n{answer}"
     );
+    // A valid request without the token: UNAUTHENTICATED (16), answered once the message is read.
+    let framed = dir.path().join("framed.bin");
+    let message = trace_request(1, 1).encode_to_vec();
+    let mut grpc_body = vec![0u8];
+    grpc_body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    grpc_body.extend_from_slice(&message);
+    std::fs::write(&framed, grpc_body).unwrap();
     let (_, answer) = curl(&[
         "--http2",
         "--cacert",
@@ -212,7 +219,7 @@ service:
         "-H",
         "te: trailers",
         "--data-binary",
-        &format!("@{}", garbage.display()),
+        &format!("@{}", framed.display()),
         &grpc_url,
     ]);
     assert!(

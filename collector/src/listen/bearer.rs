@@ -99,14 +99,13 @@ pub(crate) fn layer<S: Clone + Send + Sync + 'static>(
     }
 }
 
-/// A tonic interceptor: UNAUTHENTICATED without the token.
+/// The gRPC check: UNAUTHENTICATED without the token in the `authorization` metadata.
 pub(crate) fn grpc_check(
     bearer: &Bearer,
-    req: tonic::Request<()>,
-) -> Result<tonic::Request<()>, tonic::Status> {
-    let headers = req.metadata().clone().into_headers();
-    if bearer.allows(&headers) {
-        Ok(req)
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<(), tonic::Status> {
+    if bearer.allows(&metadata.clone().into_headers()) {
+        Ok(())
     } else {
         Err(tonic::Status::unauthenticated(
             "missing or invalid bearer token (authorization: Bearer … metadata)",

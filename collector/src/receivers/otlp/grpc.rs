@@ -35,12 +35,23 @@ use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
 
 /// The gRPC side of one `otlp` receiver: one handler shared by the three services.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Handler {
     output: Output,
+    bearer: Option<Arc<Bearer>>,
 }
 
 impl Handler {
+    /// UNAUTHENTICATED without the token. Checked once the message is read, as gRPC servers' unary interceptors
+    /// do: answering before the client finished sending makes the server reset the stream, which some clients
+    /// (curl) report as a framing error instead of the status.
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        match &self.bearer {
+            Some(b) => crate::listen::bearer::grpc_check(b, request.metadata()),
+            None => Ok(()),
+        }
+    }
+
     fn accept(&self, batch: Payload) -> Result<Rejected, Status> {
         accept(&self.output, batch).map_err(|r| match r {
             // UNAVAILABLE is retryable for every OTLP client; RetryInfo says when.
@@ -60,6 +71,7 @@ impl TraceService for Handler {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.check(&request)?;
         let r = self.accept(Payload::Traces(request.into_inner().resource_spans))?;
         let partial_success = (r.count > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: r.count,
@@ -77,6 +89,7 @@ impl MetricsService for Handler {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.check(&request)?;
         // Only spans are checked item by item; metrics and logs are never partially rejected.
         self.accept(Payload::Metrics(request.into_inner().resource_metrics))?;
         Ok(Response::new(ExportMetricsServiceResponse::default()))
@@ -89,6 +102,7 @@ impl LogsService for Handler {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.check(&request)?;
         self.accept(Payload::Logs(request.into_inner().resource_logs))?;
         Ok(Response::new(ExportLogsServiceResponse::default()))
     }
@@ -106,15 +120,9 @@ pub(super) fn serve(
     let limit = usize::try_from(cfg.max_recv_msg_size_mib)
         .unwrap_or(usize::MAX / (1 << 20))
         .saturating_mul(1 << 20);
-    let handler = Handler { output };
+    let handler = Handler { output, bearer };
     let mib = cfg.max_recv_msg_size_mib;
-    let check = move |req: Request<()>| match &bearer {
-        Some(b) => crate::listen::bearer::grpc_check(b, req),
-        None => Ok(req),
-    };
-    // The check is the outer layer: a refused request never reaches a service.
     let router = tonic::transport::Server::builder()
-        .layer(tonic::service::InterceptorLayer::new(check))
         .layer(tower::util::MapResponseLayer::new(move |resp| {
             invalid_protobuf_is_invalid_argument(too_large_is_not_retryable(resp, mib))
         }))
