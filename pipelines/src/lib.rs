@@ -12,6 +12,8 @@ pub mod payload;
 pub mod stage;
 // The bounded queues between stages.
 mod queue;
+// What a batch holds in memory, which the queues count.
+mod memsize;
 // The persistent sending queue on disk (`sending_queue.storage`).
 mod persist;
 // Stage 2: processors, inside one pipeline.
