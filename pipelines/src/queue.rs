@@ -253,19 +253,38 @@ impl Inbox {
 
     /// The next batch, or `None` once every sender is gone (or the inbox is closed) and the queue is empty.
     pub async fn recv(&mut self) -> Option<Payload> {
-        let q = self.rx.recv().await?;
-        self.release(q.weight);
-        Some(q.batch)
+        let (batch, held) = self.recv_held().await?;
+        drop(held);
+        Some(batch)
     }
 
-    fn release(&self, w: Weight) {
+    /// [`Inbox::recv`], but the memory the batch holds stays counted against the queue's `max_size_mib` until
+    /// the returned [`Held`] is dropped: an exporter keeps it through its export and retries, so a queue's
+    /// memory bound covers the batches being exported too, not only those waiting.
+    pub(crate) async fn recv_held(&mut self) -> Option<(Payload, Held)> {
+        let q = self.rx.recv().await?;
         if let Some(l) = &self.items {
-            l.sem.add_permits(l.units(w.items) as usize);
+            l.sem.add_permits(l.units(q.weight.items) as usize);
         }
-        if let Some(l) = &self.kib {
-            l.sem.add_permits(l.units(w.kib) as usize);
+        self.gauge.popped(q.weight.items as usize);
+        let held = Held {
+            kib: self.kib.clone().map(|l| (l, q.weight.kib)),
+        };
+        Some((q.batch, held))
+    }
+}
+
+/// The memory of a batch taken from a queue, still counted against it until dropped.
+#[derive(Debug)]
+pub(crate) struct Held {
+    kib: Option<(Limit, u32)>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((l, kib)) = &self.kib {
+            l.sem.add_permits(l.units(*kib) as usize);
         }
-        self.gauge.popped(w.items as usize);
     }
 }
 
@@ -326,6 +345,19 @@ mod tests {
         drop(rx);
         let r = tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await;
         assert_eq!(r.expect("the wait ends").unwrap(), Err(Unavailable::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_batch_being_exported_still_counts_against_the_memory_bound() {
+        let stats = Stats::default();
+        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 0, 40);
+        let w = tx.weigh(&spans(100));
+        tx.try_reserve(w).unwrap().send(spans(100));
+        let (_batch, held) = rx.recv_held().await.unwrap();
+        assert_eq!(stats.queues()[0].batches(), 0, "the batch left the queue");
+        assert!(tx.try_reserve(w).is_err(), "its memory is still held");
+        drop(held);
+        assert!(tx.try_reserve(w).is_ok());
     }
 
     #[tokio::test]
