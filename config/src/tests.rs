@@ -600,7 +600,9 @@ service:
         "{joined}"
     );
     assert!(
-        joined.contains("processors.memory_limiter.spike_limit_mib: 100: must be below limit_mib (100)"),
+        joined.contains(
+            "processors.memory_limiter.spike_limit_mib: 100: must be below limit_mib (100)"
+        ),
         "{joined}"
     );
     assert!(
@@ -615,5 +617,9 @@ service:
     let Some(ProcessorConfig::MemoryLimiter(m)) = ok.processors.values().next() else {
         panic!("a memory_limiter");
     };
-    assert_eq!((m.spike_mib(), m.soft_limit_mib()), (20, 80), "spike 20 % of the limit by default");
+    assert_eq!(
+        (m.spike_mib(), m.soft_limit_mib()),
+        (20, 80),
+        "spike 20 % of the limit by default"
+    );
 }

@@ -111,7 +111,8 @@ fn built_in_config(bin: &PathBuf, backend: SocketAddr, upstream: &str) -> String
         yaml = yaml.replace(from, to);
     }
     assert!(
-        yaml.contains("memory_limiter:") && yaml.contains(&format!("limit_mib: {BUILT_IN_LIMIT_MIB}")),
+        yaml.contains("memory_limiter:")
+            && yaml.contains(&format!("limit_mib: {BUILT_IN_LIMIT_MIB}")),
         "the built-in config has a memory_limiter of {BUILT_IN_LIMIT_MIB} MiB:\n{yaml}"
     );
     yaml
@@ -161,7 +162,8 @@ async fn overload(seconds: u64) {
     let emu = Emulator::start(Script::default()).await;
     let yaml = built_in_config(&bin, stopped.1, &emu.url());
     let file = write_temp(&yaml);
-    let llmtel = LlmtelProcess::spawn_binary(&bin, &["--config", file.path().to_str().unwrap()], &[]);
+    let llmtel =
+        LlmtelProcess::spawn_binary(&bin, &["--config", file.path().to_str().unwrap()], &[]);
     let grpc = llmtel.endpoint("otlp grpc receiver listening");
     let admin = llmtel.endpoint("admin endpoint listening");
     let sidecar = llmtel.endpoint("llm_proxy listening");
@@ -237,10 +239,13 @@ async fn overload(seconds: u64) {
             .sum::<u64>()
     };
     let lost = |t: &str| {
-        ["llmtel_exporter_dropped_items_total", "llmtel_exporter_failed_items_total"]
-            .iter()
-            .map(|n| value(t, n, &["exporter=\"otlp_http/traces\""]))
-            .sum::<u64>()
+        [
+            "llmtel_exporter_dropped_items_total",
+            "llmtel_exporter_failed_items_total",
+        ]
+        .iter()
+        .map(|n| value(t, n, &["exporter=\"otlp_http/traces\""]))
+        .sum::<u64>()
     };
     let mut settled = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -287,14 +292,21 @@ async fn overload(seconds: u64) {
     );
     assert!(refused > 0, "the excess was refused\n{report}");
     assert!(
-        value(&under_load, "llmtel_receiver_refused_items_total", &["receiver=\"otlp\""]) > 0,
+        value(
+            &under_load,
+            "llmtel_receiver_refused_items_total",
+            &["receiver=\"otlp\"", "signal=\"traces\""]
+        ) > 0,
         "refusals are counted while they happen\n{report}"
     );
     assert!(
         health.iter().all(|h| *h == Some(200)),
         "/healthz answered 200 throughout: {health:?}\n{report}"
     );
-    assert_eq!(sidecar_ok, 1, "a sidecar request was answered during the overload");
+    assert_eq!(
+        sidecar_ok, 1,
+        "a sidecar request was answered during the overload"
+    );
     // Every span h2load got an answer for was accepted or refused; requests it started but did not see the end
     // of (cut at the end of the run) may have been accepted too, at most 16 × 16 of them.
     let counted = accepted + refused;

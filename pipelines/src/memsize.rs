@@ -48,7 +48,9 @@ fn string(s: &String) -> usize {
 }
 
 fn attributes(v: &Vec<KeyValue>) -> usize {
-    vec_of(v, |kv| string(&kv.key) + kv.value.as_ref().map_or(0, any_value))
+    vec_of(v, |kv| {
+        string(&kv.key) + kv.value.as_ref().map_or(0, any_value)
+    })
 }
 
 fn any_value(v: &AnyValue) -> usize {

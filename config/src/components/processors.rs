@@ -117,7 +117,10 @@ impl MemoryLimiterConfig {
 impl Check for MemoryLimiterConfig {
     fn check(&self, path: &str, ctx: &mut Ctx) {
         if self.check_interval.get().is_zero() {
-            ctx.error(&child(path, "check_interval"), "0: expected a duration above zero, e.g. 1s");
+            ctx.error(
+                &child(path, "check_interval"),
+                "0: expected a duration above zero, e.g. 1s",
+            );
         }
         if self.limit_mib == 0 {
             ctx.error(

@@ -363,17 +363,31 @@ async fn a_down_backend_turns_into_refusals_not_into_drops_of_its_copy() {
         }
         tokio::task::yield_now().await;
     }
-    assert!(refused > 0, "the receiver is refused once the backend's queue and the pipeline are full");
-    let a = stats.get(Stage::Exporter, "debug/a", Signal::Traces).unwrap();
+    assert!(
+        refused > 0,
+        "the receiver is refused once the backend's queue and the pipeline are full"
+    );
+    let a = stats
+        .get(Stage::Exporter, "debug/a", Signal::Traces)
+        .unwrap();
     assert_eq!(a.dropped, 0, "the backend's copy is never dropped: {a:?}");
     assert_eq!(
-        stats.get(Stage::Receiver, "otlp", Signal::Traces).unwrap().refused as usize,
+        stats
+            .get(Stage::Receiver, "otlp", Signal::Traces)
+            .unwrap()
+            .refused as usize,
         refused
     );
     // The backend returns: everything accepted reaches it, and the log has every copy too.
     backend.open();
-    eventually("the backend to get every accepted item", || backend.count() == accepted).await;
-    eventually("the log to get every accepted item", || log.count() == accepted).await;
+    eventually("the backend to get every accepted item", || {
+        backend.count() == accepted
+    })
+    .await;
+    eventually("the log to get every accepted item", || {
+        log.count() == accepted
+    })
+    .await;
     assert!(topo.shutdown(Duration::from_secs(5)).await.drained);
 }
 
@@ -392,8 +406,13 @@ async fn a_stuck_log_loses_its_copy_while_the_backend_gets_every_batch() {
         }
         accepted += 10;
     }
-    eventually("the backend to get every item", || backend.count() == accepted).await;
-    let b = stats.get(Stage::Exporter, "debug/b", Signal::Traces).unwrap();
+    eventually("the backend to get every item", || {
+        backend.count() == accepted
+    })
+    .await;
+    let b = stats
+        .get(Stage::Exporter, "debug/b", Signal::Traces)
+        .unwrap();
     // One batch inside the stuck export, two in its queue; every other copy of the log's was dropped and counted.
     assert_eq!(b.dropped as usize, accepted - 3 * 10, "{b:?}");
     log.open();

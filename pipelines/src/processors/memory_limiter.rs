@@ -225,7 +225,11 @@ mod tests {
     use super::*;
 
     /// Settings with `interval_s` seconds between checks (0: one nanosecond, so every admission reads).
-    fn limiter(limit_mib: u64, spike_limit_mib: Option<u64>, interval_s: u64) -> MemoryLimiterConfig {
+    fn limiter(
+        limit_mib: u64,
+        spike_limit_mib: Option<u64>,
+        interval_s: u64,
+    ) -> MemoryLimiterConfig {
         let interval = match interval_s {
             0 => Duration::from_nanos(1),
             s => Duration::from_secs(s),
@@ -252,7 +256,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         let e = g.admit().unwrap_err();
         assert_eq!(e.soft_limit, 80 * MIB);
-        assert!(e.to_string().contains("80 MiB resident, soft limit 80 MiB"), "{e}");
+        assert!(
+            e.to_string().contains("80 MiB resident, soft limit 80 MiB"),
+            "{e}"
+        );
         rss.store(79, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(2));
         assert!(g.admit().is_ok());
@@ -303,6 +310,9 @@ mod tests {
             let rss = process_rss().unwrap();
             assert!(rss > MIB && rss < 64 * 1024 * MIB, "{rss}");
         }
-        assert_eq!(status_kb("Name:\tx\nVmHWM:\t  1234 kB\n", "VmHWM:"), Some(1234));
+        assert_eq!(
+            status_kb("Name:\tx\nVmHWM:\t  1234 kB\n", "VmHWM:"),
+            Some(1234)
+        );
     }
 }
