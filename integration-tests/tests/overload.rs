@@ -10,6 +10,8 @@
 //! builds is slower, so it takes in less per second, and maps more code: its RSS differs). `docs/benchmarks.md`
 //! says how to read the numbers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -170,11 +170,21 @@ fn resource_logs(r: &ResourceLogs) -> usize {
         })
 }
 
+/// Encoded size of a batch as an OTLP export request (its resources are field 1 of the request).
+#[cfg(test)]
+pub(crate) fn encoded_len(batch: &Payload) -> usize {
+    use prost::encoding::message::encoded_len_repeated;
+    match batch {
+        Payload::Traces(v) => encoded_len_repeated(1, v),
+        Payload::Metrics(v) => encoded_len_repeated(1, v),
+        Payload::Logs(v) => encoded_len_repeated(1, v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::payload::tests::spans;
-    use crate::queue::encoded_len;
 
     #[test]
     fn decoded_spans_weigh_several_times_their_encoded_size() {

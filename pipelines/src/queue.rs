@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::memory_gate::{MemoryGate, OverLimit};
 use crate::memsize::mem_size;
 use crate::payload::Payload;
-use crate::processors::memory_limiter::{MemoryGate, OverLimit};
 use crate::stats::QueueGauge;
 
 /// A batch in a queue, with the weight it was admitted under.
@@ -288,20 +288,10 @@ impl Drop for Held {
     }
 }
 
-/// Encoded size of a batch as an OTLP export request (its resources are field 1 of the request).
-#[cfg(test)]
-pub(crate) fn encoded_len(batch: &Payload) -> usize {
-    use prost::encoding::message::encoded_len_repeated;
-    match batch {
-        Payload::Traces(v) => encoded_len_repeated(1, v),
-        Payload::Metrics(v) => encoded_len_repeated(1, v),
-        Payload::Logs(v) => encoded_len_repeated(1, v),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memsize::encoded_len;
     use crate::payload::tests::spans;
     use crate::stats::{Stage, Stats};
 

@@ -130,7 +130,7 @@ pub enum SendError {
         /// The pipeline whose memory limiter refused.
         pipeline: String,
         /// The memory seen and the limit.
-        over: crate::processors::memory_limiter::OverLimit,
+        over: crate::memory_gate::OverLimit,
     },
     /// No pipeline takes this signal from this receiver.
     #[error("no pipeline takes {0} from this receiver")]
