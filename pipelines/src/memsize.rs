@@ -1,7 +1,7 @@
 //! An estimate of the memory a batch holds once decoded: what the queues count against `max_size_mib`.
 //!
 //! The encoded size is a poor measure of that: a decoded span is a struct of about 250 bytes plus one heap block
-//! per id, name and attribute key and value, so 100 spans of 10 short attributes take about 5 times their
+//! per id, name and attribute key and value, so 100 spans of 10 short attributes take over 3 times their
 //! protobuf size, and more once the allocator's own overhead is counted. The estimate walks the batch once (the
 //! cost of computing its encoded length), adding each struct's size, each vector's and string's capacity, and
 //! [`BLOCK_OVERHEAD`] per heap block. It is an estimate: the allocator may round blocks up further.
