@@ -27,6 +27,8 @@ apt_install chromium chromium "the page and chart tests"
 apt_install prometheus-node-exporter prometheus-node-exporter "the scrape and host receiver tests"
 # A real VictoriaMetrics beside the real Prometheus: the remote write tests (integration-tests/tests/remote_write.rs).
 apt_install victoria-metrics victoria-metrics "the remote write tests"
+# h2load: the OTLP/gRPC overload of the memory test (integration-tests/tests/overload.rs).
+apt_install h2load nghttp2-client "the overload test"
 
 # The real Python programs the end-to-end tests drive: the ollama, openai and anthropic clients, and an app
 # instrumented with the OpenTelemetry SDK.

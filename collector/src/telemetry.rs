@@ -50,8 +50,14 @@ const COUNTERS: &[CounterDef] = &[
     CounterDef {
         stage: Stage::Receiver,
         name: "llmtel.receiver.refused_items",
-        description: "Items a receiver refused because a pipeline queue was full (the client was told to retry).",
+        description: "Items a receiver refused because a pipeline queue was full or a memory_limiter refused (the client was told to retry).",
         read: |s| s.refused,
+    },
+    CounterDef {
+        stage: Stage::Receiver,
+        name: "llmtel.receiver.memory_refused_items",
+        description: "Of the refused items, those a memory_limiter refused because llmtel's memory was above its soft limit.",
+        read: |s| s.refused_memory,
     },
     CounterDef {
         stage: Stage::Receiver,
@@ -86,7 +92,7 @@ const COUNTERS: &[CounterDef] = &[
     CounterDef {
         stage: Stage::Exporter,
         name: "llmtel.exporter.dropped_items",
-        description: "Items dropped because the exporter's queue was full while other exporters took them.",
+        description: "Items dropped because the exporter's queue was full while other exporters took them (only exporters without sending_queue.block_on_overflow), or still queued at the shutdown timeout.",
         read: |s| s.dropped,
     },
     CounterDef {

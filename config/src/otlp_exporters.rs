@@ -168,8 +168,9 @@ config_struct! {
         /// The queue in front of the exporter.
         sending_queue: QueueConfig = QueueConfig {
             queue_size: 256,
-            max_size_mib: 64,
+            max_size_mib: 32,
             num_consumers: 4,
+            block_on_overflow: true,
             ..QueueConfig::default()
         },
     }

@@ -573,3 +573,5 @@ fn a_listen_override_that_collides_is_refused_with_the_paths() {
     };
     assert_eq!(p.listen.as_str(), "127.0.0.1:0");
 }
+
+mod memory_limiter;

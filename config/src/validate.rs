@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::components::{ConnectorConfig, ReceiverConfig, Signal};
+use crate::components::{ConnectorConfig, ProcessorConfig, ReceiverConfig, Signal};
 use crate::decode::{Ctx, child, index};
 use crate::model::{Config, PipelineConfig, ServiceConfig};
 use crate::suggest::closest;
@@ -71,6 +71,15 @@ pub fn validate(cfg: &Config, ctx: &mut Ctx) {
                 }
             },
         );
+        // The Collector's rule: a memory_limiter refuses before anything else spends memory on a batch.
+        for (i, name) in p.processors.iter().enumerate().skip(1) {
+            if let Some(ProcessorConfig::MemoryLimiter(_)) = lookup(&cfg.processors, name) {
+                ctx.error(
+                    &index(&child(&ppath, "processors"), i),
+                    format!("{name:?} is a memory_limiter: it must be the first processor"),
+                );
+            }
+        }
         check_list(
             &p.exporters,
             &child(&ppath, "exporters"),

@@ -51,7 +51,12 @@ impl LlmtelProcess {
 
     /// [`LlmtelProcess::spawn`] with extra environment variables (`LD_LIBRARY_PATH` at a fake NVML, say).
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(llmtel_binary())
+        Self::spawn_binary(&llmtel_binary(), args, env)
+    }
+
+    /// [`LlmtelProcess::spawn_with_env`] of another build of llmtel (a release binary, for a benchmark).
+    pub fn spawn_binary(bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(bin)
             .args(args)
             // Before `env`, so that a test may ask for another level.
             .env("RUST_LOG", "info")

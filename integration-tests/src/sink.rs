@@ -61,6 +61,7 @@ type SpanKey = (&'static str, Vec<u8>, Vec<u8>);
 pub struct SinkState {
     grpc_items: AtomicUsize,
     http_items: AtomicUsize,
+    span_items: AtomicUsize,
     attempts: Mutex<Vec<(Instant, &'static str)>>,
     script: Mutex<VecDeque<Answer>>,
     span_ids: Mutex<HashSet<SpanKey>>,
@@ -79,6 +80,11 @@ impl SinkState {
     /// Items accepted over HTTP.
     pub fn http_items(&self) -> usize {
         self.http_items.load(Ordering::SeqCst)
+    }
+
+    /// Spans accepted over either protocol, duplicates included (the other counters mix every signal).
+    pub fn span_items(&self) -> usize {
+        self.span_items.load(Ordering::SeqCst)
     }
 
     /// Distinct spans accepted (by trace and span id) over `proto` ("grpc" or "http"). OTLP delivery is at least
@@ -105,6 +111,8 @@ impl SinkState {
 
     fn remember(&self, proto: &'static str, batch: &Payload) {
         if let Payload::Traces(rs) = batch {
+            self.span_items
+                .fetch_add(batch.item_count(), Ordering::SeqCst);
             let mut ids = self.span_ids.lock().unwrap_or_else(PoisonError::into_inner);
             for s in rs
                 .iter()

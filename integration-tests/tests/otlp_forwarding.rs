@@ -365,13 +365,14 @@ async fn when_the_queue_is_too_small_for_the_outage_every_item_is_accounted_for(
     );
     assert!(llmtel.stop().await.drained);
 
-    // Beside a second exporter that keeps up, the slow one's copies are dropped, not the client refused: the
-    // drop counter says exactly how many.
+    // Beside a second exporter that keeps up, an otlp exporter told not to block on overflow has its copies
+    // dropped, not the client refused: the drop counter says exactly how many. (By default it blocks, and the
+    // client is refused instead: integration-tests/tests/overload.rs.)
     let stopped = sink.stop().await;
     let before = stopped.2.grpc_items();
     let cfg = config(
         &format!(
-            "  otlp: {{endpoint: \"http://{}\", {FAST_RETRY}, sending_queue: {{queue_size: 2, num_consumers: 1}}}}\n  debug/capture: {{}}",
+            "  otlp: {{endpoint: \"http://{}\", {FAST_RETRY}, sending_queue: {{queue_size: 2, num_consumers: 1, block_on_overflow: false}}}}\n  debug/capture: {{}}",
             stopped.0
         ),
         "otlp, debug/capture",

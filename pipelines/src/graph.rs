@@ -23,9 +23,11 @@ pub use crate::build_error::BuildError;
 use crate::build_error::non_zero;
 use crate::connectors::forward::ForwardConnector;
 use crate::exporters::debug::DebugExporter;
+use crate::memory_gate::MemoryGate;
 use crate::payload::{Payload, Signal};
 use crate::processors::attributes::AttributesProcessor;
 use crate::processors::batch::BatchProcessor;
+use crate::processors::memory_limiter::MemoryLimiterProcessor;
 use crate::processors::metric_transform::MetricTransformProcessor;
 use crate::queue::{QueueSender, Unavailable, deliver, queue};
 use crate::runner::ExporterRunner;
@@ -85,6 +87,8 @@ fn build_processor(name: &str, cfg: &ProcessorConfig) -> Result<Box<dyn Processo
                 })?,
             )
         }
+        // Its refusals happen at the pipeline's inlet (the gate built in `Topology::start`); here it passes on.
+        ProcessorConfig::MemoryLimiter(_) => Box::new(MemoryLimiterProcessor),
         ProcessorConfig::Attributes(c) => Box::new(AttributesProcessor::new(c)),
         ProcessorConfig::MetricTransform(c) => Box::new(MetricTransformProcessor::new(c)),
     })
@@ -104,6 +108,8 @@ fn build_connector(id: &str, cfg: &ConnectorConfig) -> Box<dyn Connector> {
 struct Target {
     queue: QueueSender,
     stats: Arc<ComponentStats>,
+    /// `sending_queue.block_on_overflow`: when full, the pipeline waits instead of dropping this copy.
+    block: bool,
 }
 
 /// A running graph.
@@ -146,7 +152,21 @@ impl Topology {
                 .ok_or_else(|| BuildError::Invalid(format!("pipeline {pid:?} names no signal")))
         };
 
-        // Pipeline input queues: the senders go into Outputs, the receivers into the pipeline tasks.
+        // One gate per memory_limiter, shared by the pipelines listing it: they measure the same process.
+        let mut gates: BTreeMap<&str, Arc<MemoryGate>> = BTreeMap::new();
+        for (name, pcfg) in &cfg.processors {
+            if let ProcessorConfig::MemoryLimiter(c) = pcfg {
+                let gate =
+                    MemoryGate::try_new(name.as_str(), c).map_err(|e| BuildError::Component {
+                        component: format!("processors.{name}"),
+                        message: e.to_string(),
+                    })?;
+                gates.insert(name.as_str(), Arc::new(gate));
+            }
+        }
+
+        // Pipeline input queues: the senders go into Outputs, the receivers into the pipeline tasks. A pipeline
+        // whose processors include a memory_limiter gets its gate at the inlet, where a refusal can still happen.
         let mut inlets: BTreeMap<&str, (Signal, QueueSender)> = BTreeMap::new();
         let mut inboxes: BTreeMap<&str, Inbox> = BTreeMap::new();
         for (pid, p) in pipelines {
@@ -156,7 +176,10 @@ impl Topology {
                 p.queue_size,
             )?;
             let gauge = stats.queue(Stage::Pipeline, pid, size.get());
-            let (tx, inbox) = queue(pid, gauge, size, 0, 0);
+            let (mut tx, inbox) = queue(pid, gauge, size, 0, 0);
+            if let Some(gate) = p.processors.iter().find_map(|n| gates.get(n.as_str())) {
+                tx = tx.gated(gate.clone());
+            }
             inboxes.insert(pid, inbox);
             inlets.insert(pid, (signal_of(pid)?, tx));
         }
@@ -245,9 +268,16 @@ impl Topology {
                 .iter()
                 .filter_map(|e| {
                     let (stage, tx) = queues.get(e.as_str())?;
+                    let id = ComponentId::parse(e).ok()?;
+                    let block = match (cfg.exporters.get(&id), cfg.connectors.get(&id)) {
+                        (Some(ecfg), _) => ecfg.sending_queue().block_on_overflow,
+                        (None, Some(ccfg)) => ccfg.sending_queue().block_on_overflow,
+                        (None, None) => false,
+                    };
                     Some(Target {
                         queue: tx.clone(),
                         stats: stats.component(*stage, e, signal),
+                        block,
                     })
                 })
                 .collect();
@@ -434,20 +464,57 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Gives each target its copy of `batch`. A full target is skipped (its copy dropped and counted) as long as some
-/// other target took the batch, so one slow exporter never stalls the rest; when every target is full the pipeline
-/// waits for the first to have room, so backpressure reaches the receivers instead of data being lost.
+/// Gives each target its copy of `batch`.
+///
+/// A full target that blocks on overflow (`sending_queue.block_on_overflow`, the default of exporters that send to
+/// a backend) is waited for: the pipeline stalls, its input queue fills and the receivers refuse, so a backend's
+/// back-pressure reaches the clients instead of turning into drops. The targets with room get their copies first.
+/// A full target that does not block is skipped (its copy dropped and counted) as long as some other target took
+/// the batch, so a slow log never stalls the backend's copy; when no target took it, the pipeline waits for the
+/// first with room, so backpressure reaches the receivers instead of data being lost.
 async fn fan_out(targets: &[Target], batch: Payload) {
     let items = batch.item_count();
     let mut reserved = Vec::with_capacity(targets.len());
     let mut full = Vec::new();
+    let mut blocked = Vec::new();
     for t in targets {
         let weight = t.queue.weigh(&batch);
         match t.queue.try_reserve(weight) {
             Ok(r) => reserved.push(r),
-            Err(Unavailable::Full) => full.push((t, weight)),
+            Err(Unavailable::Full | Unavailable::OverMemory(_)) if t.block => {
+                blocked.push((t, weight))
+            }
+            Err(Unavailable::Full | Unavailable::OverMemory(_)) => full.push((t, weight)),
             Err(Unavailable::Closed) => t.stats.record_drop(items, "exporter stopped"),
         }
+    }
+    if !blocked.is_empty() {
+        // The copies for the targets with room go now; the blocking ones are waited on in turn.
+        for (t, _) in full.drain(..) {
+            t.stats
+                .record_drop(items, "queue full while other exporters took the batch");
+        }
+        if !reserved.is_empty() {
+            deliver(std::mem::take(&mut reserved), batch.clone());
+        }
+        let last = blocked.len() - 1;
+        let mut batch = Some(batch);
+        for (i, (t, w)) in blocked.into_iter().enumerate() {
+            match t.queue.reserve(w).await {
+                Ok(r) => {
+                    let copy = if i == last {
+                        batch.take()
+                    } else {
+                        batch.clone()
+                    };
+                    if let Some(copy) = copy {
+                        r.send(copy);
+                    }
+                }
+                Err(_) => t.stats.record_drop(items, "exporter stopped"),
+            }
+        }
+        return;
     }
     // Nobody took the batch yet: wait for the first target with room (a target that stopped meanwhile is dropped
     // from the wait, and the others are waited on again), then give the rest one more try.

@@ -12,6 +12,10 @@ pub mod payload;
 pub mod stage;
 // The bounded queues between stages.
 mod queue;
+// What a batch holds in memory, which the queues count.
+mod memsize;
+// The memory_limiter's gate at a pipeline's inlet: refuses while the process's RSS is above its soft limit.
+pub mod memory_gate;
 // The persistent sending queue on disk (`sending_queue.storage`).
 mod persist;
 // Stage 2: processors, inside one pipeline.

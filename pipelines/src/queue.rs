@@ -1,12 +1,16 @@
 //! The bounded queues between stages: a pipeline's input queue and the queue in front of each exporter or
-//! connector. Bounded by batches always, and optionally by items and by encoded size, without ever splitting a
-//! batch. Space is reserved before a batch is sent, so a sender can try several queues and deliver to all or none.
+//! connector. Bounded by batches always, and optionally by items and by the memory the batches hold (an estimate of
+//! their decoded size, [`crate::memsize`]), without ever splitting a batch. Space is reserved before a batch is
+//! sent, so a sender can try several queues and deliver to all or none. A pipeline's input queue may also have a
+//! memory gate (a `memory_limiter`), consulted before any space is reserved.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::memory_gate::{MemoryGate, OverLimit};
+use crate::memsize::mem_size;
 use crate::payload::Payload;
 use crate::stats::QueueGauge;
 
@@ -56,6 +60,7 @@ pub(crate) struct QueueSender {
     pub(crate) gauge: Arc<QueueGauge>,
     items: Option<Limit>,
     kib: Option<Limit>,
+    gate: Option<Arc<MemoryGate>>,
 }
 
 /// The receiving end of a queue; counts each batch off the queue as it is taken.
@@ -71,6 +76,8 @@ pub struct Inbox {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Unavailable {
     Full,
+    /// A memory gate refuses: llmtel's RSS is at or above its soft limit.
+    OverMemory(OverLimit),
     Closed,
 }
 
@@ -85,7 +92,7 @@ pub(crate) struct Reserved<'a> {
 }
 
 /// A queue of `batches` batches (a channel of none could never take one), at most `max_items` items and
-/// `max_kib` KiB (0: no such bound).
+/// `max_kib` KiB of memory held (0: no such bound).
 pub(crate) fn queue(
     id: &str,
     gauge: Arc<QueueGauge>,
@@ -102,6 +109,7 @@ pub(crate) fn queue(
         gauge: gauge.clone(),
         items: items.clone(),
         kib: kib.clone(),
+        gate: None,
     };
     (
         sender,
@@ -115,11 +123,17 @@ pub(crate) fn queue(
 }
 
 impl QueueSender {
-    /// The weight of `batch` in this queue (its encoded size is only computed when the queue bounds bytes).
+    /// Puts a memory gate in front of this queue: while it refuses, nothing is admitted.
+    pub(crate) fn gated(mut self, gate: Arc<MemoryGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// The weight of `batch` in this queue (its size in memory is only estimated when the queue bounds it).
     pub(crate) fn weigh(&self, batch: &Payload) -> Weight {
         let items = u32::try_from(batch.item_count()).unwrap_or(u32::MAX);
         let kib = match &self.kib {
-            Some(_) => u32::try_from(encoded_len(batch).div_ceil(1024)).unwrap_or(u32::MAX),
+            Some(_) => u32::try_from(mem_size(batch).div_ceil(1024)).unwrap_or(u32::MAX),
             None => 0,
         };
         Weight { items, kib }
@@ -127,6 +141,9 @@ impl QueueSender {
 
     /// Reserves space now, or says why not.
     pub(crate) fn try_reserve(&self, weight: Weight) -> Result<Reserved<'_>, Unavailable> {
+        if let Some(g) = &self.gate {
+            g.admit().map_err(Unavailable::OverMemory)?;
+        }
         let permit = self.tx.try_reserve().map_err(|e| match e {
             mpsc::error::TrySendError::Full(()) => Unavailable::Full,
             mpsc::error::TrySendError::Closed(()) => Unavailable::Closed,
@@ -142,8 +159,16 @@ impl QueueSender {
         })
     }
 
-    /// Reserves space, waiting for it.
+    /// Reserves space, waiting for it (and for a memory gate to admit again).
     pub(crate) async fn reserve(&self, weight: Weight) -> Result<Reserved<'_>, Unavailable> {
+        if let Some(g) = &self.gate {
+            while g.admit().is_err() {
+                if self.tx.is_closed() {
+                    return Err(Unavailable::Closed);
+                }
+                tokio::time::sleep(g.check_interval()).await;
+            }
+        }
         let permit = self.tx.reserve().await.map_err(|_| Unavailable::Closed)?;
         let items = take(&self.items, weight.items).await?;
         let kib = take(&self.kib, weight.kib).await?;
@@ -228,35 +253,45 @@ impl Inbox {
 
     /// The next batch, or `None` once every sender is gone (or the inbox is closed) and the queue is empty.
     pub async fn recv(&mut self) -> Option<Payload> {
-        let q = self.rx.recv().await?;
-        self.release(q.weight);
-        Some(q.batch)
+        let (batch, held) = self.recv_held().await?;
+        drop(held);
+        Some(batch)
     }
 
-    fn release(&self, w: Weight) {
+    /// [`Inbox::recv`], but the memory the batch holds stays counted against the queue's `max_size_mib` until
+    /// the returned [`Held`] is dropped: an exporter keeps it through its export and retries, so a queue's
+    /// memory bound covers the batches being exported too, not only those waiting.
+    pub(crate) async fn recv_held(&mut self) -> Option<(Payload, Held)> {
+        let q = self.rx.recv().await?;
         if let Some(l) = &self.items {
-            l.sem.add_permits(l.units(w.items) as usize);
+            l.sem.add_permits(l.units(q.weight.items) as usize);
         }
-        if let Some(l) = &self.kib {
-            l.sem.add_permits(l.units(w.kib) as usize);
-        }
-        self.gauge.popped(w.items as usize);
+        self.gauge.popped(q.weight.items as usize);
+        let held = Held {
+            kib: self.kib.clone().map(|l| (l, q.weight.kib)),
+        };
+        Some((q.batch, held))
     }
 }
 
-/// Encoded size of a batch as an OTLP export request (its resources are field 1 of the request).
-pub(crate) fn encoded_len(batch: &Payload) -> usize {
-    use prost::encoding::message::encoded_len_repeated;
-    match batch {
-        Payload::Traces(v) => encoded_len_repeated(1, v),
-        Payload::Metrics(v) => encoded_len_repeated(1, v),
-        Payload::Logs(v) => encoded_len_repeated(1, v),
+/// The memory of a batch taken from a queue, still counted against it until dropped.
+#[derive(Debug)]
+pub(crate) struct Held {
+    kib: Option<(Limit, u32)>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((l, kib)) = &self.kib {
+            l.sem.add_permits(l.units(*kib) as usize);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memsize::encoded_len;
     use crate::payload::tests::spans;
     use crate::stats::{Stage, Stats};
 
@@ -303,14 +338,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn encoded_size_bounds_a_queue() {
+    async fn a_batch_being_exported_still_counts_against_the_memory_bound() {
         let stats = Stats::default();
-        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 0, 8);
-        let big = spans(100); // about 5 KiB encoded
+        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 0, 40);
+        let w = tx.weigh(&spans(100));
+        tx.try_reserve(w).unwrap().send(spans(100));
+        let (_batch, held) = rx.recv_held().await.unwrap();
+        assert_eq!(stats.queues()[0].batches(), 0, "the batch left the queue");
+        assert!(tx.try_reserve(w).is_err(), "its memory is still held");
+        drop(held);
+        assert!(tx.try_reserve(w).is_ok());
+    }
+
+    #[tokio::test]
+    async fn memory_held_bounds_a_queue() {
+        let stats = Stats::default();
+        let (tx, mut rx) = queue("q", stats.queue(Stage::Exporter, "q", 100), n(100), 0, 40);
+        let big = spans(100); // about 5 KiB encoded, over 20 KiB in memory
         let w = tx.weigh(&big);
-        assert!(w.kib >= 4, "{w:?}");
+        assert!(w.kib >= 20, "{w:?}");
+        assert!(w.kib as usize > 3 * encoded_len(&big) / 1024, "{w:?}");
         tx.try_reserve(w).unwrap().send(big.clone());
-        assert!(tx.try_reserve(w).is_err(), "two would exceed 8 KiB");
+        assert!(tx.try_reserve(w).is_err(), "two would exceed 40 KiB");
         rx.recv().await.unwrap();
         assert!(tx.try_reserve(w).is_ok());
     }

@@ -87,8 +87,16 @@ impl ExporterRunner {
         while open || !inflight.is_empty() {
             tokio::select! {
                 Some(done) = inflight.next(), if !inflight.is_empty() => self.record(done),
-                next = inbox.recv(), if open && inflight.len() < self.consumers.get() => match next {
-                    Some(batch) => inflight.push(self.export(batch, None)),
+                next = inbox.recv_held(), if open && inflight.len() < self.consumers.get() => match next {
+                    // The batch's memory stays counted against the queue until its export and retries end.
+                    Some((batch, held)) => {
+                        let export = self.export(batch, None);
+                        inflight.push(Box::pin(async move {
+                            let done = export.await;
+                            drop(held);
+                            done
+                        }) as BoxFuture<'static, Done>);
+                    }
                     None => open = false,
                 },
             }

@@ -26,7 +26,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// - [`Receiver::start`] is called once, at start-up, after every pipeline and exporter is running. It binds what it
 ///   needs and returns `Err` (naming the address or resource) if it cannot: llmtel then exits with that error.
 /// - On success it returns the future that serves. That future pushes into `output` with [`Output::try_send`] and
-///   turns [`SendError::Full`] into a refusal the client can retry (gRPC UNAVAILABLE, HTTP 503 + Retry-After). It
+///   turns [`SendError::Full`] and [`SendError::OverMemory`] into a refusal the client can retry (gRPC UNAVAILABLE, HTTP 503 + Retry-After). It
 ///   must not wait for queue space, and must not drop data silently.
 /// - When `shutdown` is cancelled it stops accepting, finishes requests in flight, drops every clone of `output`,
 ///   and returns. Dropping the outputs is what lets the pipelines drain and end.
@@ -124,6 +124,14 @@ pub enum SendError {
         /// Its capacity in batches.
         capacity: usize,
     },
+    /// A `memory_limiter` of a pipeline refuses: llmtel's memory is above its soft limit; retry later.
+    #[error("pipeline {pipeline}: {over}; retry later")]
+    OverMemory {
+        /// The pipeline whose memory limiter refused.
+        pipeline: String,
+        /// The memory seen and the limit.
+        over: crate::memory_gate::OverLimit,
+    },
     /// No pipeline takes this signal from this receiver.
     #[error("no pipeline takes {0} from this receiver")]
     NoPipeline(Signal),
@@ -215,6 +223,13 @@ impl Output {
                             pipeline: inlet.id.clone(),
                             capacity: inlet.gauge.capacity,
                         },
+                        Unavailable::OverMemory(over) => {
+                            ComponentStats::add(&stats.refused_memory, items);
+                            SendError::OverMemory {
+                                pipeline: inlet.id.clone(),
+                                over,
+                            }
+                        }
                         Unavailable::Closed => SendError::Closed,
                     });
                 }

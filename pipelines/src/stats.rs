@@ -46,8 +46,10 @@ pub struct ComponentStats {
     pub signal: Signal,
     /// Items taken in (receivers: accepted into a pipeline).
     pub accepted: AtomicU64,
-    /// Items refused because a queue was full (the sender was told to retry).
+    /// Items refused because a queue was full or a memory limiter refused (the sender was told to retry).
     pub refused: AtomicU64,
+    /// Of `refused`, the items a `memory_limiter` refused.
+    pub refused_memory: AtomicU64,
     /// Items handed on successfully (exporters: sent).
     pub sent: AtomicU64,
     /// Items an exporter gave up on after its own retries (receivers: items rejected as invalid).
@@ -116,6 +118,7 @@ impl ComponentStats {
             signal,
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            refused_memory: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -268,6 +271,8 @@ pub struct Snapshot {
     pub accepted: u64,
     /// See [`ComponentStats::refused`].
     pub refused: u64,
+    /// See [`ComponentStats::refused_memory`].
+    pub refused_memory: u64,
     /// See [`ComponentStats::sent`].
     pub sent: u64,
     /// See [`ComponentStats::failed`].
@@ -370,6 +375,7 @@ impl Stats {
                 signal: c.signal,
                 accepted: c.accepted.load(Ordering::Relaxed),
                 refused: c.refused.load(Ordering::Relaxed),
+                refused_memory: c.refused_memory.load(Ordering::Relaxed),
                 sent: c.sent.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),

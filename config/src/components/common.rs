@@ -7,18 +7,26 @@ use crate::config_struct;
 use crate::decode::{Check, Ctx, child};
 
 config_struct! {
-    /// The bounded queue in front of every exporter. A pipeline hands each exporter its own copy of each batch;
-    /// when this queue is full the batch is dropped for this exporter (counted, logged once) while the others
-    /// still get it. Only when every exporter of a pipeline is full does the pipeline wait, so its own input
-    /// queue fills and receivers refuse with UNAVAILABLE / 503. Batches are never split by the queue.
+    /// The bounded queue in front of every exporter and connector. A pipeline hands each exporter its own copy
+    /// of each batch. When this queue is full: with `block_on_overflow` the pipeline waits for room, so its own
+    /// input queue fills and receivers refuse with UNAVAILABLE / 503 (nothing accepted is lost); without it, this
+    /// exporter's copy is dropped (counted, logged once a minute) while the others still get it, and only when
+    /// every exporter of the pipeline is full does the pipeline wait. Batches are never split by the queue.
     pub struct QueueConfig {
         /// Batches waiting to be exported, at most.
         queue_size: usize = 64,
         /// Items (spans, data points, log records) waiting, at most; 0 means no bound beyond `queue_size`. A
         /// single batch larger than this is still taken when the queue is empty.
         max_items: usize = 0,
-        /// Encoded size of the waiting batches, in MiB, at most; 0 means no bound. Bounds memory during an outage.
-        max_size_mib: u64 = 0,
+        /// Memory the waiting batches hold, in MiB, at most (an estimate of their decoded size, several times
+        /// their encoded size); 0 means no bound. What bounds memory during an outage. A single batch larger than
+        /// this is still taken when the queue is empty.
+        max_size_mib: u64 = 16,
+        /// When the queue is full, make the pipeline wait (back-pressure to the receivers, which refuse) instead
+        /// of dropping this exporter's copy. On by default for exporters that send to a backend (`otlp`,
+        /// `otlp_http`, `prometheusremotewrite`), off for the local ones (`debug`, `explorer`, `prometheus`) and
+        /// connectors, so a slow log never costs the backend's copy and a down backend never turns into drops.
+        block_on_overflow: bool = false,
         /// Batches exported at the same time.
         num_consumers: usize = 1,
         /// A directory: batches are written there as they enter the queue and deleted once sent (or given up on),

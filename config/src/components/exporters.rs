@@ -272,7 +272,8 @@ config_struct! {
         /// order (stores reject out-of-order samples).
         sending_queue: QueueConfig = QueueConfig {
             queue_size: 1024,
-            max_size_mib: 64,
+            max_size_mib: 32,
+            block_on_overflow: true,
             ..QueueConfig::default()
         },
     }

@@ -1,4 +1,4 @@
-//! Settings of each processor type (`batch`, `attributes`, `metric_transform`) and [`ProcessorConfig`], which
+//! Settings of each processor type (`batch`, `memory_limiter`, `attributes`, `metric_transform`) and [`ProcessorConfig`], which
 //! decodes one by its type. The `///` docs on each field are the user manual.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ use crate::{config_enum, config_struct};
 pub enum ProcessorConfig {
     /// `batch`: groups items into larger batches.
     Batch(BatchConfig),
+    /// `memory_limiter`: refuses new data while llmtel's resident memory is above a soft limit.
+    MemoryLimiter(MemoryLimiterConfig),
     /// `attributes`: inserts, updates, deletes or hashes attributes.
     Attributes(AttributesConfig),
     /// `metric_transform`: renames metrics and labels, aggregates labels away, scales, keeps or drops by name.
@@ -23,7 +25,7 @@ pub enum ProcessorConfig {
 }
 
 /// Processor types this build knows.
-pub const PROCESSOR_TYPES: &[&str] = &["batch", "attributes", "metric_transform"];
+pub const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter", "attributes", "metric_transform"];
 
 impl ProcessorConfig {
     /// The signals this processor works on.
@@ -38,6 +40,9 @@ impl ProcessorConfig {
     pub fn decode_kind(kind: &str, value: &Value, path: &str, ctx: &mut Ctx) -> Option<Self> {
         match kind {
             "batch" => BatchConfig::decode(value, path, ctx).map(Self::Batch),
+            "memory_limiter" => {
+                MemoryLimiterConfig::decode(value, path, ctx).map(Self::MemoryLimiter)
+            }
             "attributes" => AttributesConfig::decode(value, path, ctx).map(Self::Attributes),
             "metric_transform" => {
                 MetricTransformConfig::decode(value, path, ctx).map(Self::MetricTransform)
@@ -73,6 +78,62 @@ impl Check for BatchConfig {
                 format!(
                     "{}: must be 0 (no bound) or at least send_batch_size ({})",
                     self.send_batch_max_size, self.send_batch_size
+                ),
+            );
+        }
+    }
+}
+
+config_struct! {
+    /// Processor `memory_limiter`, with the OpenTelemetry Collector's semantics: llmtel's resident memory (RSS,
+    /// read from `/proc/self/status` every `check_interval`) is compared with a soft limit, `limit_mib −
+    /// spike_limit_mib`. At or above it, every receiver feeding a pipeline that lists this processor refuses new
+    /// data with a retryable error (gRPC UNAVAILABLE, HTTP 503 + Retry-After), counted as refused for memory; data
+    /// already accepted goes on. It must be the first processor of each pipeline that lists it. Where the RSS
+    /// cannot be read (not Linux) it logs one warning and never refuses; the queues' bounds still hold.
+    pub struct MemoryLimiterConfig {
+        /// How often the RSS is read. Above zero; the Collector advises 1s.
+        check_interval: Duration = Duration::from_secs(1),
+        /// The hard limit, in MiB of resident memory. Above zero.
+        limit_mib: u64 = 0,
+        /// Headroom for what arrives between two checks, in MiB: the soft limit is `limit_mib` minus this.
+        /// Unset: 20 % of `limit_mib`. Must be below `limit_mib`.
+        spike_limit_mib: Option<u64> = None,
+    }
+}
+
+impl MemoryLimiterConfig {
+    /// The spike headroom in MiB: `spike_limit_mib`, or 20 % of the limit when unset.
+    pub fn spike_mib(&self) -> u64 {
+        self.spike_limit_mib.unwrap_or(self.limit_mib / 5)
+    }
+
+    /// The soft limit in MiB, above which data is refused.
+    pub fn soft_limit_mib(&self) -> u64 {
+        self.limit_mib.saturating_sub(self.spike_mib())
+    }
+}
+
+impl Check for MemoryLimiterConfig {
+    fn check(&self, path: &str, ctx: &mut Ctx) {
+        if self.check_interval.get().is_zero() {
+            ctx.error(
+                &child(path, "check_interval"),
+                "0: expected a duration above zero, e.g. 1s",
+            );
+        }
+        if self.limit_mib == 0 {
+            ctx.error(
+                &child(path, "limit_mib"),
+                "0 or missing: expected the memory limit in MiB, e.g. 160",
+            );
+        } else if self.spike_mib() >= self.limit_mib {
+            ctx.error(
+                &child(path, "spike_limit_mib"),
+                format!(
+                    "{}: must be below limit_mib ({})",
+                    self.spike_mib(),
+                    self.limit_mib
                 ),
             );
         }

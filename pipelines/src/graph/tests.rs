@@ -334,3 +334,116 @@ service:
         "{report:?}"
     );
 }
+
+/// `debug/a` stands for a backend exporter (it blocks on overflow), `debug/b` for the built-in log.
+const BACKEND_AND_LOG: &str = r#"
+receivers: {otlp: {}}
+exporters:
+  debug/a: {sending_queue: {queue_size: 2, block_on_overflow: true}}
+  debug/b: {sending_queue: {queue_size: 2}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug/a, debug/b], queue_size: 4}
+"#;
+
+#[tokio::test]
+async fn a_down_backend_turns_into_refusals_not_into_drops_of_its_copy() {
+    let (backend, log) = (Sink::gated(), Sink::default());
+    let (topo, out, stats) = start(
+        BACKEND_AND_LOG,
+        &[("debug/a", backend.clone()), ("debug/b", log.clone())],
+    )
+    .await;
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..100 {
+        match out.try_send(spans(10)) {
+            Ok(()) => accepted += 10,
+            Err(SendError::Full { .. }) => refused += 10,
+            Err(e) => panic!("{e}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        refused > 0,
+        "the receiver is refused once the backend's queue and the pipeline are full"
+    );
+    let a = stats
+        .get(Stage::Exporter, "debug/a", Signal::Traces)
+        .unwrap();
+    assert_eq!(a.dropped, 0, "the backend's copy is never dropped: {a:?}");
+    assert_eq!(
+        stats
+            .get(Stage::Receiver, "otlp", Signal::Traces)
+            .unwrap()
+            .refused as usize,
+        refused
+    );
+    // The backend returns: everything accepted reaches it, and the log has every copy too.
+    backend.open();
+    eventually("the backend to get every accepted item", || {
+        backend.count() == accepted
+    })
+    .await;
+    eventually("the log to get every accepted item", || {
+        log.count() == accepted
+    })
+    .await;
+    assert!(topo.shutdown(Duration::from_secs(5)).await.drained);
+}
+
+#[tokio::test]
+async fn a_stuck_log_loses_its_copy_while_the_backend_gets_every_batch() {
+    let (backend, log) = (Sink::default(), Sink::gated());
+    let (topo, out, stats) = start(
+        BACKEND_AND_LOG,
+        &[("debug/a", backend.clone()), ("debug/b", log.clone())],
+    )
+    .await;
+    let mut accepted = 0;
+    for _ in 0..50 {
+        while out.try_send(spans(10)).is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        accepted += 10;
+    }
+    eventually("the backend to get every item", || {
+        backend.count() == accepted
+    })
+    .await;
+    let b = stats
+        .get(Stage::Exporter, "debug/b", Signal::Traces)
+        .unwrap();
+    // One batch inside the stuck export, two in its queue; every other copy of the log's was dropped and counted.
+    assert_eq!(b.dropped as usize, accepted - 3 * 10, "{b:?}");
+    log.open();
+    assert!(topo.shutdown(Duration::from_secs(5)).await.drained);
+}
+
+#[tokio::test]
+async fn a_memory_limiter_refuses_at_the_inlet_and_counts_it_apart() {
+    // A soft limit of 1 MiB: any process is above it, so every admission is refused.
+    let yaml = r#"
+receivers: {otlp: {}}
+processors: {memory_limiter: {limit_mib: 1, check_interval: 1s}}
+exporters: {debug: {}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [memory_limiter], exporters: [debug]}
+    logs: {receivers: [otlp], exporters: [debug]}
+"#;
+    let sink = Sink::default();
+    let (topo, out, stats) = start(yaml, &[("debug", sink.clone())]).await;
+    match out.try_send(spans(10)) {
+        Err(SendError::OverMemory { pipeline, over }) => {
+            assert_eq!(pipeline, "traces");
+            assert!(over.rss >= over.soft_limit, "{over:?}");
+        }
+        other => panic!("expected a refusal for memory, got {other:?}"),
+    }
+    // A pipeline without the processor is not gated.
+    out.try_send(crate::payload::tests::logs(3)).unwrap();
+    let r = stats.get(Stage::Receiver, "otlp", Signal::Traces).unwrap();
+    assert_eq!((r.refused, r.refused_memory, r.accepted), (10, 10, 0));
+    eventually("the log records to arrive", || sink.count() == 3).await;
+    assert!(topo.shutdown(Duration::from_secs(5)).await.drained);
+}

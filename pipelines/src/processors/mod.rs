@@ -5,4 +5,5 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod memory_limiter;
 pub mod metric_transform;

@@ -12,7 +12,7 @@ pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Why a request was not accepted, independent of the protocol that carried it.
 #[derive(Debug)]
 pub(super) enum Refusal {
-    /// The pipelines are full or shutting down: retry later.
+    /// The pipelines are full, over their memory limit or shutting down: retry later.
     Unavailable(String),
     /// This receiver feeds no pipeline of the request's signal.
     NotServed(String),
@@ -38,7 +38,7 @@ pub(super) fn accept(output: &Output, mut batch: Payload) -> Result<Rejected, Re
     }
     match output.try_send(batch) {
         Ok(()) => Ok(rejected),
-        Err(e @ (SendError::Full { .. } | SendError::Closed)) => {
+        Err(e @ (SendError::Full { .. } | SendError::OverMemory { .. } | SendError::Closed)) => {
             Err(Refusal::Unavailable(e.to_string()))
         }
         Err(SendError::NoPipeline(signal)) => Err(Refusal::NotServed(not_served(output, signal))),
