@@ -6,6 +6,7 @@
 //! serve them.
 
 mod accept;
+pub mod decode;
 mod grpc;
 mod http;
 
