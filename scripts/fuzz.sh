@@ -31,9 +31,12 @@ if ! cargo afl --version >/dev/null 2>&1; then
   echo "installing cargo-afl $CARGO_AFL_VERSION (crates.io) and AFL++ for the fuzz targets" >&2
   cargo install --locked cargo-afl --version "$CARGO_AFL_VERSION"
 fi
-if ! cargo afl fuzz -h >/dev/null 2>&1; then
-  cargo afl config --build
-fi
+# (afl-fuzz -h exits 1 even when it is there.)
+afl_help="$(cargo afl fuzz -h 2>&1 || true)"
+case "$afl_help" in
+  *"Required parameters"*) ;;
+  *) cargo afl config --build ;;
+esac
 
 # Machines we cannot configure (CI, containers): no core_pattern or CPU governor changes, no pinning to a core
 # another build is using, no curses screen.

@@ -69,3 +69,35 @@ fn parse<T: Message + Default + serde::de::DeserializeOwned>(
         reason,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_decodes_into_its_signal_or_names_what_was_expected() {
+        let json =
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#;
+        let logs = decode(Signal::Logs, Format::Json, json);
+        assert!(matches!(&logs, Ok(p) if p.item_count() == 1), "{logs:?}");
+        let Ok(batch) = logs else { return };
+        let again = decode(
+            Signal::Logs,
+            Format::Protobuf,
+            &batch.clone().into_request_bytes(),
+        );
+        assert_eq!(again, Ok(batch));
+
+        let err = decode(Signal::Traces, Format::Json, b"{\"resourceSpans\": 1}").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("body is not a valid OTLP JSON ExportTraceServiceRequest: "),
+            "{err}"
+        );
+        let err = decode(Signal::Metrics, Format::Protobuf, &[0xff]).unwrap_err();
+        assert_eq!(
+            (err.kind, err.message),
+            ("protobuf", "ExportMetricsServiceRequest")
+        );
+    }
+}
