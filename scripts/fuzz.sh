@@ -56,7 +56,8 @@ for t in "${TARGETS[@]}"; do
   if [ -d "fuzz/regressions/$t" ]; then cp fuzz/regressions/"$t"/* "$dir/in/"; fi
   echo "== fuzzing $t for ${SECS}s (findings in $dir)"
   # -V: stop after SECS seconds; -t: a generous per-input time limit for a loaded machine.
-  if ! cargo afl fuzz -i "$dir/in" -o "$dir" -V "$SECS" -t 2000 -- "fuzz/target/release/$t" \
+  # No backtraces while fuzzing: symbolising one takes long enough to make a crash look like a hang.
+  if ! RUST_BACKTRACE=0 cargo afl fuzz -i "$dir/in" -o "$dir" -V "$SECS" -t 2000 -- "fuzz/target/release/$t" \
     >"$dir/afl.log" 2>&1; then
     echo "fuzz.sh: afl-fuzz failed for $t:" >&2
     tail -n 30 "$dir/afl.log" >&2
@@ -76,9 +77,15 @@ for t in "${TARGETS[@]}"; do
   done
   for hang in "$dir"/default/hangs/id:*; do
     [ -e "$hang" ] || continue
-    if ! timeout 10 "fuzz/target/release/$t" <"$hang" >/dev/null 2>&1; then
+    rc=0
+    RUST_BACKTRACE=0 timeout 10 "fuzz/target/release/$t" <"$hang" >/dev/null 2>&1 || rc=$?
+    if [ "$rc" -eq 124 ]; then
       failed=1
       echo "HANG in $t (over 10 s alone): $hang" >&2
+    elif [ "$rc" -ne 0 ]; then
+      failed=1
+      echo "CRASH in $t (saved as a hang): $hang" >&2
+      "fuzz/target/release/$t" <"$hang" 2>&1 | grep -m 3 -E "panicked|overflow|assert" >&2 || true
     else
       echo "$t: $hang was slow under AFL only (under 10 s alone): not counted" >&2
     fi

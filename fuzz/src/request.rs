@@ -32,26 +32,30 @@ pub fn run(data: &[u8]) {
     let Some(rewritten) = with_usage_requested(body) else {
         return;
     };
-    let mut doc: Value = match serde_json::from_slice(&rewritten) {
-        Ok(v) => v,
-        Err(e) => panic!("the rewritten body is not JSON: {e}"),
-    };
-    assert_eq!(
-        doc.pointer("/stream_options/include_usage"),
-        Some(&Value::Bool(true)),
-        "the rewritten body does not ask for usage"
-    );
-    let original: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => panic!("a body that is not JSON was rewritten: {e}"),
-    };
-    if let Some(map) = doc.as_object_mut() {
-        map.remove("stream_options");
+    match (
+        serde_json::from_slice::<Value>(body),
+        serde_json::from_slice::<Value>(&rewritten),
+    ) {
+        (Ok(original), Ok(mut doc)) => {
+            assert_eq!(
+                doc.pointer("/stream_options/include_usage"),
+                Some(&Value::Bool(true)),
+                "the rewritten body does not ask for usage"
+            );
+            if let Some(map) = doc.as_object_mut() {
+                map.remove("stream_options");
+            }
+            assert_eq!(
+                doc, original,
+                "the rewrite changed more than stream_options"
+            );
+        }
+        // A lone surrogate escape (`"\ud800"`): JSON's grammar allows it, serde_json's `Value` does not. The rewrite
+        // kept the body's own oddity and added nothing to it.
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("the rewrite broke a JSON body: {e}"),
+        (Err(e), Ok(_)) => panic!("the rewrite turned a body that is not JSON into JSON: {e}"),
     }
-    assert_eq!(
-        doc, original,
-        "the rewrite changed more than stream_options"
-    );
     let again = parse(api, &rewritten, capture);
     assert_eq!(
         (&again.model, again.stream, again.max_tokens, &again.think),
