@@ -4,8 +4,9 @@
 //!
 //! Input: one selector byte (bits 0–2: the API; bit 3: capture content), then the body.
 //!
-//! Invariants: without capture no input text is kept; a rewritten body is JSON that asks for usage, is otherwise
-//! the same document, and reads as the same request.
+//! Invariants: without capture no input text is kept; a body that is not UTF-8 is never rewritten; a rewritten
+//! body is JSON exactly when the original is, asks for usage, is otherwise the same document, and reads as the
+//! same request.
 
 use llmtel_instrument::proxy::request::{parse, with_usage_requested};
 use serde_json::Value;
@@ -32,6 +33,10 @@ pub fn run(data: &[u8]) {
     let Some(rewritten) = with_usage_requested(body) else {
         return;
     };
+    assert!(
+        std::str::from_utf8(body).is_ok(),
+        "a body that is not UTF-8 was rewritten"
+    );
     match (
         serde_json::from_slice::<Value>(body),
         serde_json::from_slice::<Value>(&rewritten),
