@@ -64,16 +64,28 @@ for t in "${TARGETS[@]}"; do
     failed=1
     continue
   fi
+  # AFL skips a seed that crashes (a past crash that is back) with a warning rather than stopping.
+  if grep -q "results in a crash" "$dir/afl.log"; then
+    failed=1
+    echo "CRASH in $t on a seed or past crash:" >&2
+    grep "results in a crash" "$dir/afl.log" | sed 's/\x1b\[[0-9;]*m//g' >&2
+  fi
   stats="$dir/default/fuzzer_stats"
   printf '%s: %s execs, %s execs/s, corpus %s, crashes %s, hangs %s, edges %s\n' "$t" \
     "$(stat "$stats" execs_done)" "$(stat "$stats" execs_per_sec)" "$(stat "$stats" corpus_count)" \
     "$(stat "$stats" saved_crashes)" "$(stat "$stats" saved_hangs)" "$(stat "$stats" edges_found)/$(stat "$stats" total_edges)"
+  shown=0
   for crash in "$dir"/default/crashes/id:*; do
     [ -e "$crash" ] || continue
     failed=1
+    shown=$((shown + 1))
+    if [ "$shown" -gt 5 ]; then
+      echo "CRASH in $t: $crash (details of the first 5 only)" >&2
+      continue
+    fi
     echo "CRASH in $t: $crash" >&2
     od -A d -c "$crash" | head -n 20 >&2
-    "fuzz/target/release/$t" <"$crash" 2>&1 | grep -m 3 -E "panicked|overflow|assert" >&2 || true
+    ("fuzz/target/release/$t" <"$crash" 2>&1 || true) | grep -m 3 -E "panicked|overflow|assert" >&2 || true
   done
   for hang in "$dir"/default/hangs/id:*; do
     [ -e "$hang" ] || continue
