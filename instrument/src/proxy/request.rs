@@ -221,9 +221,12 @@ fn message(m: &Value) -> Value {
 /// object, every other byte unchanged (re-serialising would reorder keys, which changes what structured-output
 /// servers generate). `None` when the body is not a non-empty JSON object or already has `stream_options`.
 pub fn with_usage_requested(body: &[u8]) -> Option<Vec<u8>> {
-    // The top-level keys only; the values are checked for validity and skipped.
+    // The top-level keys only; the values are checked for validity and skipped. serde_json does not check the
+    // UTF-8 of the strings it skips, so the body is checked first: a body that is not UTF-8 is not JSON, and is
+    // passed on as the client sent it (found by fuzzing, fuzz/regressions/request/).
+    let text = std::str::from_utf8(body).ok()?;
     let keys: std::collections::HashMap<String, serde::de::IgnoredAny> =
-        serde_json::from_slice(body).ok()?;
+        serde_json::from_str(text).ok()?;
     if keys.is_empty() || keys.contains_key("stream_options") {
         return None;
     }
@@ -301,6 +304,26 @@ mod tests {
         );
         assert!(!parse(Api::OllamaEmbed, br#"{"model":"m","stream":true}"#, false).stream);
         assert_eq!(with_usage_requested(b"[1]"), None);
+    }
+
+    #[test]
+    fn a_body_with_invalid_utf8_in_a_skipped_value_is_not_rewritten() {
+        // Found by the `request` fuzz target: serde_json skipped the invalid byte inside "model"'s value, so a
+        // body that is not JSON was rewritten and sent on with stream_options added.
+        let body = b"{\"model\":\"\x83laude\",\"stream\":true,\"messages\":[]}";
+        assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
+        assert_eq!(
+            with_usage_requested(body),
+            None,
+            "not JSON: passed on unchanged"
+        );
+        let f = parse(Api::OpenAiChat, body, false);
+        assert_eq!(
+            (f.model, f.input_messages),
+            (None, None),
+            "read as not JSON"
+        );
+        assert!(with_usage_requested("{\"model\":\"cl\u{e9}aude\"}".as_bytes()).is_some());
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(super) fn accept(output: &Output, mut batch: Payload) -> Result<Rejected, Re
 
 /// Removes the spans an OTLP backend would refuse: a trace id that is not 16 bytes or is all zero, a span id that
 /// is not 8 bytes or is all zero, a parent span id that is neither empty nor 8 bytes.
-fn drop_invalid(batch: &mut Payload) -> Rejected {
+pub(super) fn drop_invalid(batch: &mut Payload) -> Rejected {
     let Payload::Traces(resources) = batch else {
         return Rejected::default();
     };

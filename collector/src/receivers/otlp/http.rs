@@ -16,19 +16,16 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use llmtel_config::HttpServerConfig;
 use llmtel_pipelines::{BoxFuture, Output, Payload, Signal};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
+use super::decode::{Format, decode as decode_body};
 use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
 
@@ -39,13 +36,6 @@ const JSON: &str = "application/json";
 struct Shared {
     output: Output,
     limit: usize,
-}
-
-/// The body encoding of a request, and so of its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Protobuf,
-    Json,
 }
 
 /// An error answer: status code, gRPC code for the body, message.
@@ -244,38 +234,13 @@ async fn decode(
             ));
         }
     };
-    let invalid = |what: &str, e: &dyn std::fmt::Display| {
-        let kind = match format {
-            Format::Protobuf => "protobuf",
-            Format::Json => "OTLP JSON",
-        };
+    decode_body(signal, format, &raw).map_err(|e| {
         Failure::new(
             StatusCode::BAD_REQUEST,
             tonic::Code::InvalidArgument,
-            format!("body is not a valid {kind} {what}: {e}"),
+            e.to_string(),
         )
-    };
-    match signal {
-        Signal::Traces => parse::<ExportTraceServiceRequest>(&raw, format)
-            .map(|r| Payload::Traces(r.resource_spans))
-            .map_err(|e| invalid("ExportTraceServiceRequest", &e)),
-        Signal::Metrics => parse::<ExportMetricsServiceRequest>(&raw, format)
-            .map(|r| Payload::Metrics(r.resource_metrics))
-            .map_err(|e| invalid("ExportMetricsServiceRequest", &e)),
-        Signal::Logs => parse::<ExportLogsServiceRequest>(&raw, format)
-            .map(|r| Payload::Logs(r.resource_logs))
-            .map_err(|e| invalid("ExportLogsServiceRequest", &e)),
-    }
-}
-
-fn parse<T: Message + Default + serde::de::DeserializeOwned>(
-    raw: &[u8],
-    format: Format,
-) -> Result<T, String> {
-    match format {
-        Format::Protobuf => T::decode(raw).map_err(|e| e.to_string()),
-        Format::Json => serde_json::from_slice(raw).map_err(|e| e.to_string()),
-    }
+    })
 }
 
 /// 200 with the export response in the request's format, carrying a partial success when items were rejected.

@@ -7,6 +7,7 @@
 //! serve them.
 
 mod accept;
+pub mod decode;
 mod grpc;
 mod http;
 
