@@ -42,7 +42,10 @@ esac
 # another build is using, no curses screen.
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1
 export CARGO_INCREMENTAL=0
-(cd fuzz && cargo afl build --release --features afl --bins)
+# The instrumented build lives outside the clone, so a fresh clone on a warm machine rebuilds only llmtel's own
+# crates, not every dependency (LLMTEL_FUZZ_TARGET overrides where).
+FUZZ_TARGET="${LLMTEL_FUZZ_TARGET:-$HOME/.cache/llmtel-fuzz/target}"
+(cd fuzz && cargo afl build --release --features afl --bins --target-dir "$FUZZ_TARGET")
 
 stat() { sed -n "s/^$2 *: *//p" "$1" | head -n 1; }
 failed=0
@@ -57,7 +60,7 @@ for t in "${TARGETS[@]}"; do
   echo "== fuzzing $t for ${SECS}s (findings in $dir)"
   # -V: stop after SECS seconds; -t: a generous per-input time limit for a loaded machine.
   # No backtraces while fuzzing: symbolising one takes long enough to make a crash look like a hang.
-  if ! RUST_BACKTRACE=0 cargo afl fuzz -i "$dir/in" -o "$dir" -V "$SECS" -t 2000 -- "fuzz/target/release/$t" \
+  if ! RUST_BACKTRACE=0 cargo afl fuzz -i "$dir/in" -o "$dir" -V "$SECS" -t 2000 -- "$FUZZ_TARGET/release/$t" \
     >"$dir/afl.log" 2>&1; then
     echo "fuzz.sh: afl-fuzz failed for $t:" >&2
     tail -n 30 "$dir/afl.log" >&2
@@ -85,19 +88,19 @@ for t in "${TARGETS[@]}"; do
     fi
     echo "CRASH in $t: $crash" >&2
     od -A d -c "$crash" | head -n 20 >&2
-    ("fuzz/target/release/$t" <"$crash" 2>&1 || true) | grep -m 3 -E "panicked|overflow|assert" >&2 || true
+    ("$FUZZ_TARGET/release/$t" <"$crash" 2>&1 || true) | grep -m 3 -E "panicked|overflow|assert" >&2 || true
   done
   for hang in "$dir"/default/hangs/id:*; do
     [ -e "$hang" ] || continue
     rc=0
-    RUST_BACKTRACE=0 timeout 10 "fuzz/target/release/$t" <"$hang" >/dev/null 2>&1 || rc=$?
+    RUST_BACKTRACE=0 timeout 10 "$FUZZ_TARGET/release/$t" <"$hang" >/dev/null 2>&1 || rc=$?
     if [ "$rc" -eq 124 ]; then
       failed=1
       echo "HANG in $t (over 10 s alone): $hang" >&2
     elif [ "$rc" -ne 0 ]; then
       failed=1
       echo "CRASH in $t (saved as a hang): $hang" >&2
-      "fuzz/target/release/$t" <"$hang" 2>&1 | grep -m 3 -E "panicked|overflow|assert" >&2 || true
+      "$FUZZ_TARGET/release/$t" <"$hang" 2>&1 | grep -m 3 -E "panicked|overflow|assert" >&2 || true
     else
       echo "$t: $hang was slow under AFL only (under 10 s alone): not counted" >&2
     fi
