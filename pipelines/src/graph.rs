@@ -30,7 +30,7 @@ use crate::processors::metric_transform::MetricTransformProcessor;
 use crate::queue::{QueueSender, Unavailable, deliver, queue};
 use crate::runner::ExporterRunner;
 use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route};
-use crate::stats::{ComponentStats, Stage, Stats};
+use crate::stats::{ComponentStats, QueueGauge, Stage, Stats};
 
 /// Builds the components whose code lives outside this crate (receivers, network exporters). Exporters that need no
 /// network are built here by [`builtin_exporter`]; a factory may also replace them (tests do, to observe output).
@@ -114,6 +114,8 @@ pub struct Topology {
     receivers: Vec<(String, JoinHandle<()>)>,
     tasks: Vec<(String, JoinHandle<()>)>,
     stats: Stats,
+    /// This graph's own queues (another graph started from the same `Stats` by a reload has its own).
+    queues: Vec<Arc<QueueGauge>>,
 }
 
 /// What happened at shutdown.
@@ -137,6 +139,7 @@ impl Topology {
         let shutdown = CancellationToken::new();
         let receivers_done = CancellationToken::new();
         let mut tasks = Vec::new();
+        let mut gauges = Vec::new();
         let pipelines = &cfg.service.pipelines;
         let find = |name: &str| -> Result<ComponentId, BuildError> {
             ComponentId::parse(name).map_err(BuildError::Invalid)
@@ -156,6 +159,7 @@ impl Topology {
                 p.queue_size,
             )?;
             let gauge = stats.queue(Stage::Pipeline, pid, size.get());
+            gauges.push(gauge.clone());
             let (tx, inbox) = queue(pid, gauge, size, 0, 0);
             inboxes.insert(pid, inbox);
             inlets.insert(pid, (signal_of(pid)?, tx));
@@ -201,6 +205,7 @@ impl Topology {
             };
             let size = non_zero(name, "sending_queue.queue_size", qcfg.queue_size)?;
             let gauge = stats.queue(stage, name, size.get());
+            gauges.push(gauge.clone());
             let (tx, inbox) = queue(
                 name,
                 gauge,
@@ -292,6 +297,7 @@ impl Topology {
             receivers: Vec::new(),
             tasks,
             stats,
+            queues: gauges,
         };
         for (name, receiver, output) in receivers {
             match receiver
@@ -327,7 +333,7 @@ impl Topology {
         for (name, handle) in self.tasks {
             join_until(deadline, name, handle, &mut unfinished).await;
         }
-        let items_lost: u64 = self.stats.queues().iter().map(|q| q.items()).sum();
+        let items_lost: u64 = self.queues.iter().map(|q| q.items()).sum();
         if !unfinished.is_empty() || items_lost > 0 {
             tracing::warn!(
                 timeout = ?timeout,

@@ -18,7 +18,7 @@ use llmtel_pipelines::prometheus::SeriesStore;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload};
 use tokio_util::sync::CancellationToken;
 
-use crate::Listeners;
+use crate::listeners::Listeners;
 
 use shared::Shared;
 
@@ -45,7 +45,11 @@ impl PrometheusExporter {
             component: format!("exporters.{id}"),
             message,
         };
-        let listener = server::bind(cfg.endpoint.as_str()).map_err(err)?;
+        // Through the registry: a reload hands over the running generation's socket (see `crate::listeners`).
+        let endpoint = cfg.endpoint.as_str();
+        let listener = listeners
+            .bind_tokio(&format!("{id} prometheus"), endpoint)
+            .map_err(|e| err(format!("bind {endpoint}: {e}")))?;
         let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
         tracing::info!(exporter = %id, endpoint = %local, "prometheus exporter listening on /metrics");
         listeners.record(&format!("{id} prometheus"), local);

@@ -17,17 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::shared::Shared;
 
-/// Binds `endpoint`; a taken address is an error naming it.
-pub(super) fn bind(endpoint: &str) -> Result<TcpListener, String> {
-    // Bound with std: exporters are built synchronously (`Factory::exporter`), and a taken port must fail that build.
-    let std_listener =
-        std::net::TcpListener::bind(endpoint).map_err(|e| format!("bind {endpoint}: {e}"))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("{endpoint}: {e}"))?;
-    TcpListener::from_std(std_listener).map_err(|e| format!("{endpoint}: {e}"))
-}
-
 /// Serves `/metrics` from `store` on `listener` until `stop`.
 pub(super) fn spawn(id: String, listener: TcpListener, store: Shared, stop: CancellationToken) {
     let app = Router::new()

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use llmtel_config::{ComponentId, OtlpReceiverConfig};
 
-use crate::Listeners;
+use crate::listeners::Listeners;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +52,10 @@ async fn bind(
         component: id.to_owned(),
         message: format!("{what}: bind {endpoint}: {e}"),
     };
-    let listener = TcpListener::bind(endpoint).await.map_err(err)?;
+    // Through the registry: a reload hands over the running generation's socket (see `crate::listeners`).
+    let listener = listeners
+        .bind_tokio(&format!("{id} {what}"), endpoint)
+        .map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
     tracing::info!(receiver = id, endpoint = %local, "{what} receiver listening");
     listeners.record(&format!("{id} {what}"), local);
