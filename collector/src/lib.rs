@@ -15,6 +15,8 @@ pub mod exporters;
 mod tls;
 // The listening sockets, handed from one generation to the next on a reload.
 pub mod listeners;
+// A graceful stop for axum servers that lets a client who just connected have its answer.
+pub mod gate;
 // Every component, built from its config.
 pub mod factory;
 // Reload on SIGHUP: the config source, the refusal's log lines, the counters.

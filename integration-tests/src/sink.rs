@@ -64,6 +64,8 @@ pub struct SinkState {
     attempts: Mutex<Vec<(Instant, &'static str)>>,
     script: Mutex<VecDeque<Answer>>,
     span_ids: Mutex<HashSet<SpanKey>>,
+    /// Spans accepted per string attribute (key, value), duplicates included.
+    span_attrs: Mutex<std::collections::HashMap<(String, String), usize>>,
 }
 
 impl SinkState {
@@ -89,6 +91,16 @@ impl SinkState {
             .count()
     }
 
+    /// Spans accepted (counting a resent one again) with the string attribute `key` = `value`.
+    pub fn spans_with(&self, key: &str, value: &str) -> usize {
+        self.span_attrs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key.to_owned(), value.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The trace ids (lowercase hex) of every span accepted.
     pub fn trace_ids(&self) -> std::collections::BTreeSet<String> {
         self.span_ids
@@ -101,13 +113,20 @@ impl SinkState {
 
     fn remember(&self, proto: &'static str, batch: &Payload) {
         if let Payload::Traces(rs) = batch {
+            use opentelemetry_proto::tonic::common::v1::any_value::Value;
             let mut ids = self.span_ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut attrs = self.span_attrs.lock().unwrap_or_else(PoisonError::into_inner);
             for s in rs
                 .iter()
                 .flat_map(|r| &r.scope_spans)
                 .flat_map(|s| &s.spans)
             {
                 ids.insert((proto, s.trace_id.clone(), s.span_id.clone()));
+                for kv in &s.attributes {
+                    if let Some(Value::StringValue(v)) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        *attrs.entry((kv.key.clone(), v.clone())).or_default() += 1;
+                    }
+                }
             }
         }
     }

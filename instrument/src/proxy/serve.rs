@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::{State, handle};
 
+/// How long a connection accepted just before the stop has to send its first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// Accepts connections until `shutdown`, then lets requests in flight finish (up to 10 s).
 pub(super) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -23,6 +26,9 @@ pub(super) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Ca
     builder.http2().timer(TokioTimer::new());
     // Connections, so that those still open when the grace period ends can be closed.
     let mut conns = tokio::task::JoinSet::new();
+    // When the last connection was accepted: one accepted just before the stop (a reload hands the socket to the
+    // next generation while this one still accepts) gets a moment to send its request before idle ones are closed.
+    let mut last_accept: Option<tokio::time::Instant> = None;
     loop {
         let (stream, _peer) = tokio::select! {
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
@@ -37,6 +43,7 @@ pub(super) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Ca
             },
             () = shutdown.cancelled() => break,
         };
+        last_accept = Some(tokio::time::Instant::now());
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
@@ -51,6 +58,9 @@ pub(super) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Ca
         });
     }
     drop(listener);
+    if let Some(at) = last_accept {
+        tokio::time::sleep_until(at + FIRST_REQUEST_GRACE).await;
+    }
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
         .is_err()

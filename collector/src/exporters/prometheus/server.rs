@@ -23,7 +23,10 @@ pub(super) fn spawn(id: String, listener: TcpListener, store: Shared, stop: Canc
         .route("/metrics", get(scrape))
         .with_state(store);
     tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+        // Gated: a scrape that connected just before the stop (a reload's hand-over) still gets its answer.
+        let listener = crate::gate::Gated::new(listener, stop);
+        let stopped = listener.settled();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
         if let Err(e) = serve.await {
             tracing::error!(exporter = %id, error = %e, "prometheus endpoint stopped with an error");
         }
