@@ -98,7 +98,8 @@ pub fn execute(cli: Cli) -> ExitCode {
             crate::telemetry::init_logs(&cfg);
             // SIGHUP re-reads the same file (or the built-in config), with the environment as it is then and the
             // same command-line overrides.
-            let (path, listen, upstream) = (cli.config.clone(), cli.listen.clone(), cli.upstream.clone());
+            let (path, listen, upstream) =
+                (cli.config.clone(), cli.listen.clone(), cli.upstream.clone());
             let source: crate::reload::ConfigSource = Box::new(move || {
                 llmtel_config::load(path.as_deref())
                     .map_err(|e| e.to_string())?

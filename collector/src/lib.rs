@@ -193,7 +193,11 @@ impl Running {
     /// `service.shutdown_timeout`, as at shutdown. The counters carry on; `/readyz` stays ready. If the new
     /// generation cannot start (a new port that cannot be bound, say), what it started is stopped, the old one
     /// keeps running untouched, and the error is returned.
-    pub async fn reload(&mut self, cfg: &ValidConfig, factory: &dyn Factory) -> Result<(), RunError> {
+    pub async fn reload(
+        &mut self,
+        cfg: &ValidConfig,
+        factory: &dyn Factory,
+    ) -> Result<(), RunError> {
         let generation = self.listeners.begin();
         let admin_cfg = &cfg.service.telemetry.admin;
         let wanted = admin_cfg.enabled.then(|| admin_cfg.endpoint.as_str());
@@ -322,7 +326,9 @@ pub async fn run_reloading(
             Ok(()) => {
                 factory = next;
                 reload::record(true);
-                tracing::info!("config reloaded: the new pipelines are running, the old ones drain");
+                tracing::info!(
+                    "config reloaded: the new pipelines are running, the old ones drain"
+                );
             }
             Err(e) => {
                 reload::refused(&e.to_string());

@@ -98,7 +98,11 @@ impl Listeners {
     }
 
     /// [`Listeners::bind`] as a tokio listener; must be called inside a tokio runtime.
-    pub fn bind_tokio(&self, name: &str, endpoint: &str) -> std::io::Result<tokio::net::TcpListener> {
+    pub fn bind_tokio(
+        &self,
+        name: &str,
+        endpoint: &str,
+    ) -> std::io::Result<tokio::net::TcpListener> {
         tokio::net::TcpListener::from_std(self.bind(name, endpoint)?)
     }
 

@@ -73,13 +73,17 @@ pub(crate) fn register(meter: &Meter) {
         .build();
     meter
         .u64_observable_gauge("llmtel.config.last_reload_successful")
-        .with_description("1 when the last config reload succeeded (or none was tried), 0 when it failed.")
+        .with_description(
+            "1 when the last config reload succeeded (or none was tried), 0 when it failed.",
+        )
         .with_callback(|obs| obs.observe(COUNTS.last_ok.load(Ordering::Relaxed), &[]))
         .build();
     meter
         .u64_observable_gauge("llmtel.config.last_reload_timestamp")
         .with_unit("s")
-        .with_description("When the last config reload was tried, in seconds since the Unix epoch (0: never).")
+        .with_description(
+            "When the last config reload was tried, in seconds since the Unix epoch (0: never).",
+        )
         .with_callback(|obs| obs.observe(COUNTS.last_at.load(Ordering::Relaxed), &[]))
         .build();
 }

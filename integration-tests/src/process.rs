@@ -135,7 +135,10 @@ impl LlmtelProcess {
 
     /// How many log lines so far contain `what`.
     pub fn log_count(&self, what: &str) -> usize {
-        lock(&self.lines).iter().filter(|l| l.contains(what)).count()
+        lock(&self.lines)
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
     }
 
     /// Waits (up to `timeout`) until `n` log lines contain `what`; panics with the log if they do not.

@@ -115,7 +115,10 @@ impl SinkState {
         if let Payload::Traces(rs) = batch {
             use opentelemetry_proto::tonic::common::v1::any_value::Value;
             let mut ids = self.span_ids.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut attrs = self.span_attrs.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut attrs = self
+                .span_attrs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for s in rs
                 .iter()
                 .flat_map(|r| &r.scope_spans)
@@ -123,7 +126,9 @@ impl SinkState {
             {
                 ids.insert((proto, s.trace_id.clone(), s.span_id.clone()));
                 for kv in &s.attributes {
-                    if let Some(Value::StringValue(v)) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    if let Some(Value::StringValue(v)) =
+                        kv.value.as_ref().and_then(|v| v.value.as_ref())
+                    {
                         *attrs.entry((kv.key.clone(), v.clone())).or_default() += 1;
                     }
                 }

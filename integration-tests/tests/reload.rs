@@ -80,7 +80,8 @@ fn path(file: &tempfile::NamedTempFile) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_or_unreadable_config_is_refused_with_its_errors_and_the_running_one_keeps_serving() {
+async fn an_invalid_or_unreadable_config_is_refused_with_its_errors_and_the_running_one_keeps_serving()
+ {
     let sink = Sink::start().await;
     let emu = Emulator::start(Script::default()).await;
     let good = config(sink.grpc, &emu.url(), "127.0.0.1:0", None);
@@ -102,7 +103,10 @@ async fn an_invalid_or_unreadable_config_is_refused_with_its_errors_and_the_runn
     assert_eq!(validate.status.code(), Some(64));
     let printed = String::from_utf8_lossy(&validate.stderr).into_owned();
     let printed = printed.trim().trim_start_matches("llmtel: ");
-    assert!(printed.contains("nowhere") && printed.contains("soon"), "{printed}");
+    assert!(
+        printed.contains("nowhere") && printed.contains("soon"),
+        "{printed}"
+    );
 
     llmtel.sighup();
     llmtel
@@ -133,7 +137,9 @@ async fn an_invalid_or_unreadable_config_is_refused_with_its_errors_and_the_runn
         .wait_log("config reload refused", 2, RELOAD_WAIT)
         .await;
     assert!(
-        llmtel.log().contains(&format!("read config {}", path(&file))),
+        llmtel
+            .log()
+            .contains(&format!("read config {}", path(&file))),
         "{}",
         llmtel.log()
     );
@@ -180,7 +186,9 @@ async fn a_valid_config_adding_an_attribute_action_takes_effect_on_the_same_port
     assert_eq!(post_spans(http, 5, 2).await, Ok(200));
     assert!(
         sink.state
-            .wait_for(Duration::from_secs(10), |s| s.spans_with("reload.tag", "v2") == 5)
+            .wait_for(Duration::from_secs(10), |s| s
+                .spans_with("reload.tag", "v2")
+                == 5)
             .await,
         "{}",
         llmtel.log()
@@ -197,10 +205,17 @@ async fn a_valid_config_adding_an_attribute_action_takes_effect_on_the_same_port
     assert_eq!(resp.status, 200);
     assert!(
         sink.state
-            .wait_for(Duration::from_secs(10), |s| s.spans_with("reload.tag", "v2") > 5)
+            .wait_for(Duration::from_secs(10), |s| s
+                .spans_with("reload.tag", "v2")
+                > 5)
             .await
     );
-    let ok = self_metric(admin, "llmtel_config_reloads_total", &["result=\"success\""]).await;
+    let ok = self_metric(
+        admin,
+        "llmtel_config_reloads_total",
+        &["result=\"success\""],
+    )
+    .await;
     assert_eq!(ok, Some(1.0));
     assert_eq!(
         self_metric(admin, "llmtel_config_last_reload_successful", &[]).await,
@@ -238,7 +253,12 @@ async fn a_sidecar_stream_in_flight_across_the_reload_completes_byte_identical()
     let curl = tokio::task::spawn_blocking(move || {
         Command::new("curl")
             .args(["-sS", "-N", "--max-time", "60", "-o", &out_path])
-            .args(["-H", "content-type: application/json", "--data-binary", &body])
+            .args([
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &body,
+            ])
             .arg(format!("http://{proxy}/api/chat"))
             .output()
     });
@@ -270,7 +290,10 @@ async fn a_sidecar_stream_in_flight_across_the_reload_completes_byte_identical()
         "{}",
         String::from_utf8_lossy(&got)
     );
-    assert!(got == expected, "the stream's bytes changed across the reload");
+    assert!(
+        got == expected,
+        "the stream's bytes changed across the reload"
+    );
     // Its spans, made by the old generation, reach the backend as it drains (without the new tag).
     llmtel
         .wait_log("the replaced generation drained", 1, RELOAD_WAIT)
@@ -354,7 +377,9 @@ async fn clients_hammering_the_ports_through_three_reloads_are_never_refused_and
             while !stop.load(Ordering::Relaxed) {
                 match chat(proxy, req.clone()).await {
                     Ok(a) if a.status == 200 && a.body == expected => seen.ok += 1,
-                    Ok(a) => seen.errors.push(format!("sidecar: {} {:?}", a.status, a.body)),
+                    Ok(a) => seen
+                        .errors
+                        .push(format!("sidecar: {} {:?}", a.status, a.body)),
                     Err(e) => seen.errors.push(format!("sidecar: {e}")),
                 }
             }
@@ -495,7 +520,12 @@ async fn a_port_that_cannot_be_bound_fails_the_reload_and_a_moved_port_is_releas
         Some(1.0)
     );
     assert_eq!(
-        self_metric(admin, "llmtel_config_reloads_total", &["result=\"success\""]).await,
+        self_metric(
+            admin,
+            "llmtel_config_reloads_total",
+            &["result=\"success\""]
+        )
+        .await,
         Some(1.0)
     );
     let (code, log) = llmtel.terminate();

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use integration_tests::emulator::{Emulator, Script};
 use integration_tests::prom::{self, Prometheus};
 use integration_tests::sink::Sink;
-use integration_tests::{LlmtelProcess, scrape_value_or_zero, trace_request, try_http_request, write_temp};
+use integration_tests::{
+    LlmtelProcess, scrape_value_or_zero, trace_request, try_http_request, write_temp,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use serde_json::json;
@@ -37,7 +39,9 @@ fn soak_secs() -> u64 {
 fn config(sink: SocketAddr, upstream: &str, tag: Option<&str>) -> String {
     let (tag_processor, tag_list) = match tag {
         Some(v) => (
-            format!("  attributes/tag:\n    actions: [{{key: soak.tag, value: \"{v}\", action: upsert}}]\n"),
+            format!(
+                "  attributes/tag:\n    actions: [{{key: soak.tag, value: \"{v}\", action: upsert}}]\n"
+            ),
             ", attributes/tag",
         ),
         None => (String::new(), ""),
@@ -160,8 +164,14 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
     for client in 0..2 {
         let stop = stop.clone();
         let requests: Vec<(&str, serde_json::Value)> = vec![
-            ("/api/chat", json!({"model": "qwen3:14b", "messages": [{"role": "user", "content": "hi"}], "think": true})),
-            ("/v1/chat/completions", json!({"model": "qwen3:14b", "messages": [{"role": "user", "content": "hi"}], "stream": true})),
+            (
+                "/api/chat",
+                json!({"model": "qwen3:14b", "messages": [{"role": "user", "content": "hi"}], "think": true}),
+            ),
+            (
+                "/v1/chat/completions",
+                json!({"model": "qwen3:14b", "messages": [{"role": "user", "content": "hi"}], "stream": true}),
+            ),
         ];
         let expected: Vec<Vec<u8>> = requests.iter().map(|(p, r)| emu.body_for(p, r)).collect();
         loops.push(tokio::spawn(async move {
@@ -177,8 +187,12 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
                 )
                 .await;
                 match r {
-                    Ok(a) if a.status == 200 && a.body == expected[i % requests.len()] => seen.ok += 1,
-                    Ok(a) => seen.errors.push(format!("sidecar {path}: {} {:?}", a.status, a.body)),
+                    Ok(a) if a.status == 200 && a.body == expected[i % requests.len()] => {
+                        seen.ok += 1
+                    }
+                    Ok(a) => seen
+                        .errors
+                        .push(format!("sidecar {path}: {} {:?}", a.status, a.body)),
                     Err(e) => seen.errors.push(format!("sidecar {path}: {e}")),
                 }
                 i += 1;
@@ -212,7 +226,9 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
         if !reloaded && now >= at(0.60) {
             std::fs::write(file.path(), config(sink_grpc, &emu.url(), Some("reloaded"))).unwrap();
             llmtel.sighup();
-            llmtel.wait_log("config reloaded", 1, Duration::from_secs(30)).await;
+            llmtel
+                .wait_log("config reloaded", 1, Duration::from_secs(30))
+                .await;
             reloaded = true;
         }
     }
@@ -229,7 +245,10 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
         errors.len(),
         &errors[..errors.len().min(5)]
     );
-    assert!(restored_at.is_some() && reloaded, "the soak was too short for its timeline");
+    assert!(
+        restored_at.is_some() && reloaded,
+        "the soak was too short for its timeline"
+    );
 
     // Nothing lost that was accepted: llmtel's counters, the sink and the clients agree.
     let self_metrics = format!("http://{admin}/metrics");
@@ -249,7 +268,9 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
     .await;
     let accepted = otlp_accepted + proxy_accepted;
     let delivered = state
-        .wait_for(Duration::from_secs(60), |s| s.unique_spans("grpc") >= accepted)
+        .wait_for(Duration::from_secs(60), |s| {
+            s.unique_spans("grpc") >= accepted
+        })
         .await;
     let at_sink = state.unique_spans("grpc");
     let dropped = counter(
@@ -278,10 +299,23 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
          RSS first quarter {first_quarter} KiB, last quarter {last_quarter} KiB, peak {} KiB",
         rss.iter().map(|(_, k)| *k).max().unwrap_or(0)
     );
-    assert!(delivered && at_sink == accepted, "{at_sink} spans at the sink, {accepted} accepted");
-    assert_eq!((dropped, failed), (0, 0), "the outage was shorter than the retry window");
-    assert_eq!(otlp_accepted, client_ok, "llmtel accepted exactly what the clients were told it took");
-    assert_eq!(refused, client_refused, "llmtel counted exactly what the clients saw refused");
+    assert!(
+        delivered && at_sink == accepted,
+        "{at_sink} spans at the sink, {accepted} accepted"
+    );
+    assert_eq!(
+        (dropped, failed),
+        (0, 0),
+        "the outage was shorter than the retry window"
+    );
+    assert_eq!(
+        otlp_accepted, client_ok,
+        "llmtel accepted exactly what the clients were told it took"
+    );
+    assert_eq!(
+        refused, client_refused,
+        "llmtel counted exactly what the clients saw refused"
+    );
     assert!(streams > 0 && client_ok > 0);
 
     // Resident memory flat after the warm-up.
@@ -297,7 +331,10 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
         assert_eq!(prom::first_value(&r), Some(1.0), "{q}: {r}");
         let q = format!("count_over_time(up{{job=\"{job}\"}}[{secs}s])");
         let scrapes = prom::first_value(&prometheus.query(&q).await).unwrap_or(0.0);
-        assert!(scrapes >= (secs / 2) as f64, "{job}: {scrapes} scrapes in {secs}s");
+        assert!(
+            scrapes >= (secs / 2) as f64,
+            "{job}: {scrapes} scrapes in {secs}s"
+        );
     }
 
     // No warning or error the test did not cause.
@@ -306,15 +343,26 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
         .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
         .filter(|l| !OUTAGE_LINES.iter().any(|o| l.contains(o)))
         .collect();
-    assert!(unexpected.is_empty(), "unexpected warnings or errors:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "unexpected warnings or errors:\n{}",
+        unexpected.join("\n")
+    );
     let expected: Vec<&str> = log
         .lines()
         .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
         .collect();
-    eprintln!("the outage's own warnings ({}):\n{}", expected.len(), expected.join("\n"));
+    eprintln!(
+        "the outage's own warnings ({}):\n{}",
+        expected.len(),
+        expected.join("\n")
+    );
     let (code, log) = llmtel.terminate();
     assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("shutdown complete: every queue drained"), "{log}");
+    assert!(
+        log.contains("shutdown complete: every queue drained"),
+        "{log}"
+    );
 }
 
 /// The mean resident memory sampled from `from` to `to`, in KiB.
