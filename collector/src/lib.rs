@@ -67,7 +67,7 @@ pub struct Running {
     explorer: explorer::ExplorerHub,
     listeners: Listeners,
     shutdown_timeout: Duration,
-    /// Generations replaced by a reload, still draining.
+    /// Generations replaced by a reload, draining or drained (one small handle per reload: `stop` reports them all).
     retiring: Vec<JoinHandle<ShutdownReport>>,
 }
 
@@ -244,7 +244,6 @@ impl Running {
             }
             report
         }));
-        self.retiring.retain(|h| !h.is_finished());
         self.shutdown_timeout = cfg.service.shutdown_timeout.get();
         if let Some(admin) = new_admin
             && let Some(old) = std::mem::replace(&mut self.admin, admin)

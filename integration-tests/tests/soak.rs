@@ -299,6 +299,11 @@ async fn soak_mixed_load_with_a_backend_outage_and_a_reload() {
          RSS first quarter {first_quarter} KiB, last quarter {last_quarter} KiB, peak {} KiB",
         rss.iter().map(|(_, k)| *k).max().unwrap_or(0)
     );
+    let profile: Vec<String> = (0..10)
+        .filter_map(|i| rss.get(rss.len() * i / 10))
+        .map(|(t, k)| format!("{}s {} KiB", t.as_secs(), k))
+        .collect();
+    eprintln!("RSS over the run: {}", profile.join(", "));
     assert!(
         delivered && at_sink == accepted,
         "{at_sink} spans at the sink, {accepted} accepted"
