@@ -20,6 +20,7 @@ apt_install() {
 apt_install prometheus prometheus "the end-to-end tests"
 apt_install curl curl "the TLS and auth tests (HTTPS, mTLS and raw gRPC requests)"
 apt_install promtool prometheus "the alert-rule tests"
+apt_install curl curl "the reload test (a client reading a sidecar stream across a SIGHUP)"
 # Headless Chromium: the request explorer's page test (integration-tests/tests/explorer_browser.rs) and the load
 # chart's rendering (integration-tests/tests/load.rs).
 apt_install chromium chromium "the page and chart tests"

@@ -62,7 +62,7 @@ pub async fn start(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(AdminState { ready, telemetry });
-    let listener = guard.incoming("admin endpoint", listener, local);
+    let listener = guard.incoming("admin endpoint", listener, local, shutdown.clone());
     Ok((
         local,
         Box::pin(async move {

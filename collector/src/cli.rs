@@ -37,7 +37,7 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run llmtel until SIGINT or SIGTERM (the default).
+    /// Run llmtel until SIGINT or SIGTERM (the default); SIGHUP reloads the config.
     Run,
     /// Check a config and print every problem found; exits 64 if there is any.
     Validate,
@@ -96,7 +96,21 @@ pub fn execute(cli: Cli) -> ExitCode {
         }
         Command::Run => {
             crate::telemetry::init_logs(&cfg);
-            run_async(async move { crate::run(cfg).await.map_err(anyhow::Error::from) })
+            // SIGHUP re-reads the same file (or the built-in config), with the environment as it is then and the
+            // same command-line overrides.
+            let (path, listen, upstream) =
+                (cli.config.clone(), cli.listen.clone(), cli.upstream.clone());
+            let source: crate::reload::ConfigSource = Box::new(move || {
+                llmtel_config::load(path.as_deref())
+                    .map_err(|e| e.to_string())?
+                    .override_llm_proxy(listen.as_deref(), upstream.as_deref())
+                    .map_err(|e| e.to_string())
+            });
+            run_async(async move {
+                crate::run_reloading(cfg, Some(source))
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
         }
         Command::Demo { interval } => {
             if cli.upstream.is_some() {

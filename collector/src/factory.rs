@@ -8,7 +8,8 @@ use std::sync::Arc;
 use llmtel_config::{ComponentId, ExporterConfig, ReceiverConfig};
 use llmtel_pipelines::{BuildError, Exporter, Factory, Receiver};
 
-use crate::{Listeners, exporters, receivers, tls};
+use crate::listeners::Listeners;
+use crate::{exporters, receivers, tls};
 
 /// Builds llmtel's components from their config.
 #[derive(Debug, Clone)]
@@ -57,6 +58,18 @@ impl CollectorFactory {
             f
         } else {
             f.without_live_requests()
+        }
+    }
+
+    /// The factory for the next generation of a reload (`crate::reload`) to `cfg`: the same sockets, energy
+    /// ledger and request explorer, with `cfg`'s resource and live-list setting.
+    pub fn next_generation(&self, cfg: &llmtel_config::ValidConfig) -> Self {
+        Self {
+            listeners: self.listeners.clone(),
+            resource: cfg.service.telemetry.resource.clone(),
+            energy: self.energy.clone(),
+            explorer: self.explorer.clone(),
+            live: cfg.service.telemetry.admin.enabled,
         }
     }
 
@@ -129,8 +142,9 @@ impl Factory for CollectorFactory {
             ))),
             ReceiverConfig::LlmProxy(c) => {
                 let tls = self.tls(id)?;
-                let listeners = self.listeners.clone();
+                let (listeners, registry) = (self.listeners.clone(), self.listeners.clone());
                 let name = format!("{id} listen");
+                let socket_name = name.clone();
                 let proxy = llmtel_instrument::LlmProxyReceiver::new(
                     id.as_str(),
                     c,
@@ -138,6 +152,7 @@ impl Factory for CollectorFactory {
                     tls,
                     Box::new(move |addr| listeners.record(&name, addr)),
                 )
+                .with_bind(Box::new(move |listen| registry.bind(&socket_name, listen)))
                 .with_energy(self.energy.clone());
                 let settings = format!("receivers.{id}");
                 let proxy = match tls::server_config(&c.tls, &settings, tls::ALPN_H2_HTTP1) {

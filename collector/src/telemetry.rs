@@ -174,6 +174,7 @@ impl SelfTelemetry {
             .with_resource(resource)
             .build();
         let meter = provider.meter("llmtel");
+        crate::reload::register(&meter);
         for def in COUNTERS {
             let stats = stats.clone();
             let key = def.stage.as_str();

@@ -130,6 +130,36 @@ impl LlmtelProcess {
             .unwrap_or_else(|e| panic!("endpoint {addr:?} in {line:?}: {e}"))
     }
 
+    /// Sends SIGHUP: llmtel reloads its config.
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("run kill -HUP: {e}"));
+        assert!(status.success(), "kill -HUP {} failed", self.pid());
+    }
+
+    /// How many log lines so far contain `what`.
+    pub fn log_count(&self, what: &str) -> usize {
+        lock(&self.lines)
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
+    }
+
+    /// Waits (up to `timeout`) until `n` log lines contain `what`; panics with the log if they do not.
+    pub async fn wait_log(&self, what: &str, n: usize, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while self.log_count(what) < n {
+            assert!(
+                Instant::now() < end,
+                "waited {timeout:?} for {n} log lines with {what:?}; the log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits up to 20 s for the exit status.
     pub fn terminate(mut self) -> (Option<i32>, String) {
         let Some(mut child) = self.child.take() else {

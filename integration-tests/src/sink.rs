@@ -69,6 +69,8 @@ pub struct SinkState {
     /// [`SinkState::keep_spans`], so that load tests do not hold every span.
     spans: Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
     keep_spans: std::sync::atomic::AtomicBool,
+    /// Spans accepted per string attribute (key, value), duplicates included.
+    span_attrs: Mutex<std::collections::HashMap<(String, String), usize>>,
 }
 
 impl SinkState {
@@ -99,6 +101,16 @@ impl SinkState {
             .count()
     }
 
+    /// Spans accepted (counting a resent one again) with the string attribute `key` = `value`.
+    pub fn spans_with(&self, key: &str, value: &str) -> usize {
+        self.span_attrs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key.to_owned(), value.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The trace ids (lowercase hex) of every span accepted.
     pub fn trace_ids(&self) -> std::collections::BTreeSet<String> {
         self.span_ids
@@ -113,7 +125,12 @@ impl SinkState {
         if let Payload::Traces(rs) = batch {
             self.span_items
                 .fetch_add(batch.item_count(), Ordering::SeqCst);
+            use opentelemetry_proto::tonic::common::v1::any_value::Value;
             let mut ids = self.span_ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut attrs = self
+                .span_attrs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for s in rs
                 .iter()
                 .flat_map(|r| &r.scope_spans)
@@ -126,6 +143,13 @@ impl SinkState {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(s.clone());
+                }
+                for kv in &s.attributes {
+                    if let Some(Value::StringValue(v)) =
+                        kv.value.as_ref().and_then(|v| v.value.as_ref())
+                    {
+                        *attrs.entry((kv.key.clone(), v.clone())).or_default() += 1;
+                    }
                 }
             }
         }

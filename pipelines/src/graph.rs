@@ -32,7 +32,7 @@ use crate::processors::metric_transform::MetricTransformProcessor;
 use crate::queue::{QueueSender, Unavailable, deliver, queue};
 use crate::runner::ExporterRunner;
 use crate::stage::{Connector, Exporter, Inbox, Output, Processor, Receiver, Route};
-use crate::stats::{ComponentStats, Stage, Stats};
+use crate::stats::{ComponentStats, QueueGauge, Stage, Stats};
 
 /// Builds the components whose code lives outside this crate (receivers, network exporters). Exporters that need no
 /// network are built here by [`builtin_exporter`]; a factory may also replace them (tests do, to observe output).
@@ -120,6 +120,8 @@ pub struct Topology {
     receivers: Vec<(String, JoinHandle<()>)>,
     tasks: Vec<(String, JoinHandle<()>)>,
     stats: Stats,
+    /// This graph's own queues (another graph started from the same `Stats` by a reload has its own).
+    queues: Vec<Arc<QueueGauge>>,
 }
 
 /// What happened at shutdown.
@@ -143,6 +145,7 @@ impl Topology {
         let shutdown = CancellationToken::new();
         let receivers_done = CancellationToken::new();
         let mut tasks = Vec::new();
+        let mut gauges = Vec::new();
         let pipelines = &cfg.service.pipelines;
         let find = |name: &str| -> Result<ComponentId, BuildError> {
             ComponentId::parse(name).map_err(BuildError::Invalid)
@@ -176,6 +179,7 @@ impl Topology {
                 p.queue_size,
             )?;
             let gauge = stats.queue(Stage::Pipeline, pid, size.get());
+            gauges.push(gauge.clone());
             let (mut tx, inbox) = queue(pid, gauge, size, 0, 0);
             if let Some(gate) = p.processors.iter().find_map(|n| gates.get(n.as_str())) {
                 tx = tx.gated(gate.clone());
@@ -224,6 +228,7 @@ impl Topology {
             };
             let size = non_zero(name, "sending_queue.queue_size", qcfg.queue_size)?;
             let gauge = stats.queue(stage, name, size.get());
+            gauges.push(gauge.clone());
             let (tx, inbox) = queue(
                 name,
                 gauge,
@@ -322,6 +327,7 @@ impl Topology {
             receivers: Vec::new(),
             tasks,
             stats,
+            queues: gauges,
         };
         for (name, receiver, output) in receivers {
             match receiver
@@ -357,7 +363,7 @@ impl Topology {
         for (name, handle) in self.tasks {
             join_until(deadline, name, handle, &mut unfinished).await;
         }
-        let items_lost: u64 = self.stats.queues().iter().map(|q| q.items()).sum();
+        let items_lost: u64 = self.queues.iter().map(|q| q.items()).sum();
         if !unfinished.is_empty() || items_lost > 0 {
             tracing::warn!(
                 timeout = ?timeout,

@@ -350,10 +350,10 @@ impl Stats {
             batches: AtomicU64::new(0),
             items: AtomicU64::new(0),
         });
-        self.queues
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(q.clone());
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        // A reload builds the same queue again: the new one replaces the old one's gauge (one series per queue).
+        queues.retain(|o| !(o.stage == stage && o.id == id));
+        queues.push(q.clone());
         q
     }
 

@@ -31,6 +31,8 @@ pub struct ExplorerHub {
 
 #[derive(Debug)]
 struct Shown {
+    /// The exporter whose store it is: after a reload (`crate::reload`) the same exporter keeps it.
+    id: String,
     store: Arc<RequestStore>,
     trace_url: String,
 }
@@ -42,10 +44,15 @@ impl ExplorerHub {
     }
 
     /// The store for exporter `id`: the first `explorer` exporter built is the one the page shows; another gets
-    /// a store of its own (and a warning), so two never count the same request twice.
+    /// a store of its own (and a warning), so two never count the same request twice. The exporter the page shows,
+    /// built again by a reload, gets its store back, with the requests it holds.
     pub fn store_for(&self, id: &str, cfg: &ExplorerExporterConfig) -> Arc<RequestStore> {
+        if let Some(shown) = self.shown.get().filter(|s| s.id == id) {
+            return shown.store.clone();
+        }
         let store = Arc::new(RequestStore::new(Limits::new(cfg)));
         let shown = self.shown.get_or_init(|| Shown {
+            id: id.to_owned(),
             store: store.clone(),
             trace_url: cfg.trace_url.clone(),
         });

@@ -2,7 +2,9 @@
 //! (`Stream` of [`Conn`]). A task accepts TCP connections; with TLS, each handshake runs in a task of its own
 //! under the listener's `handshake_timeout`, so a client that stalls its handshake (or speaks plain HTTP to a TLS
 //! port) never holds up the next one. Failed handshakes are counted (`tls_handshake_failed`) and logged at most
-//! once a minute.
+//! once a minute. At `stop` the task takes no more connections from the socket (a reload's next generation,
+//! which shares it, takes them); those already taken are still handed out, and [`Incoming::settled`] tells the
+//! server when it may close its idle connections ([`crate::gate`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,6 +16,9 @@ use llmtel_pipelines::events::{self, Event};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::LastAccept;
 
 /// Accepted connections waiting for the server; the accept task waits when the server does not take them.
 const BACKLOG: usize = 64;
@@ -35,16 +40,19 @@ pub(crate) enum Conn {
 pub(crate) struct Incoming {
     rx: mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
+    stop: CancellationToken,
+    last: LastAccept,
 }
 
 /// Starts accepting on `listener` (bound at `local`) for `component`'s listener `what`; the accept task ends
-/// when the returned [`Incoming`] is dropped.
+/// at `stop` or when the returned [`Incoming`] is dropped.
 pub(crate) fn spawn(
     component: &str,
     what: &str,
     listener: TcpListener,
     local: SocketAddr,
     tls: Option<Tls>,
+    stop: CancellationToken,
 ) -> Incoming {
     let (tx, rx) = mpsc::channel(BACKLOG);
     // Counted only where there are handshakes, so that plain listeners add no series.
@@ -52,9 +60,12 @@ pub(crate) fn spawn(
         .is_some()
         .then(|| events::counter(component, Event::TlsHandshakeFailed));
     let what = what.to_owned();
+    let stopped = stop.clone();
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
+                biased;
+                () = stopped.cancelled() => break,
                 () = tx.closed() => break,
                 r = listener.accept() => match r {
                     Ok(c) => c,
@@ -91,7 +102,12 @@ pub(crate) fn spawn(
             });
         }
     });
-    Incoming { rx, local }
+    Incoming {
+        rx,
+        local,
+        stop,
+        last: LastAccept::default(),
+    }
 }
 
 // === impl Incoming ===
@@ -102,8 +118,11 @@ impl axum::serve::Listener for Incoming {
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
         match self.rx.recv().await {
-            Some(c) => c,
-            // The accept task ends only once this is dropped; until then, there is always a next connection.
+            Some(c) => {
+                self.last.mark();
+                c
+            }
+            // Stopped and every connection taken handed out: the server's shutdown signal ends it.
             None => std::future::pending().await,
         }
     }
@@ -114,12 +133,25 @@ impl axum::serve::Listener for Incoming {
 }
 
 impl Incoming {
+    /// The server's shutdown signal: `stop`, then a moment after the last connection handed out.
+    pub(crate) fn settled(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.last.settled(self.stop.clone())
+    }
+
     /// The connections as a stream, for tonic's `serve_with_incoming_shutdown`.
     pub(crate) fn into_stream(
         self,
     ) -> impl futures_util::Stream<Item = Result<Conn, io::Error>> + Send + 'static {
-        futures_util::stream::unfold(self.rx, |mut rx| async move {
-            rx.recv().await.map(|(c, _)| (Ok(c), rx))
+        let last = self.last;
+        futures_util::stream::unfold(self.rx, move |mut rx| {
+            let last = last.clone();
+            async move {
+                let next = rx.recv().await;
+                if next.is_some() {
+                    last.mark();
+                }
+                next.map(|(c, _)| (Ok(c), rx))
+            }
         })
     }
 }

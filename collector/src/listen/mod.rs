@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use llmtel_config::{BearerAuthConfig, ServerTlsConfig};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use self::bearer::Bearer;
 use self::incoming::{Incoming, Tls};
@@ -76,13 +77,14 @@ impl Guard {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
-    /// The accepted connections of `listener` (TLS-terminated when TLS is on), for `what` (the listener's name
-    /// in logs); logs the one warning if `local` is open to the network.
+    /// The accepted connections of `listener` (TLS-terminated when TLS is on) until `stop`, for `what` (the
+    /// listener's name in logs); logs the one warning if `local` is open to the network.
     pub(crate) fn incoming(
         &self,
         what: &str,
         listener: TcpListener,
         local: SocketAddr,
+        stop: CancellationToken,
     ) -> Incoming {
         if let Some(w) = llmtel_config::exposure_warning(
             what,
@@ -94,6 +96,13 @@ impl Guard {
         ) {
             tracing::warn!(component = %self.component, endpoint = %local, "{w}");
         }
-        incoming::spawn(&self.component, what, listener, local, self.tls.clone())
+        incoming::spawn(
+            &self.component,
+            what,
+            listener,
+            local,
+            self.tls.clone(),
+            stop,
+        )
     }
 }

@@ -59,6 +59,10 @@ use crate::upstream::{ContextWatch, UpstreamWatch};
 /// server; past it llmtel starts anyway and the watch goes on in the background.
 const FIRST_CHECK_WAIT: Duration = Duration::from_secs(1);
 
+/// Gives the receiver its listening socket for `listen` (non-blocking): the caller's registry of sockets, which
+/// hands a running socket over to the next generation on a reload.
+pub type Bind = Box<dyn Fn(&str) -> std::io::Result<std::net::TcpListener> + Send + Sync>;
+
 /// The `llm_proxy` receiver, built from its config.
 pub struct LlmProxyReceiver {
     id: String,
@@ -66,6 +70,7 @@ pub struct LlmProxyReceiver {
     resource: Resource,
     tls: Arc<rustls::ClientConfig>,
     on_bound: Box<dyn Fn(SocketAddr) + Send + Sync>,
+    bind: Option<Bind>,
     energy: Option<Arc<crate::energy::Ledger>>,
     live: Option<Arc<live::LiveRequests>>,
     server_tls: Option<Arc<rustls::ServerConfig>>,
@@ -96,6 +101,7 @@ impl LlmProxyReceiver {
             resource,
             tls,
             on_bound,
+            bind: None,
             energy: None,
             live: None,
             server_tls: None,
@@ -111,6 +117,12 @@ impl LlmProxyReceiver {
 }
 
 impl LlmProxyReceiver {
+    /// Takes the listening socket from `bind` instead of binding `listen` itself.
+    pub fn with_bind(mut self, bind: Bind) -> Self {
+        self.bind = Some(bind);
+        self
+    }
+
     /// Lists this receiver's requests in flight in `registry` (the request explorer's page shows them).
     pub fn with_live(mut self, registry: Arc<live::LiveRequests>) -> Self {
         self.live = Some(registry);
@@ -149,9 +161,11 @@ impl Receiver for LlmProxyReceiver {
                     fail("max_concurrent_requests: 0: expected at least 1".to_owned())
                 })?;
             let listen = self.cfg.listen.as_str();
-            let listener = TcpListener::bind(listen)
-                .await
-                .map_err(|e| fail(format!("bind {listen}: {e}")))?;
+            let listener = match &self.bind {
+                Some(bind) => bind(listen).and_then(TcpListener::from_std),
+                None => TcpListener::bind(listen).await,
+            }
+            .map_err(|e| fail(format!("bind {listen}: {e}")))?;
             let addr = listener
                 .local_addr()
                 .map_err(|e| fail(format!("bind {listen}: {e}")))?;

@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::{State, handle};
 
+/// How long a connection accepted just before the stop has to send its first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// The sidecar's TLS: the acceptor and the time a handshake may take.
 #[derive(Clone)]
 pub(super) struct Tls {
@@ -65,6 +68,9 @@ pub(super) async fn serve(
     let cut = state.shared.cut.clone();
     // Connections, so that the loop can forget those that ended.
     let mut conns = tokio::task::JoinSet::new();
+    // When the last connection was accepted: one accepted just before the stop (a reload hands the socket to the
+    // next generation while this one still accepts) gets a moment to send its request before idle ones are closed.
+    let mut last_accept: Option<tokio::time::Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
@@ -79,6 +85,7 @@ pub(super) async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        last_accept = Some(tokio::time::Instant::now());
         let _ = stream.set_nodelay(true);
         let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
         let tls = tls_counted.clone();
@@ -115,6 +122,9 @@ pub(super) async fn serve(
     if in_flight > 0 {
         tracing::info!(requests = in_flight, drain_timeout = ?drain.timeout,
             "llm_proxy: stopped accepting; letting requests in flight finish");
+    }
+    if let Some(at) = last_accept {
+        tokio::time::sleep_until(at + FIRST_REQUEST_GRACE).await;
     }
     if tokio::time::timeout(drain.timeout, graceful.shutdown())
         .await

@@ -18,7 +18,7 @@ use llmtel_pipelines::prometheus::SeriesStore;
 use llmtel_pipelines::{BoxFuture, BuildError, ExportError, Exported, Exporter, Payload};
 use tokio_util::sync::CancellationToken;
 
-use crate::Listeners;
+use crate::listeners::Listeners;
 
 use shared::Shared;
 
@@ -54,7 +54,11 @@ impl PrometheusExporter {
             crate::tls::ALPN_H2_HTTP1,
         )
         .map_err(err)?;
-        let listener = server::bind(cfg.endpoint.as_str()).map_err(err)?;
+        // Through the registry: a reload hands over the running generation's socket (see `crate::listeners`).
+        let endpoint = cfg.endpoint.as_str();
+        let listener = listeners
+            .bind_tokio(&format!("{id} prometheus"), endpoint)
+            .map_err(|e| err(format!("bind {endpoint}: {e}")))?;
         let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
         tracing::info!(exporter = %id, endpoint = %local, scheme = guard.scheme(),
             "prometheus exporter listening on /metrics");
@@ -62,7 +66,7 @@ impl PrometheusExporter {
 
         let store = Shared::new(SeriesStore::new(cfg));
         let stop = CancellationToken::new();
-        let incoming = guard.incoming("prometheus endpoint", listener, local);
+        let incoming = guard.incoming("prometheus endpoint", listener, local, stop.clone());
         server::spawn(
             id.to_string(),
             incoming,

@@ -14,23 +14,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::shared::Shared;
 use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
-
-/// Binds `endpoint`; a taken address is an error naming it.
-pub(super) fn bind(endpoint: &str) -> Result<TcpListener, String> {
-    // Bound with std: exporters are built synchronously (`Factory::exporter`), and a taken port must fail that build.
-    let std_listener =
-        std::net::TcpListener::bind(endpoint).map_err(|e| format!("bind {endpoint}: {e}"))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("{endpoint}: {e}"))?;
-    TcpListener::from_std(std_listener).map_err(|e| format!("{endpoint}: {e}"))
-}
 
 /// Serves `/metrics` from `store` on the connections of `listener` until `stop`; with `bearer`, only to scrapers
 /// that send its token.
@@ -44,7 +32,9 @@ pub(super) fn spawn(
     let app = Router::new().route("/metrics", get(scrape));
     let app = crate::listen::bearer::layer(app, bearer).with_state(store);
     tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+        // A scrape that connected just before the stop (a reload's hand-over) still gets its answer.
+        let stopped = listener.settled();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
         if let Err(e) = serve.await {
             tracing::error!(exporter = %id, error = %e, "prometheus endpoint stopped with an error");
         }

@@ -146,8 +146,10 @@ pub(super) fn serve(
         );
     let id = id.to_owned();
     Box::pin(async move {
+        // A client that connected just before the stop (a reload's hand-over) still gets its answer.
+        let stopped = incoming.settled();
         if let Err(e) = router
-            .serve_with_incoming_shutdown(incoming.into_stream(), shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(incoming.into_stream(), stopped)
             .await
         {
             tracing::error!(receiver = %id, error = %e, "otlp grpc server stopped with an error");

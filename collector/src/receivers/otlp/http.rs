@@ -112,7 +112,9 @@ pub(super) fn serve(
     let app = crate::listen::bearer::layer(app, bearer).with_state(shared);
     let id = id.to_owned();
     Box::pin(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+        // A client that connected just before the stop (a reload's hand-over) still gets its answer.
+        let stopped = listener.settled();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
         if let Err(e) = serve.await {
             tracing::error!(receiver = %id, error = %e, "otlp http server stopped with an error");
         }

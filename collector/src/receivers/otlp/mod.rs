@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use llmtel_config::{BearerAuthConfig, ComponentId, OtlpReceiverConfig, ServerTlsConfig};
 
-use crate::Listeners;
 use crate::listen::Guard;
 use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
+use crate::listeners::Listeners;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +58,7 @@ async fn bind(
     tls: (&ServerTlsConfig, &[&[u8]]),
     auth: &BearerAuthConfig,
     listeners: &Listeners,
+    stop: &CancellationToken,
 ) -> Result<(Incoming, Option<Arc<Bearer>>), StartError> {
     let fail = |message: String| StartError {
         component: id.to_owned(),
@@ -65,11 +66,17 @@ async fn bind(
     };
     let guard = Guard::build(id, settings, tls.0, Some(auth), tls.1).map_err(fail)?;
     let err = |e: std::io::Error| fail(format!("bind {endpoint}: {e}"));
-    let listener = TcpListener::bind(endpoint).await.map_err(err)?;
+    // Through the registry: a reload hands over the running generation's socket (see `crate::listeners`).
+    let listener = listeners
+        .bind_tokio(&format!("{id} {what}"), endpoint)
+        .map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
     tracing::info!(receiver = id, endpoint = %local, scheme = guard.scheme(), "{what} receiver listening");
     listeners.record(&format!("{id} {what}"), local);
-    Ok((guard.incoming(what, listener, local), guard.bearer()))
+    Ok((
+        guard.incoming(what, listener, local, stop.clone()),
+        guard.bearer(),
+    ))
 }
 
 impl Receiver for OtlpReceiver {
@@ -89,6 +96,7 @@ impl Receiver for OtlpReceiver {
                     (&g.tls, crate::tls::ALPN_H2),
                     &g.auth,
                     &self.listeners,
+                    &shutdown,
                 )
                 .await?;
                 servers.push(grpc::serve(
@@ -109,6 +117,7 @@ impl Receiver for OtlpReceiver {
                     (&h.tls, crate::tls::ALPN_H2_HTTP1),
                     &h.auth,
                     &self.listeners,
+                    &shutdown,
                 )
                 .await?;
                 servers.push(http::serve(
