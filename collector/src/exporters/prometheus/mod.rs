@@ -67,13 +67,7 @@ impl PrometheusExporter {
         let store = Shared::new(SeriesStore::new(cfg));
         let stop = CancellationToken::new();
         let incoming = guard.incoming("prometheus endpoint", listener, local, stop.clone());
-        server::spawn(
-            id.to_string(),
-            incoming,
-            guard.bearer(),
-            store.clone(),
-            stop.clone(),
-        );
+        server::spawn(id.to_string(), incoming, guard.bearer(), store.clone());
         spawn_expiry(store.clone(), stop.clone());
         Ok(Self {
             store,

@@ -14,21 +14,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio_util::sync::CancellationToken;
 
 use super::shared::Shared;
 use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
 
-/// Serves `/metrics` from `store` on the connections of `listener` until `stop`; with `bearer`, only to scrapers
+/// Serves `/metrics` from `store` on the connections of `listener` until its stop (the exporter's); with `bearer`, only to scrapers
 /// that send its token.
-pub(super) fn spawn(
-    id: String,
-    listener: Incoming,
-    bearer: Option<Arc<Bearer>>,
-    store: Shared,
-    stop: CancellationToken,
-) {
+pub(super) fn spawn(id: String, listener: Incoming, bearer: Option<Arc<Bearer>>, store: Shared) {
     let app = Router::new().route("/metrics", get(scrape));
     let app = crate::listen::bearer::layer(app, bearer).with_state(store);
     tokio::spawn(async move {

@@ -25,7 +25,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -108,14 +107,13 @@ impl LogsService for Handler {
     }
 }
 
-/// The future that serves OTLP/gRPC on `listener` (bound by the receiver) until `shutdown`.
+/// The future that serves OTLP/gRPC on the connections of `incoming` until its stop (the receiver's shutdown).
 pub(super) fn serve(
     id: &str,
     cfg: &GrpcServerConfig,
     incoming: Incoming,
     bearer: Option<Arc<Bearer>>,
     output: Output,
-    shutdown: CancellationToken,
 ) -> BoxFuture<'static, ()> {
     let limit = usize::try_from(cfg.max_recv_msg_size_mib)
         .unwrap_or(usize::MAX / (1 << 20))

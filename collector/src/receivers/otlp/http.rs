@@ -22,7 +22,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio_util::sync::CancellationToken;
 
 use super::accept::{RETRY_AFTER, Refusal, Rejected, accept};
 use super::decode::{Format, decode as decode_body};
@@ -86,14 +85,13 @@ impl Failure {
     }
 }
 
-/// The future that serves OTLP/HTTP on `listener` (bound by the receiver) until `shutdown`.
+/// The future that serves OTLP/HTTP on the connections of `listener` until its stop (the receiver's shutdown).
 pub(super) fn serve(
     id: &str,
     cfg: &HttpServerConfig,
     listener: Incoming,
     bearer: Option<Arc<Bearer>>,
     output: Output,
-    shutdown: CancellationToken,
 ) -> BoxFuture<'static, ()> {
     let limit = usize::try_from(cfg.max_request_body_size_mib)
         .unwrap_or(usize::MAX / (1 << 20))

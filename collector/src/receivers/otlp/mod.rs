@@ -21,7 +21,6 @@ use crate::listen::bearer::Bearer;
 use crate::listen::incoming::Incoming;
 use crate::listeners::Listeners;
 use llmtel_pipelines::{BoxFuture, Output, Receiver, StartError};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// After shutdown begins, how long requests in flight get to finish. Connections still open after that (an SDK
@@ -49,15 +48,14 @@ impl OtlpReceiver {
 
 /// Binds `endpoint` for the server whose settings are at `settings` (`tls`, `auth`), naming it in the error, logs
 /// the bound address, records it as `"{id} {what}"`, and returns its connections (TLS-terminated when configured)
-/// and its bearer check.
+/// and its bearer check, whose connections end at `stop`.
 async fn bind(
-    id: &str,
+    (id, listeners): (&str, &Listeners),
     what: &str,
     settings: &str,
     endpoint: &str,
     tls: (&ServerTlsConfig, &[&[u8]]),
     auth: &BearerAuthConfig,
-    listeners: &Listeners,
     stop: &CancellationToken,
 ) -> Result<(Incoming, Option<Arc<Bearer>>), StartError> {
     let fail = |message: String| StartError {
@@ -89,45 +87,29 @@ impl Receiver for OtlpReceiver {
             let mut servers: Vec<BoxFuture<'static, ()>> = Vec::new();
             if let Some(g) = &self.cfg.protocols.grpc {
                 let (incoming, bearer) = bind(
-                    &self.id,
+                    (&self.id, &self.listeners),
                     "otlp grpc",
                     &format!("receivers.{}.protocols.grpc", self.id),
                     g.endpoint.as_str(),
                     (&g.tls, crate::tls::ALPN_H2),
                     &g.auth,
-                    &self.listeners,
                     &shutdown,
                 )
                 .await?;
-                servers.push(grpc::serve(
-                    &self.id,
-                    g,
-                    incoming,
-                    bearer,
-                    output.clone(),
-                    shutdown.clone(),
-                ));
+                servers.push(grpc::serve(&self.id, g, incoming, bearer, output.clone()));
             }
             if let Some(h) = &self.cfg.protocols.http {
                 let (incoming, bearer) = bind(
-                    &self.id,
+                    (&self.id, &self.listeners),
                     "otlp http",
                     &format!("receivers.{}.protocols.http", self.id),
                     h.endpoint.as_str(),
                     (&h.tls, crate::tls::ALPN_H2_HTTP1),
                     &h.auth,
-                    &self.listeners,
                     &shutdown,
                 )
                 .await?;
-                servers.push(http::serve(
-                    &self.id,
-                    h,
-                    incoming,
-                    bearer,
-                    output.clone(),
-                    shutdown.clone(),
-                ));
+                servers.push(http::serve(&self.id, h, incoming, bearer, output.clone()));
             }
             drop(output);
             let id = self.id;
