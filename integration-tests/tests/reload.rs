@@ -428,19 +428,36 @@ async fn clients_hammering_the_ports_through_three_reloads_are_never_refused_and
         llmtel.log()
     );
     assert!(seen.iter().all(|s| s.ok > 0), "{seen:?}");
-    // Nothing accepted is lost: every span posted and every sidecar request's spans reach the backend.
+    // Nothing accepted is lost: every span posted and every sidecar request's spans reach the backend, less any
+    // the sidecar's own telemetry had refused by a full pipeline queue (counted, and logged as `telemetry_refused`;
+    // the OTLP clients above were never refused).
     let otlp_spans = 5 * (seen[0].ok + seen[1].ok);
-    let want = otlp_spans + per_request * (1 + seen[2].ok);
+    let refused = self_metric(
+        admin,
+        "llmtel_receiver_refused_items_total",
+        &["receiver=\"llm_proxy\"", "signal=\"traces\""],
+    )
+    .await
+    .unwrap_or(0.0) as usize;
+    let want = otlp_spans + per_request * (1 + seen[2].ok) - refused;
     let arrived = sink
         .state
         .wait_for(Duration::from_secs(20), |s| s.unique_spans("grpc") >= want)
         .await;
     assert!(
         arrived && sink.state.unique_spans("grpc") == want,
-        "sink has {} spans, expected {want} ({otlp_spans} OTLP, {} sidecar requests × {per_request})",
+        "sink has {} spans, expected {want} ({otlp_spans} OTLP, {} sidecar requests × {per_request}, {refused} \
+         refused)\n{}",
         sink.state.unique_spans("grpc"),
-        1 + seen[2].ok
+        1 + seen[2].ok,
+        llmtel.log()
     );
+    if refused > 0 {
+        assert!(
+            llmtel.log().contains("telemetry_refused"),
+            "{refused} sidecar spans refused without the warning"
+        );
+    }
     let (code, log) = llmtel.terminate();
     assert_eq!(code, Some(0), "{log}");
     assert!(
