@@ -17,14 +17,7 @@ pub(crate) fn client_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientC
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("tls.ca_file {path}: {e}"))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("tls.ca_file {path}: {e}"))?;
-        if certs.is_empty() {
-            return Err(format!("tls.ca_file {path}: no PEM certificate in it"));
-        }
-        for cert in certs {
+        for cert in pem_certs("tls.ca_file", path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("tls.ca_file {path}: {e}"))?;
@@ -50,14 +43,7 @@ pub(crate) fn server_config(
     let (Some(cert_file), Some(key_file)) = (&cfg.cert_file, &cfg.key_file) else {
         return Ok(None);
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| format!("{path}.tls.cert_file {cert_file}: {e}"))?;
-    if chain.is_empty() {
-        return Err(format!(
-            "{path}.tls.cert_file {cert_file}: no PEM certificate in it"
-        ));
-    }
+    let chain = pem_certs(&format!("{path}.tls.cert_file"), cert_file)?;
     let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("{path}.tls.key_file {key_file}: {e}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -68,15 +54,7 @@ pub(crate) fn server_config(
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let mut roots = rustls::RootCertStore::empty();
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-                .and_then(|certs| certs.collect::<Result<_, _>>())
-                .map_err(|e| format!("{path}.tls.client_ca_file {ca_file}: {e}"))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "{path}.tls.client_ca_file {ca_file}: no PEM certificate in it"
-                ));
-            }
-            for cert in certs {
+            for cert in pem_certs(&format!("{path}.tls.client_ca_file"), ca_file)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("{path}.tls.client_ca_file {ca_file}: {e}"))?;
@@ -101,3 +79,15 @@ pub(crate) fn server_config(
 pub(crate) const ALPN_H2_HTTP1: &[&[u8]] = &[b"h2", b"http/1.1"];
 /// ALPN for gRPC (HTTP/2 only).
 pub(crate) const ALPN_H2: &[&[u8]] = &[b"h2"];
+
+/// The PEM certificates in `file`, the setting `setting` names; an unreadable file, a bad certificate or none at
+/// all is an error naming both.
+fn pem_certs(setting: &str, file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| format!("{setting} {file}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{setting} {file}: no PEM certificate in it"));
+    }
+    Ok(certs)
+}
