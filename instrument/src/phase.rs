@@ -121,19 +121,26 @@ impl<T: Copy + Ord> PhaseTracker<T> {
         }
         let mut answer = false;
         let mut answer_ws_only = true;
-        if !d.content.is_empty() {
-            for (is_reasoning, part) in self.split_tags(&d.content) {
-                if part.is_empty() {
-                    continue;
-                }
-                if is_reasoning {
-                    reasoning = true;
-                    self.push_text(true, &part);
-                } else {
-                    answer = true;
-                    answer_ws_only &= part.trim().is_empty();
-                    self.push_answer(at, &part);
-                }
+        let mut part = |this: &mut Self, is_reasoning: bool, part: &str| {
+            if part.is_empty() {
+                return;
+            }
+            if is_reasoning {
+                reasoning = true;
+                this.push_text(true, part);
+            } else {
+                answer = true;
+                answer_ws_only &= part.trim().is_empty();
+                this.push_answer(at, part);
+            }
+        };
+        if self.partial.is_empty() && !d.content.contains('<') {
+            // No tag and no start of one: the whole content is on the side it is on, with no copy.
+            let inside = self.inside;
+            part(self, inside, &d.content);
+        } else if !d.content.is_empty() {
+            for (is_reasoning, text) in self.split_tags(&d.content) {
+                part(self, is_reasoning, &text);
             }
         }
         if reasoning {

@@ -2,9 +2,10 @@
 //! body, unchanged and unbuffered, with a copy of each chunk (a reference-counted `Bytes`) handed to the
 //! request's tracker ([`super::record`]).
 //!
-//! Frames the upstream has already delivered when the client's connection asks for more are sent on together (up
-//! to 64 KiB), the way nginx forwards whatever a read returned: one write instead of one per frame when the server
-//! streams faster than the client reads, and no waiting for anything not yet there.
+//! The upstream body ([`super::h1::UpstreamBody`]) is read in the task that writes to the client, and each frame is
+//! what one read of the upstream socket brought (up to 64 KiB): the way nginx forwards, one write for all the chunks
+//! that came together, and no waiting for anything not yet there. Chunks that arrive together are forwarded at the
+//! same instant, which is the stamp each of them gets.
 //!
 //! The copy is stamped with the instant of forwarding before the chunk is returned to hyper, so the tracker's
 //! timings are the client's timings; copies are handed over in small groups by a non-blocking channel send (see
@@ -18,14 +19,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use super::h1::UpstreamBody;
 use super::limit::Permit;
 use super::stall::WriteWatch;
 
@@ -113,7 +115,7 @@ pub fn full(bytes: Bytes) -> ProxyBody {
 
 /// The upstream body, tapped.
 pub struct TappedBody {
-    inner: Incoming,
+    inner: UpstreamBody,
     // Unbounded on purpose: each event refers to a chunk the client is receiving anyway, the tracker consumes at
     // parse speed (far above any model's output rate), and a bounded channel would have to either block the
     // client's chunk or lose the tracker's timings.
@@ -125,14 +127,9 @@ pub struct TappedBody {
     deadline: Pin<Box<Sleep>>,
     last_chunk: Instant,
     filter: Option<UsageFilter>,
-    /// What the upstream returned after the data gathered last time (trailers, an error, the end).
-    stashed: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
     /// Released when the body ends.
     hold: Hold,
 }
-
-/// Gathering stops at this many bytes.
-const GATHER_MAX: usize = 64 * 1024;
 
 impl std::fmt::Debug for TappedBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,7 +140,7 @@ impl std::fmt::Debug for TappedBody {
 impl TappedBody {
     /// Wraps `inner`; `filter` removes the usage event the proxy added; `hold` is kept until the body ends.
     pub fn new(
-        inner: Incoming,
+        inner: UpstreamBody,
         tap: UnboundedSender<TapEvent>,
         read_timeout: Duration,
         filter: Option<UsageFilter>,
@@ -157,49 +154,8 @@ impl TappedBody {
             deadline: Box::pin(tokio::time::sleep(read_timeout)),
             last_chunk: Instant::now(),
             filter,
-            stashed: None,
             hold,
         }
-    }
-
-    /// The next frame of the upstream body; consecutive data frames that are ready now come as one.
-    fn poll_gathered(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        if let Some(next) = self.stashed.take() {
-            return Poll::Ready(next);
-        }
-        let first = match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => frame,
-            other => return other,
-        };
-        let first = match first.into_data() {
-            Ok(data) => data,
-            Err(frame) => return Poll::Ready(Some(Ok(frame))),
-        };
-        let mut more: Option<BytesMut> = None;
-        while more.as_ref().map_or(first.len(), BytesMut::len) < GATHER_MAX
-            && !self.inner.is_end_stream()
-        {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => more
-                        .get_or_insert_with(|| BytesMut::from(&first[..]))
-                        .extend_from_slice(&data),
-                    Err(frame) => {
-                        self.stashed = Some(Some(Ok(frame)));
-                        break;
-                    }
-                },
-                Poll::Ready(other) => {
-                    self.stashed = Some(other);
-                    break;
-                }
-                Poll::Pending => break,
-            }
-        }
-        Poll::Ready(Some(Ok(Frame::data(more.map_or(first, BytesMut::freeze)))))
     }
 
     /// Whether the read timeout has passed since the last chunk; re-arms the timer when it fired early.
@@ -219,9 +175,8 @@ impl TappedBody {
     /// affected (each chunk keeps its own stamp). A group goes as soon as it has 32 chunks, when a chunk arrives 20 ms
     /// or more after the group's oldest (so a model's token stream, tens of ms per token, is handed over a chunk or
     /// two at a time), and at the end.
-    fn stamp(&mut self, data: &Bytes) {
+    fn stamp(&mut self, data: &Bytes, now: std::time::Instant) {
         let Some(tap) = &self.tap else { return };
-        let now = std::time::Instant::now();
         self.unsent.push((now, data.clone()));
         let oldest = self.unsent.first().map_or(now, |(at, _)| *at);
         if self.unsent.len() >= 32 || now.duration_since(oldest) >= Duration::from_millis(20) {
@@ -280,14 +235,15 @@ impl TappedBody {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self;
         loop {
-            match this.poll_gathered(cx) {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.last_chunk = Instant::now();
+                    let now = std::time::Instant::now();
+                    this.last_chunk = Instant::from_std(now);
                     let Some(data) = frame.data_ref() else {
                         return Poll::Ready(Some(Ok(frame)));
                     };
                     let data = data.clone();
-                    this.stamp(&data);
+                    this.stamp(&data, now);
                     // With a known length hyper may stop polling after the last byte: end here, not on drop.
                     if this.inner.is_end_stream() && this.filter.is_none() {
                         this.end(Ending::Complete);

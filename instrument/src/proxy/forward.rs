@@ -1,5 +1,5 @@
-//! Forwarding: the upstream (its URL, split once at start), the pooled client that reaches it, sending a request
-//! within the response timeout (with the one retry, as the client wrote it, when a server refuses the
+//! Forwarding: the upstream (its URL, split once at start), the pooled client that reaches it ([`super::h1`]: its
+//! own connections, read by the task that writes to the client), sending a request within the response timeout (with the one retry, as the client wrote it, when a server refuses the
 //! `stream_options` the proxy added), and relaying the response: the upstream's status and headers for the
 //! client, and its body tapped ([`super::body`]) so that the request's [`Exchange`] follows a copy.
 //!
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, Uri};
+use http::{Method, Response, Uri};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -19,15 +19,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use llmtel_pipelines::events::{self, Event, EventCounter};
 
-use super::body::{BodyError, Hold, ProxyBody, TappedBody, UsageFilter, full};
+use super::body::{Hold, ProxyBody, TappedBody, UsageFilter};
 use super::error::ProxyError;
+use super::h1::{self, Outgoing, SendError, UpstreamBody};
 use super::headers;
 use super::record::Exchange;
 use crate::stream::{Api, Framing};
 
-type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
-
-/// A pooled keep-alive HTTP/1.1 client for `http://` and `https://` (with `tls`) servers.
+/// A pooled keep-alive HTTP/1.1 client for `http://` and `https://` (with `tls`) servers, for the proxy's own
+/// requests (health checks, model lists); requests it relays go through [`h1::Client`].
 pub(crate) fn http_client<B>(
     tls: &rustls::ClientConfig,
     connect_timeout: Duration,
@@ -58,6 +58,8 @@ pub(super) struct Upstream {
     pub base: String,
     pub host: String,
     pub port: u16,
+    /// The URL, parsed.
+    pub uri: Uri,
 }
 
 impl Upstream {
@@ -76,13 +78,16 @@ impl Upstream {
             base: url.trim_end_matches('/').to_owned(),
             host,
             port,
+            uri,
         })
     }
 
-    fn uri_for(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+    /// Checks that `path_and_query` makes a URL with the upstream's (a request target is written as it is).
+    fn check(&self, path_and_query: &str) -> Result<(), ProxyError> {
         format!("{}{}", self.base, path_and_query)
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| ProxyError::BadUpstreamUrl {
+            .parse::<Uri>()
+            .map(drop)
+            .map_err(|e| ProxyError::BadUpstreamUrl {
                 path_and_query: path_and_query.to_owned(),
                 error: e.to_string(),
             })
@@ -100,7 +105,7 @@ pub(super) enum Upload {
 #[derive(Debug)]
 pub(super) struct Forwarder {
     pub upstream: Upstream,
-    client: UpstreamClient,
+    client: h1::Client,
     response_timeout: Duration,
     /// Counts requests the upstream could not take and warns at most once a minute: an outage must not log
     /// once per request.
@@ -109,7 +114,7 @@ pub(super) struct Forwarder {
 
 /// The upstream's answer, and whether its stream holds the usage event the proxy asked for.
 pub(super) struct Answer {
-    pub response: Response<Incoming>,
+    pub response: Response<UpstreamBody>,
     pub added_usage: bool,
 }
 
@@ -118,7 +123,7 @@ impl Forwarder {
     pub fn new(
         id: &str,
         upstream: Upstream,
-        client: UpstreamClient,
+        client: h1::Client,
         response_timeout: Duration,
     ) -> Self {
         Self {
@@ -137,47 +142,46 @@ impl Forwarder {
         headers: &HeaderMap,
         upload: Upload,
     ) -> Result<Answer, ProxyError> {
-        let uri = self.upstream.uri_for(path_and_query)?;
-        let build = |body: ProxyBody, len: Option<usize>| {
-            let mut up = Request::new(body);
-            *up.method_mut() = method.clone();
-            *up.uri_mut() = uri.clone();
-            *up.headers_mut() = headers.clone();
-            if let Some(len) = len {
-                up.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
-            up
-        };
+        self.upstream.check(path_and_query)?;
         let (first, fallback, added_usage) = match upload {
             Upload::Whole(original, Some(with_usage)) => {
-                let mut up = build(full(with_usage.clone()), Some(with_usage.len()));
                 // The added usage event is removed from the stream, which needs it uncompressed.
-                up.headers_mut().insert(
+                let mut headers = headers.clone();
+                headers.insert(
                     header::ACCEPT_ENCODING,
                     HeaderValue::from_static("identity"),
                 );
-                (up, Some(original), true)
+                let first = self
+                    .send(
+                        method,
+                        path_and_query,
+                        &headers,
+                        Outgoing::Whole(with_usage),
+                    )
+                    .await?;
+                (first, Some(original), true)
             }
             Upload::Whole(original, None) => (
-                build(full(original.clone()), Some(original.len())),
+                self.send(method, path_and_query, headers, Outgoing::Whole(original))
+                    .await?,
                 None,
                 false,
             ),
             Upload::Stream(body) => (
-                build(body.map_err(BodyError::from).boxed_unsync(), None),
+                self.send(method, path_and_query, headers, Outgoing::Stream(body))
+                    .await?,
                 None,
                 false,
             ),
         };
-        let response = self.send(first).await?;
         match fallback {
-            Some(original) if matches!(response.status().as_u16(), 400 | 422) => {
+            Some(original) if matches!(first.status().as_u16(), 400 | 422) => {
                 // The server refused `stream_options`: send the request exactly as the client wrote it.
                 tracing::debug!(upstream = %self.upstream.base,
                     "llm_proxy: upstream refused stream_options; retrying as sent");
+                drop(first);
                 let response = self
-                    .send(build(full(original.clone()), Some(original.len())))
+                    .send(method, path_and_query, headers, Outgoing::Whole(original))
                     .await?;
                 Ok(Answer {
                     response,
@@ -185,18 +189,25 @@ impl Forwarder {
                 })
             }
             _ => Ok(Answer {
-                response,
+                response: first,
                 added_usage,
             }),
         }
     }
 
-    /// Sends `up` to the upstream within the response timeout.
-    async fn send(&self, up: Request<ProxyBody>) -> Result<Response<Incoming>, ProxyError> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(up)).await {
+    /// Sends one request to the upstream within the response timeout.
+    async fn send(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Outgoing,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        let sending = self.client.send(method, path_and_query, headers, body);
+        match tokio::time::timeout(self.response_timeout, sending).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                let why = llmtel_pipelines::error_chain(&e);
+            Ok(Err(SendError::ClientBody(why))) => Err(ProxyError::ClientDisconnected(why)),
+            Ok(Err(SendError::Upstream(why))) => {
                 self.unavailable
                     .emit(1, &format_args!("upstream {}: {why}", self.upstream.base));
                 Err(ProxyError::UpstreamUnavailable {
@@ -256,10 +267,8 @@ mod tests {
     fn upstream_urls_keep_their_prefix() {
         let u = Upstream::parse("https://[::1]:8443/ollama/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 8443));
-        assert_eq!(
-            u.uri_for("/api/chat?x=1").unwrap().to_string(),
-            "https://[::1]:8443/ollama/api/chat?x=1"
-        );
+        assert_eq!(u.uri.path(), "/ollama/");
+        assert!(u.check("/api/chat?x=1").is_ok());
         assert!(Upstream::parse("gpu-box:8000").is_err());
     }
 }

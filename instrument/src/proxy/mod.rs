@@ -1,10 +1,10 @@
 //! Receiver `llm_proxy`: a transparent reverse proxy in front of an LLM server.
 //!
 //! Requests arrive over HTTP/1.1 or h2c on `listen` ([`serve`]) and go to `upstream` over pooled keep-alive
-//! connections ([`forward`]). For the APIs the proxy understands ([`crate::stream::Api`]) the request body is
+//! HTTP/1.1 connections that the proxy drives itself ([`forward`], [`h1`]). For the APIs the proxy understands ([`crate::stream::Api`]) the request body is
 //! read whole (bounded) to learn the model and options ([`request`]); everything else streams through untouched
 //! with a plain HTTP span. Responses go back with the upstream's status, headers (less hop-by-hop ones,
-//! [`headers`]) and bytes, chunk by chunk ([`body`]); a copy of each chunk feeds the request's tracker
+//! [`headers`]) and bytes, as they come: what one read of the upstream brought, in one write ([`body`]); a copy of each chunk feeds the request's tracker
 //! ([`record`]), which emits the spans when the body ends. A request the proxy cannot relay gets an
 //! [`error::ProxyError`] in the client's dialect. Each request's spans go into this receiver's pipelines as one
 //! OTLP batch ([`span`]); the in-flight gauge is an SDK metric ([`telemetry`]). Beside the requests, an
@@ -23,6 +23,7 @@ pub mod body;
 mod concurrency;
 mod error;
 mod forward;
+mod h1;
 mod handle;
 mod headers;
 mod limit;
@@ -218,7 +219,15 @@ impl Receiver for LlmProxyReceiver {
             );
             telemetry.watch_upstream(up, provider.clone(), (upstream.host.clone(), upstream.port));
             telemetry.watch_concurrency(&concurrency, (upstream.host.clone(), upstream.port));
-            let client = http_client(&self.tls, self.cfg.connect_timeout.get());
+            // Idle connections kept: as many as may be in flight at once, within reason.
+            let max_idle =
+                usize::try_from(self.cfg.max_concurrent_requests.min(1024)).unwrap_or(1024);
+            let client = h1::Client::new(
+                &upstream.uri,
+                &self.tls,
+                self.cfg.connect_timeout.get(),
+                max_idle,
+            );
             let tasks = TaskTracker::new();
             let state = Arc::new(State {
                 shared: Arc::new(Shared {

@@ -104,13 +104,18 @@ impl Splitter {
                 }
                 continue;
             }
-            let take = rest
-                .len()
-                .min(self.max.saturating_sub(self.buf.len()).max(1));
+            if self.buf.is_empty() {
+                rest = self.push_unbuffered(rest, f);
+                continue;
+            }
+            // The end of the frame held so far comes first: up to the next newline (and no more than the limit
+            // allows). What follows is cut in place, as above.
+            let line = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            let take = line.min(self.max.saturating_sub(self.buf.len()).max(1));
             self.buf.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             let mut frame_start = 0;
-            while let Some(off) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            while let Some(off) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
                 let nl = self.scanned + off;
                 self.scanned = nl + 1;
                 let line = &self.buf[self.line_start..nl];
@@ -124,13 +129,50 @@ impl Splitter {
             self.buf.drain(..frame_start);
             self.scanned -= frame_start;
             self.line_start -= frame_start;
-            if self.buf.len() >= self.max {
-                self.buf.clear();
-                self.scanned = 0;
-                self.line_start = 0;
-                self.skipping = true;
-                f(Split::TooLong);
+            self.check_limit(f);
+        }
+    }
+
+    /// With nothing held: hands out the frames that `chunk` holds whole straight from it (no copy), keeps the start
+    /// of an unfinished one, and returns what is left to look at (bytes to skip after an over-long frame).
+    fn push_unbuffered<'c>(&mut self, chunk: &'c [u8], f: &mut dyn FnMut(Split<'_>)) -> &'c [u8] {
+        let (mut frame_start, mut line_start, mut scanned) = (0, 0, 0);
+        while let Some(off) = memchr::memchr(b'\n', &chunk[scanned..]) {
+            let nl = scanned + off;
+            scanned = nl + 1;
+            let line = &chunk[line_start..nl];
+            let blank = line.is_empty() || line == b"\r";
+            line_start = nl + 1;
+            if !self.events || blank {
+                if nl + 1 - frame_start > self.max {
+                    f(Split::TooLong);
+                } else {
+                    f(Split::Frame(&chunk[frame_start..=nl]));
+                }
+                frame_start = nl + 1;
             }
+        }
+        let tail = &chunk[frame_start..];
+        if tail.len() >= self.max {
+            // As if held: the first `max` bytes of the unfinished frame fill the buffer, and the rest is skipped.
+            self.buf.extend_from_slice(&tail[..self.max]);
+            self.check_limit(f);
+            return &tail[self.max..];
+        }
+        self.buf.extend_from_slice(tail);
+        self.scanned = scanned - frame_start;
+        self.line_start = line_start - frame_start;
+        &[]
+    }
+
+    /// A frame held that has reached the limit without its end is dropped, and skipped to its end.
+    fn check_limit(&mut self, f: &mut dyn FnMut(Split<'_>)) {
+        if self.buf.len() >= self.max {
+            self.buf.clear();
+            self.scanned = 0;
+            self.line_start = 0;
+            self.skipping = true;
+            f(Split::TooLong);
         }
     }
 
