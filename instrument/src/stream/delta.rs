@@ -53,7 +53,8 @@ pub struct Delta {
     /// Prompt-cache counts.
     pub cache: CacheUsage,
     /// The server's own timings (Ollama's final chunk, llama.cpp's `timings`), when this frame has them.
-    pub timings: Option<ServerTimings>,
+    /// Boxed: only a last frame has them, and every frame's delta is moved several times on its way.
+    pub timings: Option<Box<ServerTimings>>,
     /// An error the server reported inside the stream (`{"error": ...}`).
     pub error: Option<String>,
     /// This frame is an OpenAI usage-only chunk (`choices: []` with `usage`).

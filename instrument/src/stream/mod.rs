@@ -16,6 +16,7 @@ mod framing;
 mod lenient;
 mod ollama;
 mod openai;
+mod quick;
 mod responses;
 mod timings;
 mod tools;

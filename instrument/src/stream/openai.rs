@@ -204,7 +204,10 @@ impl Frame<'_> {
             model: self.model.map(String::from),
             id: self.id.map(String::from),
             error: self.error,
-            timings: self.timings.and_then(LlamaTimings::into_timings),
+            timings: self
+                .timings
+                .and_then(LlamaTimings::into_timings)
+                .map(Box::new),
             ..Delta::default()
         };
         for c in self.choices.iter().flatten() {

@@ -187,7 +187,10 @@ pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
 impl Frame<'_> {
     fn into_delta(self) -> Delta {
         let mut d = Delta {
-            timings: self.timings.and_then(LlamaTimings::into_timings),
+            timings: self
+                .timings
+                .and_then(LlamaTimings::into_timings)
+                .map(Box::new),
             ..Delta::default()
         };
         let Some(kind) = self.kind.as_deref() else {

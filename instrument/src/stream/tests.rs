@@ -222,7 +222,7 @@ pub(super) fn summary(d: &Delta) -> String {
     opt("reasoning_tokens", d.usage.reasoning.map(|v| v.to_string()));
     let ns = |f: fn(&crate::stream::ServerTimings) -> Option<std::time::Duration>| {
         d.timings
-            .as_ref()
+            .as_deref()
             .and_then(f)
             .map(|v| v.as_nanos().to_string())
     };

@@ -14,7 +14,7 @@ const RESPONSES_COMPLETED: &str = include_str!("fixtures/llama_cpp_responses_com
 fn timings(api: Api, framing: Framing, raw: &str) -> Option<ServerTimings> {
     decode_frame(api, framing, raw.as_bytes())
         .unwrap_or_else(|e| panic!("{raw}: {e}"))
-        .and_then(|d| d.timings)
+        .and_then(|d| d.timings.map(|t| *t))
 }
 
 fn ms(v: f64) -> Option<Duration> {
@@ -116,7 +116,7 @@ fn ollamas_final_chunk_gives_the_same_shape() {
         .timings
         .unwrap();
     assert_eq!(
-        t,
+        *t,
         ServerTimings {
             total: Some(Duration::from_millis(2500)),
             load: Some(Duration::from_millis(1800)),

@@ -218,7 +218,7 @@ impl Reader {
             self.usage_output = Some(n);
         }
         if let Some(t) = d.timings {
-            self.timings = Some((at, t));
+            self.timings = Some((at, *t));
         }
         if let Some(e) = d.error {
             self.error.get_or_insert(e);

@@ -246,8 +246,12 @@ impl Chunked {
 
     /// Decodes what `buf` holds, consuming it, until the body ends (what follows is left in `buf`).
     pub fn decode(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), String> {
-        while let Some(&b) = buf.first() {
-            self.state = match self.state {
+        // The state and the position stay in registers while the bytes are walked; both are stored at the end.
+        let mut state = self.state;
+        let mut i = 0;
+        let bytes = &buf[..];
+        while let Some(&b) = bytes.get(i) {
+            state = match state {
                 State::Size { size, digits } => match hex(b) {
                     Some(_) if digits >= MAX_SIZE_DIGITS => {
                         return Err("chunk size too large".to_owned());
@@ -261,7 +265,7 @@ impl Chunked {
                     }
                     // Not consumed here: the rest of the line is looked at as such.
                     None => {
-                        self.state = State::SizeRest { size, seen: 0 };
+                        state = State::SizeRest { size, seen: 0 };
                         continue;
                     }
                 },
@@ -281,11 +285,12 @@ impl Chunked {
                     _ => return Err("chunk size line not ended by CRLF".to_owned()),
                 },
                 State::Data { left } => {
-                    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                    out.extend_from_slice(&buf[..take]);
-                    buf.advance(take);
+                    let there = bytes.len() - i;
+                    let take = usize::try_from(left).map_or(there, |l| l.min(there));
+                    out.extend_from_slice(&bytes[i..i + take]);
+                    i += take;
                     let left = left - take as u64;
-                    self.state = if left == 0 {
+                    state = if left == 0 {
                         State::DataCr
                     } else {
                         State::Data { left }
@@ -324,10 +329,12 @@ impl Chunked {
                         },
                     }
                 }
-                State::Done => return Ok(()),
+                State::Done => break,
             };
-            buf.advance(1);
+            i += 1;
         }
+        buf.advance(i);
+        self.state = state;
         Ok(())
     }
 }

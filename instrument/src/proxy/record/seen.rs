@@ -72,16 +72,17 @@ impl Seen {
         self.decoded(at, decode_frame(api, framing, raw));
     }
 
-    pub fn decoded(&mut self, at: Instant, result: Result<Option<Delta>, ParseError>) {
-        match result {
-            Ok(Some(d)) => self.delta(at, d),
-            Ok(None) => {}
-            Err(e) => self.error(e),
+    pub fn decoded(&mut self, at: Instant, mut result: Result<Option<Delta>, ParseError>) {
+        // By reference: a delta is a few hundred bytes, and this is once per frame.
+        if let Ok(Some(d)) = &mut result {
+            self.delta(at, d);
+        } else if let Err(e) = result {
+            self.error(e);
         }
     }
 
-    pub fn delta(&mut self, at: Instant, mut d: Delta) {
-        self.phases.observe(at, &d);
+    pub fn delta(&mut self, at: Instant, d: &mut Delta) {
+        self.phases.observe(at, d);
         for f in d.tools.drain(..) {
             self.tools.push(f);
         }
@@ -92,22 +93,22 @@ impl Seen {
             }
         };
         if self.model.is_none() {
-            self.model = d.model;
+            self.model = d.model.take();
         }
         if self.id.is_none() {
-            self.id = d.id;
+            self.id = d.id.take();
         }
-        keep(&mut self.finish_reason, d.finish_reason);
-        keep(&mut self.server_error, d.error);
-        let u = d.usage;
+        keep(&mut self.finish_reason, d.finish_reason.take());
+        keep(&mut self.server_error, d.error.take());
+        let u = &d.usage;
         self.usage.input = u.input.or(self.usage.input);
         self.usage.output = u.output.or(self.usage.output);
         self.usage.reasoning = u.reasoning.or(self.usage.reasoning);
         self.cache.read = d.cache.read.or(self.cache.read);
         self.cache.creation = d.cache.creation.or(self.cache.creation);
         // Servers send their timings once, in the last frame; a later set replaces an earlier one whole.
-        if let Some(t) = d.timings {
-            self.timings = Some((t, at));
+        if let Some(t) = d.timings.take() {
+            self.timings = Some((*t, at));
         }
     }
 }

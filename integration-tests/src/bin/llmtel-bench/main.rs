@@ -96,6 +96,15 @@ fn main() {
     }
 }
 
+/// How long each saturation run lasts: 4 s, or `LLMTEL_BENCH_SATURATION_SECS` (longer, to profile it).
+fn saturation_time() -> Duration {
+    let secs = std::env::var("LLMTEL_BENCH_SATURATION_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    Duration::from_secs(secs)
+}
+
 fn us(v: f64) -> String {
     format!("{v:.0} µs")
 }
@@ -134,15 +143,7 @@ fn bench_proxy(llmtel: &Path, nginx: &Path, dir: &Path, verdicts: &mut Verdicts)
         }
         paced.push(runs);
         let cpu0 = proc_and_addr.as_ref().map(|(p, _)| p.cpu_seconds());
-        let sat = proxy::run_clients(
-            target,
-            64,
-            0,
-            Some(Duration::from_secs(4)),
-            CHUNKS,
-            0,
-            false,
-        );
+        let sat = proxy::run_clients(target, 64, 0, Some(saturation_time()), CHUNKS, 0, false);
         let cpu = proc_and_addr
             .as_ref()
             .zip(cpu0)
