@@ -7,13 +7,13 @@
 //! limit, so the over-long path is reached), one byte that picks the chunk boundaries, then the body.
 //!
 //! Invariants: the frames (and the filtered bytes) are the same whether the body arrives whole or cut into
-//! chunks; without `keep_text` the tracker keeps no text and tool calls keep no arguments; a phase never counts
+//! chunks; wherever the quick reader of Ollama frames answers, it answers as the general decoder; without `keep_text` the tracker keeps no text and tool calls keep no arguments; a phase never counts
 //! more chunks than there were frames; the finish-reason mapping is idempotent.
 
 use llmtel_instrument::phase::PhaseTracker;
 use llmtel_instrument::proxy::body::UsageFilter;
 use llmtel_instrument::stream::{
-    Api, Framing, Split, Splitter, ToolCalls, decode_frame, finish_reason,
+    Api, Framing, Split, Splitter, ToolCalls, check_quick_reader, decode_frame, finish_reason,
 };
 
 use crate::{Input, chunks};
@@ -110,6 +110,10 @@ fn track(api: Api, framing: Framing, keep_text: bool, pieces: &[Piece]) {
             Piece::Tail(_) | Piece::TooLong => continue,
         };
         frames += 1;
+        if matches!(api, Api::OllamaChat | Api::OllamaGenerate) && framing != Framing::Sse {
+            // Where the quick reader answers, it answers as the general decoder.
+            check_quick_reader(raw);
+        }
         let Ok(Some(mut d)) = decode_frame(api, framing, raw) else {
             continue;
         };

@@ -201,6 +201,13 @@ pub enum ParseError {
     Truncated(usize),
 }
 
+/// For the fuzz targets: panics when the quick reader reads the Ollama frame `json` otherwise than the general
+/// decoder does.
+#[doc(hidden)]
+pub fn check_quick_reader(json: &[u8]) {
+    ollama::check_quick(json);
+}
+
 /// Decodes one frame (raw bytes as the [`Splitter`] gave them; for SSE a whole event). `Ok(None)` for frames that
 /// carry nothing (SSE comments, keep-alives, blank lines).
 pub fn decode_frame(api: Api, framing: Framing, raw: &[u8]) -> Result<Option<Delta>, ParseError> {

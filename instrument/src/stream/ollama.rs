@@ -118,6 +118,21 @@ pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
     Ok(lenient::frame::<Frame<'_>>(json)?.map_or_else(Delta::default, Frame::into_delta))
 }
 
+/// Panics when the quick reader reads `json` otherwise than the general decoder (tests and the `stream` fuzz target).
+pub(super) fn check_quick(json: &[u8]) {
+    if let Some(f) = quick(json) {
+        let general = lenient::frame::<Frame<'_>>(json)
+            .map(|f| f.map_or_else(Delta::default, Frame::into_delta))
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            Ok(f.into_delta()),
+            general,
+            "the quick reader differs on {:?}",
+            String::from_utf8_lossy(json)
+        );
+    }
+}
+
 /// The frame read by the quick reader ([`super::quick`]), or `None` where it gives up (a tool call's array, an
 /// error member, a `\u` escape, a fractional count…) and the general decoder reads it.
 fn quick(json: &[u8]) -> Option<Frame<'_>> {
@@ -212,22 +227,8 @@ mod tests {
 
     use super::*;
 
-    /// The general decoder's answer for `json`.
-    fn general(json: &[u8]) -> Result<Delta, String> {
-        lenient::frame::<Frame<'_>>(json)
-            .map(|f| f.map_or_else(Delta::default, Frame::into_delta))
-            .map_err(|e| e.to_string())
-    }
-
     fn check(json: &[u8]) {
-        if let Some(f) = quick(json) {
-            assert_eq!(
-                Ok(f.into_delta()),
-                general(json),
-                "the quick reader differs on {:?}",
-                String::from_utf8_lossy(json)
-            );
-        }
+        check_quick(json);
     }
 
     #[test]
