@@ -2,24 +2,21 @@
 //! name resolves to in turn, each within `connect_timeout`; TCP_NODELAY, so that small chunks never wait for an
 //! ACK).
 
-use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// How many bytes a read may bring at least (the buffer grows to fit more when a body is large).
 pub(super) const READ_SIZE: usize = 16 * 1024;
 
-/// The byte stream under a connection.
-pub(super) enum Io {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// The byte stream under a connection: plain TCP or TLS over it (`Either` passes reads and vectored writes on).
+pub(super) type Io = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// A connection to the upstream and the bytes read from it that no one has taken yet.
 pub(super) struct Conn {
@@ -30,7 +27,7 @@ pub(super) struct Conn {
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
-            .field("tls", &matches!(self.io, Io::Tls(_)))
+            .field("tls", &matches!(self.io, Either::Right(_)))
             .field("buffered", &self.buf.len())
             .finish()
     }
@@ -93,7 +90,7 @@ impl Dial {
         tcp.set_nodelay(true)
             .map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
         let io = match &self.tls {
-            None => Io::Plain(tcp),
+            None => Either::Left(tcp),
             Some(connector) => {
                 let server = rustls::pki_types::ServerName::try_from(self.host.clone())
                     .map_err(|e| format!("TLS server name {:?}: {e}", self.host))?;
@@ -107,7 +104,7 @@ impl Dial {
                             )
                         })?
                         .map_err(|e| format!("TLS handshake with {}: {e}", self.host))?;
-                Io::Tls(Box::new(tls))
+                Either::Right(Box::new(tls))
             }
         };
         Ok(Conn {
@@ -131,63 +128,5 @@ impl Conn {
             Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
             Poll::Pending
         )
-    }
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Io::Plain(s) => s.is_write_vectored(),
-            Io::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
     }
 }
