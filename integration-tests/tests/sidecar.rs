@@ -501,6 +501,45 @@ async fn an_h2c_client_is_served_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_of_unknown_length_streams_upstream_whole() {
+    // An HTTP/2 client streaming a body it did not measure: no content-length reaches the sidecar, which sends it
+    // upstream chunked; the emulator echoes what it received.
+    let emu = Emulator::start(Script::default()).await;
+    let sidecar = Sidecar::start(&emu.url(), "").await;
+    let parts: Vec<Bytes> = (0..20u8)
+        .map(|i| Bytes::from(vec![i; 1000 + usize::from(i) * 37]))
+        .collect();
+    let expected: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+    let frames = parts
+        .into_iter()
+        .map(|p| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(p)));
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let resp = client
+        .request(
+            http::Request::post(format!("{}/echo/stream", sidecar.url))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "the echo differs from what was sent");
+    let sent = &forwarded(&emu)[0];
+    assert!(
+        sent.headers.get("content-length").is_none()
+            && sent.headers.get("transfer-encoding").map(|v| v.as_bytes()) == Some(&b"chunked"[..]),
+        "went upstream chunked: {:?}",
+        sent.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_is_recorded_only_when_opted_in() {
     let emu = Emulator::start(Script::default()).await;
     let req = json!({"model": "c", "stream": true, "messages": [{"role": "user", "content": "secret prompt"}]});
