@@ -140,7 +140,9 @@ impl Client {
         let replayable = !matches!(body, Some(Outgoing::Stream(_)));
         let mut retried = false;
         loop {
-            let (conn, reused) = match self.pool.take() {
+            // A request sent again goes on a new connection: the pool's others may be as stale as the first.
+            let pooled = if retried { None } else { self.pool.take() };
+            let (conn, reused) = match pooled {
                 Some(conn) => (conn, true),
                 None => (
                     self.dial.connect().await.map_err(SendError::Upstream)?,
