@@ -392,6 +392,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_chunked_body_cut_anywhere_decodes_to_its_data(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..300), 0..12),
+            upper in proptest::bool::ANY,
+            ext in proptest::bool::ANY,
+            cuts in proptest::collection::vec(0usize..4000, 0..6),
+        ) {
+            let mut wire = Vec::new();
+            for c in &chunks {
+                let size = if upper { format!("{:X}", c.len()) } else { format!("{:x}", c.len()) };
+                wire.extend_from_slice(size.as_bytes());
+                if ext {
+                    wire.extend_from_slice(b" ;x=\"y\"");
+                }
+                wire.extend_from_slice(b"\r\n");
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\nt: v\r\n\r\n");
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (wire.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut decoder = Chunked::default();
+            let mut out = BytesMut::new();
+            let mut from = 0;
+            for to in cuts.into_iter().chain([wire.len()]) {
+                let mut buf = BytesMut::from(&wire[from..to]);
+                decoder.decode(&mut buf, &mut out).unwrap();
+                proptest::prop_assert!(buf.is_empty());
+                from = to;
+            }
+            proptest::prop_assert!(decoder.is_done());
+            proptest::prop_assert_eq!(out.to_vec(), chunks.concat());
+        }
+    }
+
     #[test]
     fn broken_chunked_framing_is_an_error_not_data() {
         for bad in [
