@@ -332,7 +332,16 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
         .count();
     assert_eq!(tagged, 512);
     let url = format!("http://{prom}/metrics");
+    let run_line = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("gen_ai_client_operation_duration_seconds_count")
+                    && l.contains("llmtel_load_run_id=\"cpu64\"")
+            })
+            .map(str::to_owned)
+    };
     let mut text = String::new();
+    // The last requests' spans become metrics a moment after their responses end: wait for all 512.
     for _ in 0..100 {
         text = String::from_utf8_lossy(
             &integration_tests::http_request("GET", &url, &[], Vec::new())
@@ -340,20 +349,18 @@ async fn through_the_sidecar_at_64_streams_requests_are_tagged_and_the_generator
                 .body,
         )
         .into_owned();
-        if text.contains("llmtel_load_run_id=\"cpu64\"") {
+        if run_line(&text).is_some_and(|l| l.trim_end().ends_with(" 512")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let line = text
-        .lines()
-        .find(|l| {
-            l.starts_with("gen_ai_client_operation_duration_seconds_count")
-                && l.contains("llmtel_load_run_id=\"cpu64\"")
-        })
-        .unwrap_or_else(|| panic!("no series of the run:\n{text}"));
+    let line = run_line(&text).unwrap_or_else(|| panic!("no series of the run:\n{text}"));
     assert!(line.contains("llmtel_load_level=\"64\""), "{line}");
-    assert!(line.trim_end().ends_with(" 512"), "{line}");
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains("refused")).collect();
+    assert!(
+        line.trim_end().ends_with(" 512"),
+        "{line}\nrefusals: {refused:?}"
+    );
     let _ = sidecar.terminate();
 }
 
