@@ -112,21 +112,23 @@ impl<'de> Object<'de> for Function<'de> {
 
 /// Decodes one frame; `Err` only when it is not JSON. JSON that is not an object says nothing.
 pub(super) fn decode(json: &[u8]) -> Result<Delta, serde_json::Error> {
-    if let Some(frame) = quick(json) {
-        return Ok(frame.into_delta());
+    match quick(json) {
+        Some(frame) => Ok(frame.into_delta()),
+        None => general(json),
     }
+}
+
+/// The general lenient decoder's reading of `json`.
+fn general(json: &[u8]) -> Result<Delta, serde_json::Error> {
     Ok(lenient::frame::<Frame<'_>>(json)?.map_or_else(Delta::default, Frame::into_delta))
 }
 
 /// Panics when the quick reader reads `json` otherwise than the general decoder (tests and the `stream` fuzz target).
 pub(super) fn check_quick(json: &[u8]) {
     if let Some(f) = quick(json) {
-        let general = lenient::frame::<Frame<'_>>(json)
-            .map(|f| f.map_or_else(Delta::default, Frame::into_delta))
-            .map_err(|e| e.to_string());
         assert_eq!(
             Ok(f.into_delta()),
-            general,
+            general(json).map_err(|e| e.to_string()),
             "the quick reader differs on {:?}",
             String::from_utf8_lossy(json)
         );
