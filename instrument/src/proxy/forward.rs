@@ -1,7 +1,8 @@
 //! Forwarding: the upstream (its URL, split once at start), the pooled client that reaches it ([`super::h1`]: its
 //! own connections, read by the task that writes to the client), sending a request within the response timeout
 //! (with the one retry, as the client wrote it, when a server refuses the `stream_options` the proxy added), and
-//! relaying the response: the upstream's status and headers for the client, and its body tapped ([`super::body`]) so that the request's [`Exchange`] follows a copy.
+//! relaying the response: the upstream's status and headers for the client, and its body tapped ([`super::body`])
+//! so that the request's [`Exchange`] follows a copy.
 //!
 //! Requests come from [`super::handle`] with their headers ready ([`super::headers`]); failures come back as
 //! [`ProxyError`]s.
